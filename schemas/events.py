@@ -1,0 +1,359 @@
+"""The event contract: every record on every topic is one of these frozen pydantic models.
+
+Events from core banking ignore fields they do not know (a core banking release that adds a field
+must not dead-letter every event); the platform's own events and commands forbid them. Money is a
+``Decimal`` with an ISO 4217 ``currency`` beside it, never a float. Every time is timezone-aware.
+Every event names the debtor it is about: records are keyed by ``debtor_id``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+_T = TypeVar("_T")
+
+
+def _no_duplicates(items: list[_T]) -> list[_T]:
+    if len(set(items)) != len(items):
+        raise ValueError("duplicate entries")
+    return items
+
+
+class _Inbound(BaseModel):
+    """An event published by core banking: tolerant of fields added by later releases."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    debtor_id: Id
+
+
+class _Internal(BaseModel):
+    """An event or command of the platform itself: unknown fields are a bug, so they are refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    debtor_id: Id
+
+
+# ---------------------------------------------------------------------------------------------
+# From core banking (collections.account.v1)
+
+
+class AccountOverdue(_Inbound):
+    """An account is overdue at the end of a business day (published daily while it stays overdue)."""
+
+    account_id: Id
+    product: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    currency: Currency
+    amount_due: Amount
+    total_outstanding: Amount
+    days_past_due: Annotated[int, Field(ge=1, le=100_000)]
+    due_date: date
+    risk_score: Annotated[float, Field(ge=0, le=1)] | None = None
+    as_of: AwareDatetime
+
+
+class PaymentPosted(_Inbound):
+    """Core banking booked a payment; ``outstanding_after`` zero means paid in full."""
+
+    account_id: Id
+    payment_id: Id
+    currency: Currency
+    amount: Amount
+    outstanding_after: Amount
+    posted_at: AwareDatetime
+
+    @property
+    def paid_in_full(self) -> bool:
+        return self.outstanding_after == 0
+
+
+class PromiseSource(StrEnum):
+    CORE_BANKING = "core_banking"
+    AGENT = "agent"
+    VOICE_KEYPAD = "voice_keypad"
+    SMS_REPLY = "sms_reply"
+    WEB = "web"
+
+
+class PromiseToPayRecorded(_Inbound):
+    """A dated promise of an amount. Core banking publishes it, and so does the platform when a
+    debtor promises on the voice menu (then it goes back to core banking too)."""
+
+    account_id: Id
+    promise_id: Id
+    currency: Currency
+    amount: Amount
+    promised_date: date
+    source: PromiseSource
+    recorded_at: AwareDatetime
+
+
+class AccountStatus(StrEnum):
+    CURED = "cured"
+    CLOSED = "closed"
+    CHARGED_OFF = "charged_off"
+    RESTRUCTURED = "restructured"
+    BANKRUPTCY = "bankruptcy"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_CLOSED = "dispute_closed"
+    HARDSHIP = "hardship"
+
+
+class AccountStatusChanged(_Inbound):
+    account_id: Id
+    status: AccountStatus
+    effective_at: AwareDatetime
+
+
+class ContactPointType(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+
+
+class ContactPoint(BaseModel):
+    """A phone number (E.164) or email address, with the channels the debtor consented to on it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    type: ContactPointType
+    address: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    consents: Annotated[list[Channel], AfterValidator(_no_duplicates)] = []
+    label: str | None = None
+
+
+class LocalWindow(BaseModel):
+    """A daily window of local time, half-open: [start, end)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    start: time
+    end: time
+
+
+class DebtorProfileUpdated(_Inbound):
+    """A full snapshot of the debtor's profile; consumers keep the newest by ``ce_time``."""
+
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    contact_points: list[ContactPoint] = []
+    timezone: str | None = None
+    language: Language = "en-US"
+    jurisdictions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]] = []
+    flags: list[str] = []
+    inconvenient: list[LocalWindow] = []
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside the platform
+
+
+class ContactRequested(_Internal):
+    """Escalation asks the gatekeeper for one contact. ``request_id`` is deterministic."""
+
+    request_id: Id
+    account_id: Id
+    channel: Channel
+    destination: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    template: Id
+    language: Language = "en-US"
+    kind: RequestKind = RequestKind.OUTREACH
+    strategy: Id
+    strategy_version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    arm: Id
+    step: Annotated[str, StringConstraints(max_length=64)] = ""
+    variables: dict[str, str] = {}
+    not_before: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    requested_at: AwareDatetime
+
+
+class CancelReason(StrEnum):
+    PROMISE_TO_PAY = "promise_to_pay"
+    CURED = "cured"
+    DISPUTE = "dispute"
+    PAID = "paid"
+    CLOSED = "closed"
+    OPERATOR = "operator"
+
+
+class ContactCancelled(_Internal):
+    """Withdraw pending requests of an account (all of them when ``request_ids`` is empty)."""
+
+    account_id: Id
+    request_ids: list[Id] = []
+    reason: CancelReason
+    cancelled_at: AwareDatetime
+
+
+class ContactApproved(_Internal):
+    """The gatekeeper's permission for exactly one send, valid until ``valid_until``."""
+
+    request_id: Id
+    decision_id: Id
+    account_id: Id
+    channel: Channel
+    destination: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    template: Id
+    language: Language
+    kind: RequestKind
+    variables: dict[str, str] = {}
+    strategy: Id
+    strategy_version: str
+    arm: Id
+    approved_at: AwareDatetime
+    valid_until: AwareDatetime
+
+
+class ComplianceDecision(_Internal):
+    """One decision on one request, with everything an auditor needs to re-check it."""
+
+    decision_id: Id
+    request_id: Id
+    account_id: Id
+    channel: Channel
+    decision: DecisionKind
+    reasons: list[ReasonCode] = []
+    rules: list[str] = []
+    not_before: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    pack_versions: dict[str, str] = {}
+    strategy: str = ""
+    arm: str = ""
+    decided_at: AwareDatetime
+
+
+class ContactOutcome(_Internal):
+    """What happened to one request: approval, provider response, callback, or final state."""
+
+    outcome_id: Id
+    request_id: Id
+    account_id: Id
+    channel: Channel
+    status: OutcomeStatus
+    final: bool = False
+    provider: str = ""
+    provider_ref: str = ""
+    error_code: str | None = None
+    detail: Annotated[str, StringConstraints(max_length=500)] = ""
+    segments: Annotated[int, Field(ge=0)] = 0
+    duration_seconds: Annotated[int, Field(ge=0)] = 0
+    cost: Amount = Decimal(0)
+    cost_currency: Currency = "USD"
+    strategy: str = ""
+    arm: str = ""
+    occurred_at: AwareDatetime
+
+
+class ConsentChange(StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+
+
+class ConsentSource(StrEnum):
+    SMS_REPLY = "sms_reply"
+    EMAIL_UNSUBSCRIBE = "email_unsubscribe"
+    PROVIDER = "provider"
+    VOICE_KEYPAD = "voice_keypad"
+    AGENT = "agent"
+    CORE_BANKING = "core_banking"
+
+
+class ConsentChanged(_Internal):
+    """The debtor opted out of (or back into) one channel on one contact point."""
+
+    address: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    channel: Channel
+    change: ConsentChange
+    source: ConsentSource
+    occurred_at: AwareDatetime
+
+
+class EscalationKind(StrEnum):
+    LEGAL = "legal"
+    AGENCY_PLACEMENT = "agency_placement"
+    FIELD_VISIT = "field_visit"
+    RESTRUCTURING_OFFER = "restructuring_offer"
+    BANKRUPTCY_REVIEW = "bankruptcy_review"
+
+
+class EscalationRaised(_Internal):
+    """A case leaves automated outreach for a person or process (back to core banking)."""
+
+    escalation_id: Id
+    account_id: Id
+    kind: EscalationKind
+    reason: Annotated[str, StringConstraints(max_length=200)]
+    days_past_due: Annotated[int, Field(ge=0)]
+    currency: Currency
+    total_outstanding: Amount
+    strategy: str = ""
+    arm: str = ""
+    raised_at: AwareDatetime
+
+
+class ControlScope(StrEnum):
+    ALL = "all"
+    CHANNEL = "channel"
+    TEMPLATE = "template"
+    STRATEGY = "strategy"
+
+
+class OutreachControlChanged(BaseModel):
+    """Operator control: pause every request in scope (deferred with PAUSED), or resume them.
+
+    Keyed by ``control_key`` on a compacted topic, so the newest state of each scope survives."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    scope: ControlScope
+    value: str = ""
+    paused: bool
+    operator: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    reason: Annotated[str, StringConstraints(max_length=200)] = ""
+    at: AwareDatetime
+
+    @property
+    def control_key(self) -> str:
+        return f"{self.scope.value}:{self.value}"
+
+
+class DeadLetter(BaseModel):
+    """A record some consumer could not read, kept byte for byte with the reason."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    consumer: str
+    reason: Literal["invalid_json", "schema_violation", "unknown_type", "missing_header", "key_mismatch",
+                    "too_large", "processing_error"]
+    error: Annotated[str, StringConstraints(max_length=4000)]
+    key_b64: str | None
+    value_b64: str | None
+    headers: list[tuple[str, str]]
+    failed_at: AwareDatetime
+
+
+DEBTOR_EVENTS: tuple[type[BaseModel], ...] = (
+    AccountOverdue,
+    PaymentPosted,
+    PromiseToPayRecorded,
+    AccountStatusChanged,
+    DebtorProfileUpdated,
+    ContactRequested,
+    ContactCancelled,
+    ContactApproved,
+    ComplianceDecision,
+    ContactOutcome,
+    ConsentChanged,
+    EscalationRaised,
+)
+ALL_EVENTS: tuple[type[BaseModel], ...] = (*DEBTOR_EVENTS, OutreachControlChanged, DeadLetter)

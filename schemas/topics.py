@@ -1,0 +1,53 @@
+"""Which event travels on which topic: the logical half of the topic catalog.
+
+Operational settings (partitions, retention, compaction, size limits) live in ``deploy/topics.toml``;
+a test keeps the two in step. Deployments may prefix every name (``COLLECTIONS_TOPIC_PREFIX``) so that
+tests and tenants share one broker without sharing topics.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from schemas import events as ev
+from schemas.vocab import Channel
+
+ACCOUNT = "collections.account.v1"
+REQUESTS = "collections.contact.requests.v1"
+DECISIONS = "collections.compliance.decisions.v1"
+OUTCOMES = "collections.contact.outcomes.v1"
+CONSENT = "collections.consent.v1"
+ESCALATIONS = "collections.escalations.v1"
+CONTROL = "collections.control.v1"
+DEADLETTER = "collections.deadletter.v1"
+DISPATCH = {channel: f"collections.dispatch.{channel.value}.v1" for channel in Channel}
+
+TOPIC_EVENTS: dict[str, tuple[type[BaseModel], ...]] = {
+    ACCOUNT: (
+        ev.AccountOverdue,
+        ev.PaymentPosted,
+        ev.PromiseToPayRecorded,
+        ev.AccountStatusChanged,
+        ev.DebtorProfileUpdated,
+    ),
+    REQUESTS: (ev.ContactRequested, ev.ContactCancelled),
+    **{topic: (ev.ContactApproved,) for topic in DISPATCH.values()},
+    DECISIONS: (ev.ComplianceDecision,),
+    OUTCOMES: (ev.ContactOutcome,),
+    CONSENT: (ev.ConsentChanged,),
+    ESCALATIONS: (ev.EscalationRaised,),
+    CONTROL: (ev.OutreachControlChanged,),
+    DEADLETTER: (ev.DeadLetter,),
+}
+
+
+def topic_for(event: BaseModel) -> str:
+    """The logical topic an event is published to (approvals go to their channel's dispatch topic)."""
+    if isinstance(event, ev.ContactApproved):
+        return DISPATCH[event.channel]
+    return _HOME[type(event)]
+
+
+_HOME: dict[type[BaseModel], str] = {
+    model: topic for topic, models in TOPIC_EVENTS.items() for model in models if model is not ev.ContactApproved
+}

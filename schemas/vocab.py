@@ -1,0 +1,87 @@
+"""Closed vocabularies shared by every event: channels, outcome statuses, decision reason codes.
+
+Values are part of the wire contract: add members, never rename or remove them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+    VOICE = "voice"
+
+
+class RequestKind(StrEnum):
+    """``outreach`` is a contact we initiate; ``reply`` is a message the debtor asked for."""
+
+    OUTREACH = "outreach"
+    REPLY = "reply"
+
+
+class OutcomeStatus(StrEnum):
+    """The one status vocabulary for every contact attempt, whatever the channel or provider."""
+
+    APPROVED = "approved"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    NOT_CONNECTED = "not_connected"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    VOICEMAIL = "voicemail"
+    CONVERSATION = "conversation"
+    REPLIED = "replied"
+    OPTED_OUT = "opted_out"
+    AGENT_TRANSFER = "agent_transfer"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+class DecisionKind(StrEnum):
+    ALLOW = "allow"
+    DEFER = "defer"
+    BLOCK = "block"
+
+
+class ReasonCode(StrEnum):
+    """Machine-readable reasons on a compliance decision."""
+
+    # Hard stops: block.
+    ATTORNEY = "ATTORNEY"
+    CEASE_COMMUNICATION = "CEASE_COMMUNICATION"
+    DECEASED = "DECEASED"
+    BANKRUPTCY = "BANKRUPTCY"
+    DISPUTE = "DISPUTE"
+    BREATHING_SPACE = "BREATHING_SPACE"
+    OPTED_OUT = "OPTED_OUT"
+    NO_CONSENT = "NO_CONSENT"
+    TIMEZONE_UNKNOWN = "TIMEZONE_UNKNOWN"
+    # Timing: defer, or block once the request can no longer be sent in time.
+    QUIET_HOURS = "QUIET_HOURS"
+    NON_WORKING_DAY = "NON_WORKING_DAY"
+    FREQUENCY_CAP = "FREQUENCY_CAP"
+    CONVERSATION_COOLDOWN = "CONVERSATION_COOLDOWN"
+    NOT_BEFORE = "NOT_BEFORE"
+    EXPIRED = "EXPIRED"
+    # Service level: from the gatekeeper's state rather than the rules.
+    PAUSED = "PAUSED"
+    PAID = "PAID"
+    ACCOUNT_CLOSED = "ACCOUNT_CLOSED"
+    CANCELLED = "CANCELLED"
+
+
+class DebtorFlag(StrEnum):
+    """Profile flags that stop all contact (hard stops) under every policy pack."""
+
+    ATTORNEY = "attorney"
+    CEASE_COMMUNICATION = "cease_communication"
+    DECEASED = "deceased"
+    BANKRUPTCY = "bankruptcy"
+    DISPUTE = "dispute"
+    BREATHING_SPACE = "breathing_space"

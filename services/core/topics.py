@@ -1,0 +1,150 @@
+"""The topic catalog (``deploy/topics.toml``) and the command that applies it through the admin API.
+
+``apply`` is idempotent: it creates missing topics and brings configs in line, and refuses to change the
+partition count of an existing topic (that would move debtors between partitions and strand state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Literal
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.core.settings import DEPLOY_DIR, CommonSettings, ConfigError, load, load_toml
+
+CATALOG_PATH = DEPLOY_DIR / "topics.toml"
+_DAY_MS = 86_400_000
+
+
+class _Defaults(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    partitions: int = Field(ge=1, le=1000)
+    replication_factor: int = Field(ge=1, le=7)
+    min_insync_replicas: int = Field(ge=1, le=7)
+    max_message_bytes: int = Field(ge=1024)
+
+
+class TopicSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9._-]+$")
+    description: str
+    partitions: int | None = Field(default=None, ge=1, le=1000)
+    retention_days: int | None = Field(default=None, ge=1)
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    max_message_bytes: int | None = Field(default=None, ge=1024)
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    defaults: _Defaults
+    topics: list[TopicSpec]
+
+    def spec(self, name: str) -> TopicSpec:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        raise KeyError(name)
+
+    def partitions(self, topic: TopicSpec) -> int:
+        return topic.partitions or self.defaults.partitions
+
+    def configs(self, topic: TopicSpec) -> dict[str, str]:
+        configs = {
+            "cleanup.policy": topic.cleanup_policy,
+            "max.message.bytes": str(topic.max_message_bytes or self.defaults.max_message_bytes),
+            "min.insync.replicas": str(self.defaults.min_insync_replicas),
+        }
+        if topic.cleanup_policy == "delete":
+            configs["retention.ms"] = str(topic.retention_days * _DAY_MS) if topic.retention_days else "-1"
+        return configs
+
+
+def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
+    return load_toml(path, Catalog)
+
+
+async def apply(
+    bootstrap: str,
+    *,
+    prefix: str = "",
+    catalog: Catalog | None = None,
+    partitions: int | None = None,
+    replication_factor: int | None = None,
+) -> list[str]:
+    """Create missing topics and update configs; returns the names created.
+
+    ``partitions`` overrides every count (tests use fewer partitions to start faster).
+    """
+    catalog = catalog or load_catalog()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="collections-topics")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = {f"{prefix}{t.name}": t for t in catalog.topics}
+        missing = [
+            NewTopic(
+                name,
+                partitions or catalog.partitions(spec),
+                replication_factor or catalog.defaults.replication_factor,
+                topic_configs=catalog.configs(spec),
+            )
+            for name, spec in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            await admin.create_topics(missing)
+        present = [name for name in wanted if name in existing]
+        if present:
+            described = await admin.describe_topics(present)
+            for info in described:
+                spec = wanted[info["topic"]]
+                have, want = len(info["partitions"]), partitions or catalog.partitions(spec)
+                if have != want:
+                    raise ConfigError(
+                        f"{CATALOG_PATH}: topic {info['topic']} has {have} partitions on the broker but "
+                        f"{want} in the catalog; partition counts of keyed topics are never changed"
+                    )
+            await admin.alter_configs(
+                [
+                    ConfigResource(ConfigResourceType.TOPIC, name, configs=catalog.configs(wanted[name]))
+                    for name in present
+                ]
+            )
+        return [topic.name for topic in missing]
+    finally:
+        await admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.core.topics", description=__doc__)
+    parser.add_argument("command", choices=["apply", "list"])
+    parser.add_argument("--bootstrap", help="defaults to COLLECTIONS_KAFKA_BOOTSTRAP")
+    parser.add_argument("--prefix", help="defaults to COLLECTIONS_TOPIC_PREFIX")
+    parser.add_argument("--replication-factor", type=int)
+    args = parser.parse_args(argv)
+    settings = load(CommonSettings)
+    catalog = load_catalog()
+    if args.command == "list":
+        for topic in catalog.topics:
+            print(f"{topic.name:40} {catalog.partitions(topic):>4}  {topic.description}")
+        return 0
+    created = asyncio.run(
+        apply(
+            args.bootstrap or settings.kafka_bootstrap,
+            prefix=settings.topic_prefix if args.prefix is None else args.prefix,
+            catalog=catalog,
+            replication_factor=args.replication_factor,
+        )
+    )
+    print(f"topics applied: {len(catalog.topics)} in catalog, {len(created)} created")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Helpers for tests against the real broker: produce records, consume until a condition holds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from pydantic import BaseModel
+
+from schemas.topics import topic_for
+from services.core import codec
+from services.core.settings import CommonSettings
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+async def produce(
+    settings: CommonSettings, records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]
+) -> None:
+    """Produce raw (topic, key, value, headers) records, topic names without the prefix."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_request_size=4_194_304)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(settings.topic(topic), value, key=key, headers=headers)
+            for topic, key, value, headers in records
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def publish(settings: CommonSettings, events: list[BaseModel], *, time: datetime, ids: list[str] | None = None) -> None:
+    """Encode and produce events to their home topics."""
+    records = []
+    for index, event in enumerate(events):
+        enc = codec.encode(event, source="/tests", time=time, id=ids[index] if ids else None)
+        records.append((topic_for(event), enc.key, enc.value, enc.headers))
+    await produce(settings, records)
+
+
+async def consume(
+    settings: CommonSettings,
+    topic: str,
+    until: Callable[[list[Record]], bool],
+    timeout: float = 30.0,
+) -> list[Record]:
+    """Read ``topic`` from the beginning until ``until(records)`` holds; fail after ``timeout`` seconds."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, fetch_max_bytes=16_777_216,
+        max_partition_fetch_bytes=8_388_608,
+    )
+    await consumer.start()
+    try:
+        name = settings.topic(topic)
+        tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
+        assert tps, f"topic {name} does not exist"
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            if until(records):
+                return records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met on {topic} within {timeout}s; {len(records)} records read")
+            batch = await consumer.getmany(timeout_ms=200)
+            for part in batch.values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+
+
+def decoded(records: list[Record]) -> list[codec.Envelope[BaseModel]]:
+    return [codec.decode(r.key, r.value, r.headers) for r in records]
