@@ -1,0 +1,1 @@
+"""Compliance gatekeeper: the one door every contact passes (policy engine, policy packs, decide command)."""

@@ -1,0 +1,248 @@
+"""``decide``: the compliance decision for one contact request, given the debtor, its history and ``now``.
+
+Every timing rule is piecewise constant in time and changes value only at boundary instants: window edges
+in each candidate zone, UTC offset transitions, local midnights of the primary zone and ``not_before``. The
+search evaluates the rules at ``now`` and then at each boundary in order: exact to the second, no scanning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from schemas.vocab import DecisionKind, ReasonCode, RequestKind
+from services.gatekeeper import rules
+from services.gatekeeper.model import DecideInput, Decision, LocalWindow
+from services.gatekeeper.policy import AppliedPack, Cap, Cooldown, PolicyBook, Window
+from services.gatekeeper.rules import ContactZones, Failure
+
+HORIZON = timedelta(days=30)
+REPLY_VALIDITY = timedelta(hours=1)
+# Boundaries are generated a day at a time: most deferred requests find their instant within the first day.
+_CHUNK = timedelta(days=1)
+_SECOND = timedelta(seconds=1)
+_MIDNIGHT = time(0)
+_REASON_ORDER = {code: index for index, code in enumerate(ReasonCode)}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The rules that apply to one request, with all that does not depend on the instant precomputed."""
+
+    zones: tuple[ZoneInfo, ...]
+    primary: ZoneInfo
+    not_before: datetime | None
+    windows: tuple[tuple[str, Window], ...]
+    inconvenient: tuple[LocalWindow, ...]
+    calendars: tuple[tuple[str, str], ...]
+    caps: tuple[tuple[str, Cap, Mapping[date, int]], ...]
+    cooldowns: tuple[tuple[str, Cooldown, frozenset[date]], ...]
+    edges: tuple[tuple[ZoneInfo, frozenset[time]], ...]
+
+    def _verdicts(self, moment: datetime) -> Iterator[Failure | None]:
+        yield rules.not_before(moment, self.not_before)
+        local = {zone: moment.astimezone(zone) for zone in self.zones}
+        times = [when.time() for when in local.values()]
+        for name, window in self.windows:
+            yield rules.contact_window(times, window, name)
+        here = local[self.primary]
+        yield rules.inconvenient_time(here.time(), self.inconvenient)
+        day = here.date()
+        for name, calendar in self.calendars:
+            yield rules.working_day(day, calendar, name)
+        for name, cap, counts in self.caps:
+            yield rules.frequency_cap(day, counts, cap, name)
+        for name, cooldown, triggers in self.cooldowns:
+            yield rules.conversation_cooldown(day, triggers, cooldown, name)
+
+    def failures(self, moment: datetime) -> list[Failure]:
+        return [failure for failure in self._verdicts(moment) if failure is not None]
+
+    def holds(self, moment: datetime) -> bool:
+        return all(failure is None for failure in self._verdicts(moment))
+
+    def boundaries(self, after: datetime, until: datetime) -> list[datetime]:
+        """Every instant in (after, until] at which some rule may change value, in order."""
+        found: set[datetime] = set()
+        if self.not_before is not None and after < self.not_before <= until:
+            found.add(self.not_before)
+        for zone, walls in self.edges:
+            found.update(_wall_instants(zone, walls, after, until))
+            found.update(_transitions(zone, after, until))
+        return sorted(found)
+
+
+def _wall_instants(
+    zone: ZoneInfo, walls: frozenset[time], after: datetime, until: datetime
+) -> Iterator[datetime]:
+    # Both folds: an ambiguous wall time happens twice; a nonexistent one is covered by the transition itself.
+    day = after.astimezone(zone).date() - timedelta(days=1)
+    last = until.astimezone(zone).date() + timedelta(days=1)
+    while day <= last:
+        for wall in walls:
+            for fold in (0, 1):
+                instant = datetime.combine(day, wall.replace(fold=fold), tzinfo=zone).astimezone(UTC)
+                if after < instant <= until:
+                    yield instant
+        day += timedelta(days=1)
+
+
+def _offset(zone: ZoneInfo, moment: datetime) -> timedelta | None:
+    return moment.astimezone(zone).utcoffset()
+
+
+def _transitions(zone: ZoneInfo, after: datetime, until: datetime) -> Iterator[datetime]:
+    """The UTC offset changes of ``zone`` in (after, until], to the second (no zone changes twice a day)."""
+    low, low_offset = after, _offset(zone, after)
+    while low < until:
+        high = min(low + _CHUNK, until)
+        high_offset = _offset(zone, high)
+        if high_offset != low_offset:
+            before, changed = low, high
+            while changed - before > _SECOND:
+                middle = before + timedelta(seconds=int((changed - before).total_seconds()) // 2)
+                if _offset(zone, middle) == low_offset:
+                    before = middle
+                else:
+                    changed = middle
+            yield changed
+        low, low_offset = high, high_offset
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + _SECOND
+
+
+def _plan(inp: DecideInput, applied: Sequence[AppliedPack], zones: ContactZones, primary: ZoneInfo) -> _Plan:
+    request = inp.request
+    channel = request.channel
+    dated = [(entry, entry.at.astimezone(primary).date()) for entry in inp.history]
+    windows = tuple(
+        (f"{ap.pack}:{window.name}", window)
+        for ap in applied
+        for window in ap.version.windows
+        if channel in window.channels
+    )
+    window_edges = frozenset(edge for _, window in windows for edge in (window.start, window.end))
+    inconvenient = tuple(inp.debtor.inconvenient)
+    primary_edges = frozenset(
+        {_MIDNIGHT, *(edge for window in inconvenient for edge in (window.start, window.end))}
+    )
+    return _Plan(
+        zones=zones.candidates,
+        primary=primary,
+        not_before=_ceil_second(request.not_before) if request.not_before is not None else None,
+        windows=windows,
+        inconvenient=inconvenient,
+        calendars=tuple(
+            (f"{ap.pack}:working_days", ap.version.calendar)
+            for ap in applied
+            if ap.version.calendar is not None
+        ),
+        caps=tuple(
+            (f"{ap.pack}:{cap.name}", cap, rules.cap_counts(dated, cap, request.account_id))
+            for ap in applied
+            for cap in ap.version.caps
+            if cap.applies(channel)
+        ),
+        cooldowns=tuple(
+            (f"{ap.pack}:{cooldown.name}", cooldown, rules.cooldown_days(dated, cooldown, request.account_id))
+            for ap in applied
+            for cooldown in ap.version.cooldowns
+            if channel in cooldown.applies_to
+        ),
+        edges=tuple(
+            (zone, window_edges | primary_edges if zone == primary else window_edges)
+            for zone in zones.candidates
+        ),
+    )
+
+
+def _first(plan: _Plan, start: datetime, until: datetime, *, holding: bool) -> datetime | None:
+    """The first of ``start`` and the boundaries in (start, until] where ``holds`` is ``holding``."""
+    if plan.holds(start) is holding:
+        return start
+    low = start
+    while low < until:
+        high = min(low + _CHUNK, until)
+        for moment in plan.boundaries(low, high):
+            if plan.holds(moment) is holding:
+                return moment
+        low = high
+    return None
+
+
+def _reasons(codes: Iterable[ReasonCode]) -> list[ReasonCode]:
+    return sorted(set(codes), key=_REASON_ORDER.__getitem__)
+
+
+def _rule_names(failures: Iterable[Failure]) -> list[str]:
+    return list(dict.fromkeys(failure.rule for failure in failures))
+
+
+def _expired(failures: Sequence[Failure], versions: dict[str, str]) -> Decision:
+    return Decision(
+        decision=DecisionKind.BLOCK,
+        reasons=_reasons([ReasonCode.EXPIRED, *(failure.reason for failure in failures)]),
+        rules=["request:expires_at", *_rule_names(failures)],
+        pack_versions=versions,
+    )
+
+
+def decide(inp: DecideInput, book: PolicyBook) -> Decision:
+    """Decide one request under the pack versions in force at ``inp.now`` (its fractional seconds dropped).
+
+    Raises ``GatekeeperError`` for an unknown jurisdiction or a pack without a version in force. A ``reply``
+    (a message the debtor asked for) that no hard stop blocks is allowed with ``valid_until`` one hour after
+    ``now``, capped at ``expires_at``. Any other allow is valid until the first instant at which some rule
+    would fail with the same history, capped at ``expires_at`` and at ``now`` + 30 days.
+    """
+    now = inp.now.astimezone(UTC).replace(microsecond=0)
+    request = inp.request
+    applied = book.resolve(inp.debtor.jurisdictions, now)
+    versions = {ap.pack: ap.version.version for ap in applied}
+    zones = rules.contact_zones(inp.debtor.timezone, inp.debtor.phones, now)
+    consent = [(ap.pack, ap.version.consent_required) for ap in applied]
+    stops = rules.hard_stops(inp.debtor, request.channel, consent, zones)
+    if stops:
+        return Decision(
+            decision=DecisionKind.BLOCK,
+            reasons=_reasons(failure.reason for failure in stops),
+            rules=_rule_names(stops),
+            pack_versions=versions,
+        )
+    expires = request.expires_at
+    if request.kind is RequestKind.REPLY:
+        valid_until = now + REPLY_VALIDITY
+        return Decision(
+            decision=DecisionKind.ALLOW,
+            pack_versions=versions,
+            valid_until=valid_until if expires is None else min(valid_until, expires),
+        )
+    # hard_stops reports TIMEZONE_UNKNOWN whenever there is no primary zone.
+    assert zones.primary is not None
+    plan = _plan(inp, applied, zones, zones.primary)
+    at_now = plan.failures(now)
+    if expires is not None and expires <= now:
+        return _expired(at_now, versions)
+    until = now + HORIZON if expires is None else min(now + HORIZON, _ceil_second(expires))
+    allowed_at = _first(plan, now, until, holding=True)
+    if allowed_at is None or (expires is not None and allowed_at >= expires):
+        return _expired(at_now, versions)
+    if allowed_at > now:
+        return Decision(
+            decision=DecisionKind.DEFER,
+            not_before=allowed_at,
+            reasons=_reasons(failure.reason for failure in at_now),
+            rules=_rule_names(at_now),
+            pack_versions=versions,
+        )
+    closes_at = _first(plan, now, until, holding=False) or until
+    return Decision(
+        decision=DecisionKind.ALLOW,
+        pack_versions=versions,
+        valid_until=closes_at if expires is None else min(closes_at, expires),
+    )

@@ -1,0 +1,240 @@
+"""Policy packs as data: versioned rule sets read from one TOML file per pack and validated at load.
+
+A debtor is subject to every pack marked ``applies_to_all`` plus one pack per jurisdiction (and the packs
+those include); every rule of every applicable pack must hold, so the strictest rule wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple
+
+import holidays
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from schemas.vocab import Channel, OutcomeStatus
+from services.core.settings import ConfigError, load_toml
+from services.gatekeeper.model import LocalWindow
+
+ALL_CHANNELS = frozenset(Channel)
+
+RuleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+ChannelSet = Annotated[frozenset[Channel], Field(min_length=1)]
+OutcomeSet = Annotated[frozenset[OutcomeStatus], Field(min_length=1)]
+
+
+class GatekeeperError(Exception):
+    """Input the engine cannot decide on (not a bug): the caller reports it and goes on."""
+
+
+class UnknownJurisdictionError(GatekeeperError):
+    """A debtor names a jurisdiction that no policy pack covers."""
+
+
+class NoVersionInForceError(GatekeeperError):
+    """A pack has no version whose ``effective_from`` is at or before the decision's ``now``."""
+
+
+class Period(StrEnum):
+    """The local days a cap counts: the day of the contact, or that day and the 6 local days before it."""
+
+    LOCAL_DAY = "local_day"
+    SEVEN_LOCAL_DAYS = "7_local_days"
+
+    @property
+    def days(self) -> int:
+        return 1 if self is Period.LOCAL_DAY else 7
+
+
+class Scope(StrEnum):
+    """Which history entries a cap or cooldown sees: all of the debtor's, or only the request's account."""
+
+    DEBTOR = "debtor"
+    ACCOUNT = "account"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Window(LocalWindow):
+    """Contact on ``channels`` only within [start, end) local time, in every candidate zone of the debtor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: RuleName
+    channels: ChannelSet = ALL_CHANNELS
+
+
+class Cap(_Strict):
+    """At most ``limit`` counted entries per ``period``: a request is refused once ``limit`` are counted."""
+
+    name: RuleName
+    channels: ChannelSet
+    applies_to: ChannelSet | None = None
+    outcomes: OutcomeSet | None = None
+    outcomes_except: OutcomeSet | None = None
+    period: Period
+    scope: Scope
+    limit: PositiveInt
+
+    @model_validator(mode="after")
+    def _one_outcome_selector(self) -> Cap:
+        if (self.outcomes is None) == (self.outcomes_except is None):
+            raise ValueError("give exactly one of outcomes and outcomes_except")
+        return self
+
+    def applies(self, channel: Channel) -> bool:
+        """Whether a request on ``channel`` is limited by this cap (default: the channels it counts)."""
+        return channel in (self.applies_to if self.applies_to is not None else self.channels)
+
+    def counts(self, channel: Channel, outcome: OutcomeStatus) -> bool:
+        if channel not in self.channels:
+            return False
+        if self.outcomes is not None:
+            return outcome in self.outcomes
+        return outcome not in (self.outcomes_except or frozenset())
+
+
+class Cooldown(_Strict):
+    """No request on ``applies_to`` for ``local_days`` local days (the day of the trigger included) after an
+    entry on ``after_channels`` with an outcome in ``after_outcomes``."""
+
+    name: RuleName
+    after_channels: ChannelSet
+    after_outcomes: OutcomeSet
+    applies_to: ChannelSet
+    scope: Scope
+    local_days: PositiveInt
+
+
+class PackVersion(_Strict):
+    """The rules of one pack from ``effective_from`` on (a TOML date means 00:00 UTC that day)."""
+
+    version: Annotated[str, Field(min_length=1)]
+    effective_from: AwareDatetime
+    windows: tuple[Window, ...] = ()
+    caps: tuple[Cap, ...] = ()
+    cooldowns: tuple[Cooldown, ...] = ()
+    consent_required: frozenset[Channel] = frozenset()
+    calendar: str | None = None
+
+    @field_validator("effective_from", mode="before")
+    @classmethod
+    def _date_is_utc_midnight(cls, value: Any) -> Any:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return value
+
+    @field_validator("calendar")
+    @classmethod
+    def _known_calendar(cls, value: str | None) -> str | None:
+        if value is not None and value not in holidays.list_supported_countries():
+            raise ValueError(f"unknown holiday calendar {value!r} (a country code of the holidays package)")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> PackVersion:
+        names = [window.name for window in self.windows] + [cap.name for cap in self.caps]
+        names += [cooldown.name for cooldown in self.cooldowns]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"rule names must be unique within a version: {', '.join(duplicates)}")
+        return self
+
+
+class Pack(_Strict):
+    pack: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]*$")]
+    description: str = ""
+    applies_to_all: bool = False
+    includes: tuple[str, ...] = ()
+    versions: Annotated[tuple[PackVersion, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _versions_in_order(self) -> Pack:
+        starts = [version.effective_from for version in self.versions]
+        if any(later <= earlier for earlier, later in pairwise(starts)):
+            raise ValueError("versions must be listed by strictly increasing effective_from")
+        labels = [version.version for version in self.versions]
+        if len(set(labels)) != len(labels):
+            raise ValueError("version labels must be unique")
+        return self
+
+    def version_at(self, now: datetime) -> PackVersion:
+        in_force = [version for version in self.versions if version.effective_from <= now]
+        if not in_force:
+            raise NoVersionInForceError(
+                f"pack {self.pack} has no version in force at {now.isoformat()} "
+                f"(the first is effective from {self.versions[0].effective_from.isoformat()})"
+            )
+        return in_force[-1]
+
+
+class AppliedPack(NamedTuple):
+    pack: str
+    version: PackVersion
+
+
+class PolicyBook:
+    """Every known pack by id; ``resolve`` picks the packs and versions that govern one decision."""
+
+    def __init__(self, packs: Mapping[str, Pack]) -> None:
+        self._packs = dict(packs)
+        self._always = tuple(sorted(pid for pid, pack in self._packs.items() if pack.applies_to_all))
+
+    @classmethod
+    def load(cls, directory: Path) -> PolicyBook:
+        """Read every ``*.toml`` in ``directory``; a bad file raises ``ConfigError`` naming file and field."""
+        paths = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+        if not paths:
+            raise ConfigError(f"{directory}: no policy pack files (*.toml)")
+        return cls._link([(str(path), load_toml(path, Pack)) for path in paths])
+
+    @classmethod
+    def from_packs(cls, packs: Iterable[Pack]) -> PolicyBook:
+        return cls._link([(f"pack {pack.pack}", pack) for pack in packs])
+
+    @classmethod
+    def _link(cls, sourced: Sequence[tuple[str, Pack]]) -> PolicyBook:
+        found: dict[str, str] = {}
+        for source, pack in sourced:
+            if pack.pack in found:
+                raise ConfigError(f"{source}: pack: {pack.pack!r} is already defined in {found[pack.pack]}")
+            found[pack.pack] = source
+        for source, pack in sourced:
+            for index, included in enumerate(pack.includes):
+                if included not in found:
+                    raise ConfigError(f"{source}: includes[{index}]: unknown pack {included!r}")
+        return cls({pack.pack: pack for _, pack in sourced})
+
+    @property
+    def packs(self) -> Mapping[str, Pack]:
+        return self._packs
+
+    def resolve(self, jurisdictions: Iterable[str], now: datetime) -> tuple[AppliedPack, ...]:
+        """The packs governing a debtor at ``now``, each once, with the version then in force."""
+        order: list[str] = []
+        pending = list(self._always)
+        for jurisdiction in jurisdictions:
+            if jurisdiction not in self._packs:
+                known = ", ".join(sorted(self._packs))
+                raise UnknownJurisdictionError(f"unknown jurisdiction {jurisdiction!r} (known: {known})")
+            pending.append(jurisdiction)
+        while pending:
+            pack_id = pending.pop(0)
+            if pack_id not in order:
+                order.append(pack_id)
+                pending[:0] = self._packs[pack_id].includes
+        return tuple(AppliedPack(pid, self._packs[pid].version_at(now)) for pid in order)

@@ -1,0 +1,161 @@
+"""The rules as small pure functions, one per rule kind: each returns what fails for a request at one instant.
+
+No clock reads, no I/O, no environment: the engine hands each rule the local times, local dates and ledger
+counts it prepared once per decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+import holidays
+import phonenumbers
+from phonenumbers import timezone as phone_timezone
+
+from schemas.vocab import Channel, ReasonCode
+from services.gatekeeper.model import DebtorView, HistoryEntry, LocalWindow
+from services.gatekeeper.policy import Cap, Cooldown, Scope, Window
+
+# More distinct offsets than this means the number is not tied to a place (toll-free, non-geographic).
+MAX_PHONE_OFFSETS = 3
+
+
+class Failure(NamedTuple):
+    reason: ReasonCode
+    rule: str
+
+
+class ContactZones(NamedTuple):
+    """Where the debtor may be: quiet hours hold in every candidate; days are counted in the primary zone."""
+
+    candidates: tuple[ZoneInfo, ...]
+    primary: ZoneInfo | None
+
+
+DatedEntry = tuple[HistoryEntry, date]
+
+
+@lru_cache(maxsize=65536)
+def _phone_zone_names(phone: str) -> tuple[str, ...]:
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    return tuple(name for name in phone_timezone.time_zones_for_number(number) if name != "Etc/Unknown")
+
+
+def phone_zones(phone: str, now: datetime) -> tuple[ZoneInfo, ...]:
+    zones = tuple(ZoneInfo(name) for name in _phone_zone_names(phone))
+    if len({now.astimezone(zone).utcoffset() for zone in zones}) > MAX_PHONE_OFFSETS:
+        return ()
+    return zones
+
+
+def contact_zones(timezone: str | None, phones: Sequence[str], now: datetime) -> ContactZones:
+    candidates: list[ZoneInfo] = [ZoneInfo(timezone)] if timezone else []
+    primary = candidates[0] if candidates else None
+    for phone in phones:
+        zones = phone_zones(phone, now)
+        if primary is None and zones:
+            primary = zones[0]
+        candidates.extend(zone for zone in zones if zone not in candidates)
+    return ContactZones(tuple(candidates), primary)
+
+
+@lru_cache(maxsize=16)
+def _calendar(code: str) -> holidays.HolidayBase:
+    # Built once per country: it fills its years lazily and is costly to construct.
+    return holidays.country_holidays(code)
+
+
+def hard_stops(
+    debtor: DebtorView,
+    channel: Channel,
+    consent_rules: Sequence[tuple[str, frozenset[Channel]]],
+    zones: ContactZones,
+) -> list[Failure]:
+    """Profile flags, opt-out, missing consent and unknown whereabouts: each blocks whatever the time."""
+    failures = [Failure(ReasonCode[flag.name], f"debtor:flag:{flag}") for flag in debtor.hard_stop_flags]
+    if channel in debtor.opt_outs:
+        failures.append(Failure(ReasonCode.OPTED_OUT, f"debtor:opt_out:{channel}"))
+    if channel not in debtor.consents:
+        failures.extend(
+            Failure(ReasonCode.NO_CONSENT, f"{pack}:consent_required")
+            for pack, channels in consent_rules
+            if channel in channels
+        )
+    if not zones.candidates or zones.primary is None:
+        failures.append(Failure(ReasonCode.TIMEZONE_UNKNOWN, "debtor:no_time_zone"))
+    return failures
+
+
+def not_before(moment: datetime, earliest: datetime | None) -> Failure | None:
+    if earliest is not None and moment < earliest:
+        return Failure(ReasonCode.NOT_BEFORE, "request:not_before")
+    return None
+
+
+def contact_window(local_times: Sequence[time], window: Window, rule: str) -> Failure | None:
+    """Inside the window only if inside it in every candidate zone (the intersection of the windows)."""
+    if all(window.contains(local) for local in local_times):
+        return None
+    return Failure(ReasonCode.QUIET_HOURS, rule)
+
+
+def inconvenient_time(local_time: time, windows: Sequence[LocalWindow]) -> Failure | None:
+    """Times the debtor said are inconvenient (12 CFR 1006.6(b)(1)), in the primary zone."""
+    if any(window.contains(local_time) for window in windows):
+        return Failure(ReasonCode.QUIET_HOURS, "debtor:inconvenient")
+    return None
+
+
+def working_day(day: date, calendar: str, rule: str) -> Failure | None:
+    """Weekends and holidays are off, makeup working days are on (``holidays``' ``is_working_day``)."""
+    if _calendar(calendar).is_working_day(day):
+        return None
+    return Failure(ReasonCode.NON_WORKING_DAY, rule)
+
+
+def _in_scope(entry: HistoryEntry, scope: Scope, account_id: str) -> bool:
+    return scope is Scope.DEBTOR or entry.account_id == account_id
+
+
+def cap_counts(dated: Sequence[DatedEntry], cap: Cap, account_id: str) -> dict[date, int]:
+    """The entries the cap counts, per local day of the primary zone."""
+    counts: dict[date, int] = {}
+    for entry, day in dated:
+        if cap.counts(entry.channel, entry.outcome) and _in_scope(entry, cap.scope, account_id):
+            counts[day] = counts.get(day, 0) + 1
+    return counts
+
+
+def frequency_cap(day: date, counts: Mapping[date, int], cap: Cap, rule: str) -> Failure | None:
+    """Full once ``limit`` entries are counted on ``day`` and the days before it that ``period`` covers."""
+    counted = sum(counts.get(day - timedelta(days=back), 0) for back in range(cap.period.days))
+    if counted < cap.limit:
+        return None
+    return Failure(ReasonCode.FREQUENCY_CAP, rule)
+
+
+def cooldown_days(dated: Sequence[DatedEntry], cooldown: Cooldown, account_id: str) -> frozenset[date]:
+    """The local days on which an entry started the cooldown."""
+    return frozenset(
+        day
+        for entry, day in dated
+        if entry.channel in cooldown.after_channels
+        and entry.outcome in cooldown.after_outcomes
+        and _in_scope(entry, cooldown.scope, account_id)
+    )
+
+
+def conversation_cooldown(
+    day: date, trigger_days: Collection[date], cooldown: Cooldown, rule: str
+) -> Failure | None:
+    """A trigger on local day D blocks days D to D + local_days - 1."""
+    if any(0 <= (day - trigger).days < cooldown.local_days for trigger in trigger_days):
+        return Failure(ReasonCode.CONVERSATION_COOLDOWN, rule)
+    return None
