@@ -36,7 +36,9 @@ def ensure_jars() -> None:
         return
     java_version()
     if shutil.which("mvn") is None:
-        raise KafkaRuntimeError("Maven (mvn) is required to fetch Kafka from Maven Central: apt-get install maven")
+        raise KafkaRuntimeError(
+            "Maven (mvn) is required to fetch Kafka from Maven Central: apt-get install maven"
+        )
     result = subprocess.run(
         ["mvn", "-q", "-B", "-f", str(KAFKA_DIR / "pom.xml"), "dependency:copy-dependencies"],
         capture_output=True,
@@ -187,7 +189,7 @@ async def _metadata_ok(bootstrap: str) -> bool:
     try:
         await admin.start()
         await admin.list_topics()
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+    except Exception:
         return False
     finally:
         await admin.close()

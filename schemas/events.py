@@ -8,7 +8,7 @@ Every event names the debtor it is about: records are keyed by ``debtor_id``.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
@@ -333,8 +333,15 @@ class DeadLetter(BaseModel):
     source_partition: int
     source_offset: int
     consumer: str
-    reason: Literal["invalid_json", "schema_violation", "unknown_type", "missing_header", "key_mismatch",
-                    "too_large", "processing_error"]
+    reason: Literal[
+        "invalid_json",
+        "schema_violation",
+        "unknown_type",
+        "missing_header",
+        "key_mismatch",
+        "too_large",
+        "processing_error",
+    ]
     error: Annotated[str, StringConstraints(max_length=4000)]
     key_b64: str | None
     value_b64: str | None

@@ -31,7 +31,7 @@ TOPIC_EVENTS: dict[str, tuple[type[BaseModel], ...]] = {
         ev.DebtorProfileUpdated,
     ),
     REQUESTS: (ev.ContactRequested, ev.ContactCancelled),
-    **{topic: (ev.ContactApproved,) for topic in DISPATCH.values()},
+    **dict.fromkeys(DISPATCH.values(), (ev.ContactApproved,)),
     DECISIONS: (ev.ComplianceDecision,),
     OUTCOMES: (ev.ContactOutcome,),
     CONSENT: (ev.ConsentChanged,),
@@ -49,5 +49,8 @@ def topic_for(event: BaseModel) -> str:
 
 
 _HOME: dict[type[BaseModel], str] = {
-    model: topic for topic, models in TOPIC_EVENTS.items() for model in models if model is not ev.ContactApproved
+    model: topic
+    for topic, models in TOPIC_EVENTS.items()
+    for model in models
+    if model is not ev.ContactApproved
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,11 +34,11 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
 
 
 @pytest.fixture
-async def settings(kafka: LocalKafka, tmp_path: Path) -> AsyncIterator[CommonSettings]:
+async def settings(kafka: LocalKafka, tmp_path: Path) -> CommonSettings:
     """Settings pointing at the session broker, with this test's own topics (fresh prefix)."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await apply(kafka.bootstrap, prefix=prefix, partitions=TEST_PARTITIONS)
-    yield CommonSettings(
+    return CommonSettings(
         kafka_bootstrap=kafka.bootstrap,
         topic_prefix=prefix,
         session_timeout_ms=6_000,

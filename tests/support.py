@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
 from schemas.topics import topic_for
 from services.core import codec
+from services.core.kafka import partitions
 from services.core.settings import CommonSettings
 
 Record = ConsumerRecord[bytes, bytes]
@@ -34,7 +35,9 @@ async def produce(
         await producer.stop()
 
 
-async def publish(settings: CommonSettings, events: list[BaseModel], *, time: datetime, ids: list[str] | None = None) -> None:
+async def publish(
+    settings: CommonSettings, events: list[BaseModel], *, time: datetime, ids: list[str] | None = None
+) -> None:
     """Encode and produce events to their home topics."""
     records = []
     for index, event in enumerate(events):
@@ -51,13 +54,15 @@ async def consume(
 ) -> list[Record]:
     """Read ``topic`` from the beginning until ``until(records)`` holds; fail after ``timeout`` seconds."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, fetch_max_bytes=16_777_216,
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        fetch_max_bytes=16_777_216,
         max_partition_fetch_bytes=8_388_608,
     )
     await consumer.start()
     try:
         name = settings.topic(topic)
-        tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
+        tps = await partitions(consumer, name)
         assert tps, f"topic {name} does not exist"
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -67,7 +72,9 @@ async def consume(
             if until(records):
                 return records
             if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met on {topic} within {timeout}s; {len(records)} records read")
+                raise AssertionError(
+                    f"condition not met on {topic} within {timeout}s; {len(records)} records read"
+                )
             batch = await consumer.getmany(timeout_ms=200)
             for part in batch.values():
                 records.extend(part)

@@ -7,6 +7,7 @@ with a machine-readable reason, which the consumer turns into a dead letter.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,9 +72,12 @@ class DecodeError(Exception):
 
 
 def key_of(event: BaseModel) -> str:
-    """The partition key: the debtor id, or the control scope for operator controls."""
+    """The partition key: the debtor id (the control scope for operator controls, the original key of a
+    dead letter)."""
     if isinstance(event, ev.OutreachControlChanged):
         return event.control_key
+    if isinstance(event, ev.DeadLetter):
+        return base64.b64decode(event.key_b64).decode(errors="replace") if event.key_b64 else ""
     debtor_id = getattr(event, "debtor_id", None)
     if not isinstance(debtor_id, str):
         raise TypeError(f"{type(event).__name__} has no partition key")
@@ -85,13 +89,11 @@ def deterministic_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
 
 
-def encode(
-    event: BaseModel, *, source: str, time: datetime, id: str | None = None, key: str | None = None
-) -> Encoded:
+def encode(event: BaseModel, *, source: str, time: datetime, id: str | None = None) -> Encoded:
     """Encode ``event``; ``id`` (the idempotency key downstream) defaults to a random UUID."""
     if time.tzinfo is None:
         raise ValueError("ce_time must be timezone-aware")
-    key = key_of(event) if key is None else key
+    key = key_of(event)
     headers = [
         ("ce_specversion", SPEC_VERSION.encode()),
         ("ce_id", (id or str(uuid.uuid4())).encode()),
@@ -134,7 +136,9 @@ def decode(key: bytes | None, value: bytes | None, headers: Headers) -> Envelope
     try:
         event = model.model_validate_json(value)
     except ValidationError as exc:
-        reason = "invalid_json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema_violation"
+        reason = (
+            "invalid_json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema_violation"
+        )
         raise DecodeError(reason, _summarize(exc)) from exc
     if model is not ev.DeadLetter:
         expected = key_of(event)

@@ -25,7 +25,7 @@ def dead_letter_record(
         source_partition=record.partition,
         source_offset=record.offset,
         consumer=consumer,
-        reason=reason,  # type: ignore[arg-type]
+        reason=reason,
         error=error[:4000],
         key_b64=_b64(record.key),
         value_b64=_b64(record.value),
@@ -38,7 +38,6 @@ def dead_letter_record(
         source=f"/collections/{consumer}",
         time=now,
         id=codec.deterministic_id("deadletter", record.topic, str(record.partition), str(record.offset)),
-        key=key.decode(errors="replace"),
     )
     return key, enc.value, enc.headers
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.core.settings import CommonSettings
 
 
-def producer(settings: CommonSettings, client_id: str, *, max_request_size: int = 1_048_576) -> AIOKafkaProducer:
+def producer(
+    settings: CommonSettings, client_id: str, *, max_request_size: int = 1_048_576
+) -> AIOKafkaProducer:
     # Idempotent producer: a retried batch is not written twice. linger_ms lets the batch fill up.
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -20,7 +22,9 @@ def producer(settings: CommonSettings, client_id: str, *, max_request_size: int 
     )
 
 
-def consumer(settings: CommonSettings, group: str | None, client_id: str, **extra: object) -> AIOKafkaConsumer:
+def consumer(
+    settings: CommonSettings, group: str | None, client_id: str, **extra: object
+) -> AIOKafkaConsumer:
     # Offsets are committed by hand, only after every output of the batch is acknowledged.
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -33,3 +37,10 @@ def consumer(settings: CommonSettings, group: str | None, client_id: str, **extr
         max_poll_interval_ms=300_000,
         **extra,
     )
+
+
+async def partitions(client: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic``, fetching its metadata first (a fresh consumer has none)."""
+    # aiokafka has no public call for "metadata of this topic now"; add_topic forces the update.
+    await client._client.add_topic(topic)
+    return [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or ())]

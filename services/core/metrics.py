@@ -20,10 +20,16 @@ class PipelineMetrics:
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
         self.service = service
         self.consumed = Counter(
-            "collections_records_consumed_total", "Records read from Kafka", ["service", "topic"], registry=registry
+            "collections_records_consumed_total",
+            "Records read from Kafka",
+            ["service", "topic"],
+            registry=registry,
         )
         self.produced = Counter(
-            "collections_records_produced_total", "Records written to Kafka", ["service", "topic"], registry=registry
+            "collections_records_produced_total",
+            "Records written to Kafka",
+            ["service", "topic"],
+            registry=registry,
         )
         self.deadletters = Counter(
             "collections_deadletters_total",

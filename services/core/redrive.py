@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from aiokafka import TopicPartition
 
 from schemas.events import DeadLetter
 from schemas.topics import DEADLETTER
@@ -48,13 +47,13 @@ class Selection:
 
 async def read(settings: CommonSettings, selection: Selection) -> list[tuple[int, DeadLetter]]:
     """Every dead letter currently on the topic that matches ``selection``, in offset order."""
-    consumer = kafka_clients.consumer(settings, None, "collections-redrive", max_partition_fetch_bytes=8_388_608,
-                                      fetch_max_bytes=16_777_216)
+    consumer = kafka_clients.consumer(
+        settings, None, "collections-redrive", max_partition_fetch_bytes=8_388_608, fetch_max_bytes=16_777_216
+    )
     await consumer.start()
     try:
         topic = settings.topic(DEADLETTER)
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await kafka_clients.partitions(consumer, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -119,7 +118,10 @@ async def _produce(
     producer = kafka_clients.producer(settings, "collections-redrive", max_request_size=4_194_304)
     await producer.start()
     try:
-        futures = [await producer.send(topic, value, key=key, headers=headers) for topic, key, value, headers in records]
+        futures = [
+            await producer.send(topic, value, key=key, headers=headers)
+            for topic, key, value, headers in records
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -127,8 +129,11 @@ async def _produce(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.core.redrive", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m services.core.redrive",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["list", "replay", "export", "import"])
     parser.add_argument("file", nargs="?", type=Path, help="for export and import")
     parser.add_argument("--source-topic")
@@ -152,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for offset, letter in letters:
             size = len(base64.b64decode(letter.value_b64)) if letter.value_b64 else 0
-            print(f"{offset:>8} {letter.failed_at.isoformat()} {letter.consumer:12} {letter.reason:17} "
-                  f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset} {size}B {letter.error[:120]}")
+            print(
+                f"{offset:>8} {letter.failed_at.isoformat()} {letter.consumer:12} {letter.reason:17} "
+                f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset} {size}B "
+                f"{letter.error[:120]}"
+            )
         print(f"{len(letters)} dead letters")
     elif args.command == "replay":
         print(f"{asyncio.run(replay(settings, [letter for _, letter in letters]))} records republished")

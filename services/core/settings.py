@@ -50,7 +50,7 @@ class CommonSettings(BaseSettings):
 def load(cls: type[S], **overrides: object) -> S:
     """Build settings from the environment, failing with a ``ConfigError`` that names the variable."""
     try:
-        return cls(**overrides)
+        return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", ""))
         problems = "; ".join(

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -69,7 +69,9 @@ class Handler(Protocol[St]):
     state_topic: str
     state_model: type[St]
 
-    def apply(self, key: str, state: St | None, envelope: codec.Envelope[BaseModel], now: datetime) -> Result[St]:
+    def apply(
+        self, key: str, state: St | None, envelope: codec.Envelope[BaseModel], now: datetime
+    ) -> Result[St]:
         """Apply one input event to the debtor's state."""
         ...
 
@@ -160,7 +162,7 @@ class StatefulProcessor(Generic[St]):
         self._producer: AIOKafkaProducer | None = None
         self._restorer: AIOKafkaConsumer | None = None
         self._last_poll = 0.0
-        self._pending: list[asyncio.Future[object]] = []
+        self._pending: list[asyncio.Future[Any]] = []
         self.on_batch: Callable[[], None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -183,7 +185,10 @@ class StatefulProcessor(Generic[St]):
         self._restorer = kafka_clients.consumer(s, None, f"{self.instance}-restore")
         # Range assignment gives a worker the same partition numbers of every input topic (co-partitioning).
         self._consumer = kafka_clients.consumer(
-            s, s.group(self.handler.service), self.instance, partition_assignment_strategy=(RangePartitionAssignor,)
+            s,
+            s.group(self.handler.service),
+            self.instance,
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
         await self._producer.start()
         await self._restorer.start()
@@ -202,7 +207,9 @@ class StatefulProcessor(Generic[St]):
 
     async def _step(self) -> None:
         assert self._consumer is not None
-        batch = await self._consumer.getmany(timeout_ms=int(self.tick_seconds * 1000), max_records=self.max_records)
+        batch = await self._consumer.getmany(
+            timeout_ms=int(self.tick_seconds * 1000), max_records=self.max_records
+        )
         self._last_poll = time.monotonic()
         self.metrics.last_poll.labels(self.handler.service).set(time.time())
         async with self._lock:
@@ -230,7 +237,9 @@ class StatefulProcessor(Generic[St]):
 
     # ---- processing ------------------------------------------------------------------------
 
-    def _apply(self, tp: TopicPartition, store: PartitionStore, record: ConsumerRecord[bytes, bytes], now: datetime) -> None:
+    def _apply(
+        self, tp: TopicPartition, store: PartitionStore, record: ConsumerRecord[bytes, bytes], now: datetime
+    ) -> None:
         try:
             envelope = codec.decode(record.key, record.value, record.headers)
         except codec.DecodeError as exc:
@@ -245,9 +254,15 @@ class StatefulProcessor(Generic[St]):
         try:
             state = self._load(entry)
             result = self.handler.apply(key, state, envelope, now)
-        except Exception as exc:  # noqa: BLE001 - a poison record must not stop the partition
-            log.exception("%s could not process %s at %s-%d@%d", self.handler.service, envelope.type,
-                          record.topic, record.partition, record.offset)
+        except Exception as exc:
+            log.exception(
+                "%s could not process %s at %s-%d@%d",
+                self.handler.service,
+                envelope.type,
+                record.topic,
+                record.partition,
+                record.offset,
+            )
             self._dead_letter(record, "processing_error", f"{type(exc).__name__}: {exc}", now)
             return
         seen = _remember(entry.seen if entry else b"", digest)
@@ -264,13 +279,18 @@ class StatefulProcessor(Generic[St]):
                     result = self.handler.due(key, state, now)
                 except Exception:
                     # Keep the state and try again on a later tick; an operator sees the log and metric.
-                    log.exception("%s: scheduled work failed for a debtor on partition %d", self.handler.service,
-                                  partition)
+                    log.exception(
+                        "%s: scheduled work failed for a debtor on partition %d",
+                        self.handler.service,
+                        partition,
+                    )
                     self.metrics.deadletters.labels(self.handler.service, "processing_error").inc()
                     continue
                 self._store(partition, store, key, result, entry.seen)
 
-    def _store(self, partition: int, store: PartitionStore, key: str, result: Result[St], seen: bytes) -> None:
+    def _store(
+        self, partition: int, store: PartitionStore, key: str, result: Result[St], seen: bytes
+    ) -> None:
         assert self._producer is not None
         now = self.clock.now()
         for out in result.outputs:
@@ -290,12 +310,20 @@ class StatefulProcessor(Generic[St]):
             headers.append(("due", repr(due).encode()))
         self._send(state_topic, key.encode(), value, headers, partition)
 
-    def _send(self, topic: str, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]],
-              partition: int | None = None) -> None:
+    def _send(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        partition: int | None = None,
+    ) -> None:
         assert self._producer is not None
-        self._pending.append(asyncio.ensure_future(
-            self._producer.send(topic, value, key=key, headers=headers, partition=partition)
-        ))
+        self._pending.append(
+            asyncio.ensure_future(
+                self._producer.send(topic, value, key=key, headers=headers, partition=partition)
+            )
+        )
         self.metrics.produced.labels(self.handler.service, topic).inc()
 
     async def _flush(self) -> None:
@@ -304,9 +332,11 @@ class StatefulProcessor(Generic[St]):
         pending, self._pending = self._pending, []
         # send() resolves to a delivery future once queued; await both stages.
         deliveries = await asyncio.gather(*pending)
-        await asyncio.gather(*deliveries)  # type: ignore[arg-type]
+        await asyncio.gather(*deliveries)
 
-    def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, error: str, now: datetime) -> None:
+    def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, error: str, now: datetime
+    ) -> None:
         key, value, headers = dead_letter_record(record, self.handler.service, reason, error, now)
         self._send(self.settings.topic(DEADLETTER), key, value, headers)
         self.metrics.deadletters.labels(self.handler.service, reason).inc()
@@ -372,14 +402,19 @@ class StatefulProcessor(Generic[St]):
                     remaining.discard(tp)
         self._restorer.assign([])
         self.stores.update(stores)
-        log.info("%s restored %d states on partitions %s in %.2fs", self.handler.service, count,
-                 sorted(stores), time.perf_counter() - started)
+        log.info(
+            "%s restored %d states on partitions %s in %.2fs",
+            self.handler.service,
+            count,
+            sorted(stores),
+            time.perf_counter() - started,
+        )
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener, Generic[St]):  # type: ignore[misc]
     """Revocation waits for the batch in hand to be committed; assignment restores state first."""
 
-    def __init__(self, processor: StatefulProcessor[BaseModel]) -> None:
+    def __init__(self, processor: StatefulProcessor[St]) -> None:
         self.processor = processor
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:

@@ -79,7 +79,8 @@ async def apply(
 ) -> list[str]:
     """Create missing topics and update configs; returns the names created.
 
-    ``partitions`` overrides every count (tests use fewer partitions to start faster).
+    ``partitions`` overrides the default count (tests use fewer partitions to start faster); topics with
+    a count of their own in the catalog keep it.
     """
     catalog = catalog or load_catalog()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="collections-topics")
@@ -90,7 +91,7 @@ async def apply(
         missing = [
             NewTopic(
                 name,
-                partitions or catalog.partitions(spec),
+                spec.partitions or partitions or catalog.defaults.partitions,
                 replication_factor or catalog.defaults.replication_factor,
                 topic_configs=catalog.configs(spec),
             )
@@ -99,12 +100,16 @@ async def apply(
         ]
         if missing:
             await admin.create_topics(missing)
+            await _wait_for_leaders(admin, [t.name for t in missing])
         present = [name for name in wanted if name in existing]
         if present:
             described = await admin.describe_topics(present)
             for info in described:
                 spec = wanted[info["topic"]]
-                have, want = len(info["partitions"]), partitions or catalog.partitions(spec)
+                have, want = (
+                    len(info["partitions"]),
+                    spec.partitions or partitions or catalog.defaults.partitions,
+                )
                 if have != want:
                     raise ConfigError(
                         f"{CATALOG_PATH}: topic {info['topic']} has {have} partitions on the broker but "
@@ -119,6 +124,24 @@ async def apply(
         return [topic.name for topic in missing]
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Creation returns before every partition has a leader; producing then fails. Wait for them."""
+    timeout = 30.0
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(names)
+        if all(
+            info["error_code"] == 0
+            and info["partitions"]
+            and all(p["leader"] >= 0 for p in info["partitions"])
+            for info in described
+        ):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise ConfigError(f"topics {names} have no partition leaders after {timeout:.0f}s")
+        await asyncio.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,7 +59,11 @@ def _prepare_line(number: int, line: str, clock: Clock) -> Prepared:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or not isinstance(raw.get("data"), dict):
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("type"), str)
+        or not isinstance(raw.get("data"), dict)
+    ):
         raise ValueError('expected an object with "type" (an event name) and "data" (the event)')
     model: type[BaseModel] | None = codec.MODELS.get(codec.type_name_of(raw["type"]))
     if model is None:
@@ -68,7 +72,9 @@ def _prepare_line(number: int, line: str, clock: Clock) -> Prepared:
     when = datetime.fromisoformat(raw["time"]) if isinstance(raw.get("time"), str) else clock.now()
     if when.tzinfo is None:
         raise ValueError("time has no UTC offset")
-    ce_id = raw.get("id") or codec.deterministic_id("publish", raw["type"], orjson.dumps(raw["data"]).decode())
+    ce_id = raw.get("id") or codec.deterministic_id(
+        "publish", raw["type"], orjson.dumps(raw["data"]).decode()
+    )
     encoded = codec.encode(event, source=str(raw.get("source") or "/core-banking"), time=when, id=str(ce_id))
     return Prepared(number, topic_for(event), encoded)
 
@@ -78,7 +84,9 @@ async def publish(prepared: list[Prepared], settings: CommonSettings) -> None:
     await producer.start()
     try:
         futures = [
-            await producer.send(settings.topic(p.topic), p.encoded.value, key=p.encoded.key, headers=p.encoded.headers)
+            await producer.send(
+                settings.topic(p.topic), p.encoded.value, key=p.encoded.key, headers=p.encoded.headers
+            )
             for p in prepared
         ]
         await asyncio.gather(*futures)
@@ -87,8 +95,11 @@ async def publish(prepared: list[Prepared], settings: CommonSettings) -> None:
 
 
 def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.publish", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m services.publish",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("file", help="JSON lines file, or - for standard input")
     parser.add_argument("--dry-run", action="store_true", help="validate only")
     args = parser.parse_args(argv)

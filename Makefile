@@ -1,0 +1,66 @@
+# Collections outreach platform. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KAFKA_LIB := deploy/kafka/lib/.stamp
+KAFKA_DIR ?= var/kafka
+KAFKA_PORT ?= 9092
+export COLLECTIONS_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+
+.PHONY: help setup test test-unit test-integration test-e2e test-fault lint format schemas demo up down
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.stamp $(KAFKA_LIB) ## Virtual environment in .venv/ with pinned dependencies, and the Kafka jars
+
+$(VENV)/.stamp: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(KAFKA_LIB): deploy/kafka/pom.xml $(VENV)/.stamp
+	$(PY) -m devtools.localkafka jars
+	@touch $@
+
+test: setup ## Run every test tier (unit, integration, e2e, fault); Kafka is started by the tests
+	@$(PY) -m devtools.tiers unit integration e2e fault
+
+test-unit: setup ## Pure logic only, no I/O
+	@$(PY) -m devtools.tiers unit
+
+test-integration: setup ## Real Kafka, SMTP and HTTP sandboxes
+	@$(PY) -m devtools.tiers integration
+
+test-e2e: setup ## Whole flows on the shared clock
+	@$(PY) -m devtools.tiers e2e
+
+test-fault: setup ## Kills, restarts, provider faults, malformed input
+	@$(PY) -m devtools.tiers fault
+
+lint: setup ## ruff (lint and format check) and mypy strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup ## Format the code with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+schemas: setup ## Regenerate schemas/json and schemas/asyncapi.json from the models
+	$(PY) -m schemas.generate
+
+up: setup ## Start the local Kafka broker on $(KAFKA_PORT) and apply the topic catalog
+	$(PY) -m devtools.localkafka start --dir $(KAFKA_DIR) --port $(KAFKA_PORT)
+	$(PY) -m services.core.topics apply
+
+down: ## Stop the local Kafka broker
+	@test -x $(PY) && $(PY) -m devtools.localkafka stop --dir $(KAFKA_DIR) || true
+
+demo: setup ## Run the platform end to end on a local broker and print what happened
+	$(PY) -m devtools.demo
