@@ -160,17 +160,21 @@ class Pack(_Strict):
     description: str = ""
     applies_to_all: bool = False
     includes: tuple[str, ...] = ()
-    versions: Annotated[tuple[PackVersion, ...], Field(min_length=1)]
+    versions: tuple[PackVersion, ...]
 
-    @model_validator(mode="after")
-    def _versions_in_order(self) -> Pack:
-        starts = [version.effective_from for version in self.versions]
+    @field_validator("versions")
+    @classmethod
+    def _versions_in_order(cls, versions: tuple[PackVersion, ...]) -> tuple[PackVersion, ...]:
+        # Checked here rather than with min_length, which would also fire when one version is invalid.
+        if not versions:
+            raise ValueError("at least one version is required")
+        starts = [version.effective_from for version in versions]
         if any(later <= earlier for earlier, later in pairwise(starts)):
             raise ValueError("versions must be listed by strictly increasing effective_from")
-        labels = [version.version for version in self.versions]
+        labels = [version.version for version in versions]
         if len(set(labels)) != len(labels):
             raise ValueError("version labels must be unique")
-        return self
+        return versions
 
     def version_at(self, now: datetime) -> PackVersion:
         in_force = [version for version in self.versions if version.effective_from <= now]

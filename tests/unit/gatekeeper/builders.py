@@ -1,0 +1,95 @@
+"""Builders of decide inputs and policy books for the gatekeeper tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.vocab import Channel
+from services.core.settings import load_toml
+from services.gatekeeper.decide_cli import DEFAULT_POLICIES
+from services.gatekeeper.model import DecideInput
+from services.gatekeeper.policy import Pack, PolicyBook
+
+NY = ZoneInfo("America/New_York")
+LA = ZoneInfo("America/Los_Angeles")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+LONDON = ZoneInfo("Europe/London")
+ALL_CHANNELS = [channel.value for channel in Channel]
+
+BOOK = PolicyBook.load(DEFAULT_POLICIES)
+
+
+def real_pack(name: str) -> Pack:
+    return load_toml(DEFAULT_POLICIES / f"{name}.toml", Pack)
+
+
+def book_of(*names: str) -> PolicyBook:
+    """A book with only some of the real packs, to test one pack without the BANK pack's stricter limits."""
+    return PolicyBook.from_packs(real_pack(name) for name in names)
+
+
+def local(zone: ZoneInfo, text: str) -> datetime:
+    """``2026-06-10 07:30`` read as wall-clock time in ``zone``."""
+    return datetime.fromisoformat(text).replace(tzinfo=zone)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def entry(channel: str, at: datetime, outcome: str, account_id: str = "a1") -> dict[str, Any]:
+    return {"channel": channel, "account_id": account_id, "at": at.isoformat(), "outcome": outcome}
+
+
+def make_input(
+    now: datetime,
+    *,
+    channel: str = "voice",
+    jurisdictions: Sequence[str] = (),
+    timezone: str | None = "America/New_York",
+    phones: Sequence[str] = (),
+    consents: Sequence[str] = ALL_CHANNELS,
+    opt_outs: Sequence[str] = (),
+    flags: Sequence[str] = (),
+    inconvenient: Sequence[tuple[str, str]] = (),
+    history: Iterable[dict[str, Any]] = (),
+    kind: str = "outreach",
+    account_id: str = "a1",
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> DecideInput:
+    return DecideInput.model_validate(
+        {
+            "now": now.isoformat(),
+            "debtor": {
+                "debtor_id": "d1",
+                "jurisdictions": list(jurisdictions),
+                "timezone": timezone,
+                "phones": list(phones),
+                "consents": list(consents),
+                "opt_outs": list(opt_outs),
+                "flags": list(flags),
+                "inconvenient": [{"start": start, "end": end} for start, end in inconvenient],
+            },
+            "request": {
+                "request_id": "r1",
+                "account_id": account_id,
+                "channel": channel,
+                "kind": kind,
+                "not_before": not_before.isoformat() if not_before else None,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+            "history": list(history),
+        }
+    )
+
+
+def write_pack(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path

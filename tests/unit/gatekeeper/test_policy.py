@@ -1,0 +1,284 @@
+"""Policy packs: the shipped packs hold the issue's numbers; a bad file fails naming file and field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas.vocab import Channel, DecisionKind, OutcomeStatus
+from services.core.settings import ConfigError
+from services.gatekeeper.decide_cli import DEFAULT_POLICIES
+from services.gatekeeper.engine import decide
+from services.gatekeeper.policy import NoVersionInForceError, Period, PolicyBook, Scope
+from tests.unit.gatekeeper.builders import BOOK, NY, local, make_input, write_pack
+
+OS = OutcomeStatus
+SMS, EMAIL, VOICE = Channel.SMS, Channel.EMAIL, Channel.VOICE
+NOW = datetime(2026, 6, 10, tzinfo=UTC)
+
+
+def _caps(pack: str) -> dict[str, tuple[object, ...]]:
+    version = BOOK.packs[pack].version_at(NOW)
+    return {
+        cap.name: (
+            cap.channels,
+            cap.applies_to,
+            cap.outcomes,
+            cap.outcomes_except,
+            cap.period,
+            cap.scope,
+            cap.limit,
+        )
+        for cap in version.caps
+    }
+
+
+def test_shipped_packs() -> None:
+    assert set(BOOK.packs) == {"BANK", "US", "US-MA", "CN", "GB"}
+    assert [pid for pid, pack in BOOK.packs.items() if pack.applies_to_all] == ["BANK"]
+    assert BOOK.packs["US-MA"].includes == ("US",)
+
+
+def test_bank_pack_numbers() -> None:
+    version = BOOK.packs["BANK"].version_at(NOW)
+    [window] = version.windows
+    assert (window.channels, window.start.isoformat(), window.end.isoformat()) == (
+        frozenset(Channel),
+        "08:00:00",
+        "21:00:00",
+    )
+    failed = frozenset({OS.FAILED})
+    assert _caps("BANK") == {
+        "sms_per_day": (frozenset({SMS}), None, None, failed, Period.LOCAL_DAY, Scope.DEBTOR, 1),
+        "sms_per_7_days": (frozenset({SMS}), None, None, failed, Period.SEVEN_LOCAL_DAYS, Scope.DEBTOR, 3),
+        "email_per_day": (frozenset({EMAIL}), None, None, failed, Period.LOCAL_DAY, Scope.DEBTOR, 1),
+        "voice_attempts_per_day": (frozenset({VOICE}), None, None, failed, Period.LOCAL_DAY, Scope.DEBTOR, 3),
+    }
+    assert (version.consent_required, version.cooldowns, version.calendar) == (frozenset(), (), None)
+
+
+def test_us_pack_numbers() -> None:
+    version = BOOK.packs["US"].version_at(NOW)
+    placed = frozenset({OS.NO_ANSWER, OS.VOICEMAIL, OS.CONVERSATION, OS.APPROVED})
+    assert _caps("US") == {
+        "voice_placed_calls_per_7_days": (
+            frozenset({VOICE}),
+            None,
+            placed,
+            None,
+            Period.SEVEN_LOCAL_DAYS,
+            Scope.ACCOUNT,
+            7,
+        )
+    }
+    [cooldown] = version.cooldowns
+    assert (
+        cooldown.after_channels,
+        cooldown.after_outcomes,
+        cooldown.applies_to,
+        cooldown.scope,
+        cooldown.local_days,
+    ) == (frozenset({VOICE}), frozenset({OS.CONVERSATION}), frozenset({VOICE}), Scope.ACCOUNT, 7)
+    assert version.consent_required == frozenset({SMS, VOICE})
+    assert version.windows == ()
+
+
+def test_us_ma_pack_numbers() -> None:
+    initiated = frozenset({OS.APPROVED, OS.SENT, OS.DELIVERED, OS.NO_ANSWER, OS.VOICEMAIL, OS.CONVERSATION})
+    both = frozenset({SMS, VOICE})
+    assert _caps("US-MA") == {
+        "initiated_calls_and_texts_per_7_days": (
+            both,
+            both,
+            initiated,
+            None,
+            Period.SEVEN_LOCAL_DAYS,
+            Scope.ACCOUNT,
+            2,
+        )
+    }
+
+
+def test_cn_pack_numbers() -> None:
+    version = BOOK.packs["CN"].version_at(NOW)
+    assert version.calendar == "CN"
+    assert _caps("CN") == {
+        "voice_unanswered_per_day": (
+            frozenset({VOICE}),
+            None,
+            frozenset({OS.NO_ANSWER, OS.BUSY, OS.VOICEMAIL}),
+            None,
+            Period.LOCAL_DAY,
+            Scope.DEBTOR,
+            6,
+        ),
+        "voice_conversations_per_day": (
+            frozenset({VOICE}),
+            None,
+            frozenset({OS.CONVERSATION}),
+            None,
+            Period.LOCAL_DAY,
+            Scope.DEBTOR,
+            3,
+        ),
+    }
+
+
+def test_gb_pack_is_empty() -> None:
+    version = BOOK.packs["GB"].version_at(NOW)
+    assert (version.windows, version.caps, version.cooldowns, version.calendar) == ((), (), (), None)
+    assert version.consent_required == frozenset()
+
+
+def test_resolve_applies_each_pack_once_with_includes() -> None:
+    applied = BOOK.resolve(["US-MA", "US", "US-MA"], NOW)
+    assert [ap.pack for ap in applied] == ["BANK", "US-MA", "US"]
+    assert [ap.pack for ap in BOOK.resolve([], NOW)] == ["BANK"]
+
+
+VERSIONED = """
+pack = "BANK"
+applies_to_all = true
+
+[[versions]]
+version = "v1"
+effective_from = 2026-01-01
+[[versions.windows]]
+name = "hours"
+start = 08:00:00
+end = 21:00:00
+
+[[versions]]
+version = "v2"
+effective_from = 2026-07-01T00:00:00-04:00
+[[versions.windows]]
+name = "hours"
+start = 09:00:00
+end = 20:00:00
+"""
+
+
+def test_version_in_force_by_effective_date(tmp_path: Path) -> None:
+    write_pack(tmp_path, "bank", VERSIONED)
+    book = PolicyBook.load(tmp_path)
+    before = decide(make_input(local(NY, "2026-06-30 23:59:59")), book)
+    assert (before.decision, before.pack_versions) == (DecisionKind.DEFER, {"BANK": "v1"})
+    assert before.not_before == local(
+        NY, "2026-07-01 08:00"
+    )  # searched under v1, the version in force at now
+    on_time = decide(make_input(local(NY, "2026-07-01 08:30")), book)
+    assert (on_time.decision, on_time.not_before, on_time.pack_versions) == (
+        DecisionKind.DEFER,
+        local(NY, "2026-07-01 09:00"),
+        {"BANK": "v2"},
+    )
+    assert decide(make_input(local(NY, "2026-06-30 08:30")), book).decision is DecisionKind.ALLOW
+
+
+def test_no_version_in_force_is_an_error(tmp_path: Path) -> None:
+    write_pack(tmp_path, "bank", VERSIONED)
+    with pytest.raises(NoVersionInForceError, match="BANK"):
+        decide(make_input(local(NY, "2025-12-31 10:00")), PolicyBook.load(tmp_path))
+
+
+GOOD_CAP = """
+[[versions.caps]]
+name = "first"
+channels = ["sms"]
+outcomes = ["sent"]
+period = "local_day"
+scope = "debtor"
+limit = 1
+"""
+
+HEADER = """
+pack = "US"
+[[versions]]
+version = "1"
+effective_from = 2026-01-01
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            HEADER + GOOD_CAP + GOOD_CAP.replace('"first"', '"second"').replace("limit = 1", "limit = 0"),
+            "versions[0].caps[1].limit: Input should be greater than 0",
+        ),
+        (
+            HEADER + GOOD_CAP.replace("limit = 1", "limit = 1\nlimt = 2"),
+            "versions[0].caps[0].limt: Extra inputs are not permitted",
+        ),
+        (
+            HEADER + GOOD_CAP.replace('period = "local_day"', 'period = "week"'),
+            "versions[0].caps[0].period: Input should be 'local_day' or '7_local_days'",
+        ),
+        (
+            HEADER
+            + GOOD_CAP.replace('outcomes = ["sent"]', 'outcomes = ["sent"]\noutcomes_except = ["failed"]'),
+            "versions[0].caps[0]: Value error, give exactly one of outcomes and outcomes_except",
+        ),
+        (HEADER + 'calendar = "XX"\n', "versions[0].calendar: Value error, unknown holiday calendar 'XX'"),
+        (HEADER.replace('pack = "US"', 'pack = "US"\nversions = []'), "not valid TOML"),
+        ('pack = "US"\nversions = []\n', "versions: Value error, at least one version is required"),
+        (
+            HEADER + HEADER.split("\n", 2)[2],
+            "versions: Value error, versions must be listed by strictly increasing",
+        ),
+        (HEADER + GOOD_CAP + GOOD_CAP, "rule names must be unique within a version: first"),
+        (
+            HEADER + '[[versions.windows]]\nname = "h"\nstart = 08:00:00\nend = 08:00:00\n',
+            "versions[0].windows[0]: Value error, start and end must differ",
+        ),
+    ],
+    ids=[
+        "limit",
+        "unknown-key",
+        "period",
+        "outcome-selector",
+        "calendar",
+        "toml",
+        "no-versions",
+        "order",
+        "names",
+        "empty-window",
+    ],
+)
+def test_bad_pack_fails_naming_file_and_field(tmp_path: Path, body: str, message: str) -> None:
+    write_pack(tmp_path, "bank", HEADER.replace('pack = "US"', 'pack = "BANK"'))
+    path = write_pack(tmp_path, "us", body)
+    with pytest.raises(ConfigError) as caught:
+        PolicyBook.load(tmp_path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+
+
+def test_bad_shipped_pack_message_is_exact(tmp_path: Path) -> None:
+    text = (DEFAULT_POLICIES / "us.toml").read_text(encoding="utf-8").replace("limit = 7", "limit = 0")
+    path = write_pack(tmp_path, "us", text)
+    with pytest.raises(ConfigError) as caught:
+        PolicyBook.load(tmp_path)
+    assert str(caught.value) == f"{path}: versions[0].caps[0].limit: Input should be greater than 0"
+
+
+def test_unknown_include_and_duplicate_pack(tmp_path: Path) -> None:
+    path = write_pack(
+        tmp_path / "a", "ma", 'pack = "US-MA"\nincludes = ["NOPE"]\n' + HEADER.split("\n", 2)[2]
+    )
+    with pytest.raises(ConfigError, match=r"ma\.toml: includes\[0\]: unknown pack 'NOPE'") as caught:
+        PolicyBook.load(tmp_path / "a")
+    assert str(caught.value).startswith(str(path))
+    write_pack(tmp_path / "b", "one", HEADER)
+    write_pack(tmp_path / "b", "two", HEADER)
+    with pytest.raises(ConfigError, match=r"two\.toml: pack: 'US' is already defined in .*one\.toml"):
+        PolicyBook.load(tmp_path / "b")
+
+
+def test_directory_without_packs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no policy pack files"):
+        PolicyBook.load(tmp_path)
+    with pytest.raises(ConfigError, match="no policy pack files"):
+        PolicyBook.load(tmp_path / "missing")
