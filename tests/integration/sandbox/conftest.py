@@ -1,0 +1,195 @@
+"""Fixtures for the provider sandbox tests: a sandbox on free loopback ports, a webhook receiver that
+checks Twilio signatures the way a real webhook service would, and a deadline-bounded wait."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+from twilio.request_validator import RequestValidator
+
+from services.core.clock import ManualClock
+from services.sandbox.settings import SandboxSettings
+from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
+from services.sandbox.twilio_api import create_twilio_app
+
+# A Monday, far from the wall clock, so that any timestamp taken from the wrong clock shows.
+START = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+START_RFC2822 = "Mon, 02 Mar 2026 01:30:00 +0000"
+SENDER = "+15550009000"
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s, last value: {result!r}")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Hit:
+    """One request the receiver got."""
+
+    method: str
+    path: str
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    signature_valid: bool
+
+
+@dataclass
+class Receiver:
+    """A stand-in webhook service: records every request and answers what a test told it to."""
+
+    token: str
+    base_url: str = ""
+    hits: list[Hit] = field(default_factory=list)
+    replies: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def url(self, path_and_query: str) -> str:
+        return self.base_url + path_and_query
+
+    def reply(self, path: str, body: str, status: int = 200) -> None:
+        self.replies[path] = (status, body)
+
+    def at(self, path: str) -> list[Hit]:
+        return [hit for hit in self.hits if hit.path == path]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        url = str(request.url)
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if request.method == "POST":
+            form = await request.post()
+            validator_params: Any = form
+            params = {key: str(value) for key, value in form.items()}
+        else:
+            validator_params, params = {}, dict(request.query)
+        valid = RequestValidator(self.token).validate(url, validator_params, signature)
+        self.hits.append(Hit(request.method, request.path, url, params, dict(request.headers), valid))
+        status, body = self.replies.get(request.path, (200, ""))
+        return web.Response(status=status, text=body, content_type="text/xml" if body else "text/plain")
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox and clients for its API (authenticated) and its control endpoints."""
+
+    settings: SandboxSettings
+    clock: ManualClock
+    base_url: str
+    smtp_port: int
+    api: httpx.AsyncClient
+    control: httpx.AsyncClient
+
+    @property
+    def account(self) -> str:
+        return f"/2010-04-01/Accounts/{self.settings.account_sid}"
+
+    async def send_sms(self, to: str, body: str = "Hello from the bank", **extra: Any) -> httpx.Response:
+        data = {"To": to, "From": SENDER, "Body": body, **extra}
+        return await self.api.post(f"{self.account}/Messages.json", data=data)
+
+    async def call(self, to: str, **extra: Any) -> httpx.Response:
+        data = {"To": to, "From": SENDER, **extra}
+        return await self.api.post(f"{self.account}/Calls.json", data=data)
+
+    async def ledger(self, **query: str) -> list[dict[str, Any]]:
+        response = await self.control.get("/_sandbox/messages", params=query)
+        return list(response.json()["messages"])
+
+    async def calls(self, **query: str) -> list[dict[str, Any]]:
+        response = await self.control.get("/_sandbox/calls", params=query)
+        return list(response.json()["calls"])
+
+    async def call_record(self, sid: str) -> dict[str, Any]:
+        return next(call for call in await self.calls() if call["sid"] == sid)
+
+    async def mail(self) -> list[dict[str, Any]]:
+        return list((await self.control.get("/_sandbox/mail")).json()["mail"])
+
+
+@pytest.fixture(scope="session")
+def tokens() -> list[str]:
+    """Two obviously fake auth tokens, made up per run: the primary and the one being rotated in."""
+    return [f"fake-{secrets.token_hex(12)}", f"fake-{secrets.token_hex(12)}"]
+
+
+@pytest.fixture
+async def receiver(tokens: list[str]) -> AsyncIterator[Receiver]:
+    hook = Receiver(token=tokens[0])
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", hook.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    hook.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield hook
+    await runner.cleanup()
+
+
+MakeSandbox = Callable[..., Awaitable[Sandbox]]
+
+
+@pytest.fixture
+async def make_sandbox(tokens: list[str], receiver: Receiver) -> AsyncIterator[MakeSandbox]:
+    """Start a sandbox with test-friendly settings (short delays), overridable per test."""
+    stops: list[Callable[[], Awaitable[None]]] = []
+
+    async def make(**overrides: Any) -> Sandbox:
+        options: dict[str, Any] = {
+            "auth_tokens": [SecretStr(token) for token in tokens],
+            "http_port": 0,
+            "smtp_port": 0,
+            "callback_delay_ms": 5,
+            "gather_wait_ms": 200,
+            "inbound_url": receiver.url("/inbound"),
+            **overrides,
+        }
+        settings = SandboxSettings(**options)
+        clock = ManualClock(START)
+        store = MailStore(clock, settings.smtp_faults)
+        app = create_twilio_app(settings, clock)
+        add_mail_routes(app, store)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        smtp = await start_smtp_server(settings, store)
+        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        api = httpx.AsyncClient(base_url=base_url, auth=(settings.account_sid, tokens[0]), timeout=10)
+        control = httpx.AsyncClient(base_url=base_url, timeout=10)
+
+        async def stop() -> None:
+            await api.aclose()
+            await control.aclose()
+            smtp.close()
+            await runner.cleanup()
+
+        stops.append(stop)
+        return Sandbox(settings, clock, base_url, smtp.sockets[0].getsockname()[1], api, control)
+
+    yield make
+    for stop in stops:
+        await stop()
+
+
+@pytest.fixture
+async def sandbox(make_sandbox: MakeSandbox) -> Sandbox:
+    return await make_sandbox()
