@@ -10,6 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from devtools.localkafka import LocalKafka
 from schemas.topics import ACCOUNT
 from services.core import codec
@@ -22,18 +24,18 @@ from services.publish.__main__ import prepare, publish
 SAMPLES = DEPLOY_DIR / "samples" / "events.jsonl"
 
 
-async def read_back(settings: CommonSettings, expected: int) -> list[codec.Envelope[object]]:
+async def read_back(settings: CommonSettings, expected: int) -> list[codec.Envelope[BaseModel]]:
     consumer = kafka_clients.consumer(settings, None, "demo-reader")
     await consumer.start()
     try:
         tps = await kafka_clients.partitions(consumer, settings.topic(ACCOUNT))
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        envelopes: list[codec.Envelope[object]] = []
+        envelopes: list[codec.Envelope[BaseModel]] = []
         deadline = asyncio.get_running_loop().time() + 30
         while len(envelopes) < expected and asyncio.get_running_loop().time() < deadline:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                envelopes.extend(codec.decode(r.key, r.value, r.headers) for r in records)  # type: ignore[misc]
+                envelopes.extend(codec.decode(r.key, r.value, r.headers) for r in records)
         return sorted(envelopes, key=lambda e: e.time)
     finally:
         await consumer.stop()
@@ -59,7 +61,8 @@ def main() -> int:
         for env in asyncio.run(read_back(settings, len(good))):
             event = env.event
             account = getattr(event, "account_id", "-")
-            print(f"  {env.time:%Y-%m-%d %H:%M}Z  {type(event).__name__:22} debtor={env.subject:6} account={account}")
+            name = type(event).__name__
+            print(f"  {env.time:%Y-%m-%d %H:%M}Z  {name:22} debtor={env.subject:6} account={account}")
         return 0
     finally:
         kafka.stop()

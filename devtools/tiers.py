@@ -22,7 +22,9 @@ def main(argv: list[str]) -> int:
             return 2
         print(f"\n=== {tier} tests ===", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", "pytest", f"tests/{tier}", "-q", "-p", "no:cacheprovider"])
+        code = subprocess.call(
+            [sys.executable, "-m", "pytest", f"tests/{tier}", "-q", "-p", "no:cacheprovider"]
+        )
         elapsed = time.monotonic() - started
         status = {0: "passed", 5: "no tests"}.get(code, f"FAILED (exit {code})")
         failed |= code not in (0, 5)

@@ -70,6 +70,7 @@ class ReasonCode(StrEnum):
     NOT_BEFORE = "NOT_BEFORE"
     EXPIRED = "EXPIRED"
     # Service level: from the gatekeeper's state rather than the rules.
+    PROFILE_MISSING = "PROFILE_MISSING"  # no profile has reached the gatekeeper yet: held until one does
     PAUSED = "PAUSED"
     PAID = "PAID"
     ACCOUNT_CLOSED = "ACCOUNT_CLOSED"

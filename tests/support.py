@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
@@ -17,6 +18,7 @@ from services.core.kafka import partitions
 from services.core.settings import CommonSettings
 
 Record = ConsumerRecord[bytes, bytes]
+E = TypeVar("E", bound=BaseModel)
 
 
 async def produce(
@@ -84,3 +86,50 @@ async def consume(
 
 def decoded(records: list[Record]) -> list[codec.Envelope[BaseModel]]:
     return [codec.decode(r.key, r.value, r.headers) for r in records]
+
+
+class Tail:
+    """Follows topics from the beginning and keeps every decoded event, for waiting on conditions."""
+
+    def __init__(self, settings: CommonSettings, *topics: str) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.events: list[codec.Envelope[BaseModel]] = []
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+        )
+
+    async def __aenter__(self) -> Tail:
+        await self._consumer.start()
+        tps = []
+        for topic in self.topics:
+            tps.extend(await partitions(self._consumer, self.settings.topic(topic)))
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [e.event for e in self.events if isinstance(e.event, kind)]
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s; {len(self.events)} events seen")
+            await self.poll()
+
+    async def poll(self, timeout_ms: int = 100) -> None:
+        for records in (await self._consumer.getmany(timeout_ms=timeout_ms)).values():
+            self.events.extend(codec.decode(r.key, r.value, r.headers) for r in records)
+
+    async def settle(self, quiet: float = 1.0) -> None:
+        """Read until nothing new has arrived for ``quiet`` seconds (to show that something does NOT happen)."""
+        seen = -1
+        while seen != len(self.events):
+            seen = len(self.events)
+            deadline = time.monotonic() + quiet
+            while time.monotonic() < deadline and seen == len(self.events):
+                await self.poll()

@@ -56,6 +56,19 @@ class PipelineMetrics:
             ["service", "topic"],
             registry=registry,
         )
+        self.scheduled = Gauge(
+            "collections_scheduled_items",
+            "Items waiting in the partition-local schedule (deferred requests, pending ladder steps)",
+            ["service"],
+            registry=registry,
+        )
+        self.record_age = Histogram(
+            "collections_record_age_seconds",
+            "Wall time from a record's append to the broker to its processing (end-to-end latency per hop)",
+            ["service"],
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
         self.last_poll = Gauge(
             "collections_last_poll_timestamp_seconds",
             "Wall time of the consumer loop's last poll",

@@ -59,6 +59,7 @@ class Result(Generic[St]):
     state: St | None
     outputs: list[Output] = field(default_factory=list)
     next_due: datetime | None = None
+    scheduled: int = 0  # items this key has waiting (deferred requests, pending steps), for the backlog gauge
 
 
 class Handler(Protocol[St]):
@@ -85,6 +86,7 @@ class _Entry:
     value: bytes
     due: float | None
     seen: bytes
+    scheduled: int = 0
 
 
 class PartitionStore:
@@ -92,13 +94,17 @@ class PartitionStore:
 
     def __init__(self) -> None:
         self.entries: dict[str, _Entry] = {}
+        self.scheduled = 0
         self._heap: list[tuple[float, str]] = []
 
     def put(self, key: str, entry: _Entry | None) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.scheduled -= old.scheduled
         if entry is None:
-            self.entries.pop(key, None)
             return
         self.entries[key] = entry
+        self.scheduled += entry.scheduled
         if entry.due is not None:
             heapq.heappush(self._heap, (entry.due, key))
 
@@ -221,6 +227,9 @@ class StatefulProcessor(Generic[St]):
                 if store is None:  # revoked while the batch was fetched
                     continue
                 self.metrics.consumed.labels(self.handler.service, tp.topic).inc(len(records))
+                self.metrics.record_age.labels(self.handler.service).observe(
+                    max(0.0, time.time() - records[-1].timestamp / 1000)
+                )
                 for record in records:
                     self._apply(tp, store, record, now)
                 offsets[tp] = records[-1].offset + 1
@@ -231,6 +240,9 @@ class StatefulProcessor(Generic[St]):
             if batch:
                 self.metrics.batch_seconds.labels(self.handler.service).observe(time.perf_counter() - started)
             await self._report_lag()
+            self.metrics.scheduled.labels(self.handler.service).set(
+                sum(st.scheduled for st in self.stores.values())
+            )
             self._ack(now)
         if self.on_batch is not None:
             self.on_batch()
@@ -304,8 +316,8 @@ class StatefulProcessor(Generic[St]):
             return
         value = result.state.model_dump_json().encode()
         due = result.next_due.timestamp() if result.next_due else None
-        store.put(key, _Entry(value, due, seen))
-        headers = [("seen", seen)]
+        store.put(key, _Entry(value, due, seen, result.scheduled))
+        headers = [("seen", seen), ("scheduled", str(result.scheduled).encode())]
         if due is not None:
             headers.append(("due", repr(due).encode()))
         self._send(state_topic, key.encode(), value, headers, partition)
@@ -345,6 +357,26 @@ class StatefulProcessor(Generic[St]):
         if entry is None:
             return None
         return self.handler.state_model.model_validate_json(entry.value)
+
+    async def revisit(self, visit: Callable[[str, St, datetime], Result[St] | None], marker: bytes) -> int:
+        """Apply ``visit`` to every state held whose serialized form contains ``marker``; publish and persist.
+
+        For rare, operator-driven sweeps (a resume after a pause); the byte test avoids decoding every state.
+        """
+        async with self._lock:
+            now = self.clock.now()
+            visited = 0
+            for partition, store in self.stores.items():
+                for key in [k for k, e in store.entries.items() if marker in e.value]:
+                    entry = store.entries[key]
+                    state = self._load(entry)
+                    assert state is not None
+                    result = visit(key, state, now)
+                    if result is not None:
+                        self._store(partition, store, key, result, entry.seen)
+                        visited += 1
+            await self._flush()
+            return visited
 
     # ---- time, lag ---------------------------------------------------------------------------
 
@@ -395,7 +427,8 @@ class StatefulProcessor(Generic[St]):
                         continue
                     headers = dict(record.headers)
                     due = float(headers["due"].decode()) if "due" in headers else None
-                    store.put(key, _Entry(record.value, due, headers.get("seen", b"")))
+                    scheduled = int(headers.get("scheduled", b"0"))
+                    store.put(key, _Entry(record.value, due, headers.get("seen", b""), scheduled))
                     count += 1
             for tp in list(remaining):
                 if await self._restorer.position(tp) >= ends[tp]:

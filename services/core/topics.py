@@ -12,10 +12,13 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.core.kafka import partitions
 from services.core.settings import DEPLOY_DIR, CommonSettings, ConfigError, load, load_toml
 
 CATALOG_PATH = DEPLOY_DIR / "topics.toml"
@@ -100,7 +103,7 @@ async def apply(
         ]
         if missing:
             await admin.create_topics(missing)
-            await _wait_for_leaders(admin, [t.name for t in missing])
+            await _wait_for_leaders(bootstrap, [t.name for t in missing])
         present = [name for name in wanted if name in existing]
         if present:
             described = await admin.describe_topics(present)
@@ -126,22 +129,27 @@ async def apply(
         await admin.close()
 
 
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
-    """Creation returns before every partition has a leader; producing then fails. Wait for them."""
+async def _wait_for_leaders(bootstrap: str, names: list[str]) -> None:
+    """Creation returns before every partition's leader serves requests, and producing then fails: wait
+    until a ListOffsets on every partition succeeds."""
     timeout = 30.0
     deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        described = await admin.describe_topics(names)
-        if all(
-            info["error_code"] == 0
-            and info["partitions"]
-            and all(p["leader"] >= 0 for p in info["partitions"])
-            for info in described
-        ):
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise ConfigError(f"topics {names} have no partition leaders after {timeout:.0f}s")
-        await asyncio.sleep(0.1)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await probe.start()
+    try:
+        while True:
+            try:
+                tps = [tp for name in names for tp in await partitions(probe, name)]
+                if len({tp.topic for tp in tps}) == len(names):
+                    await probe.end_offsets(tps)
+                    return
+            except KafkaError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise ConfigError(f"topics {names} have no serving partition leaders after {timeout:.0f}s")
+            await asyncio.sleep(0.1)
+    finally:
+        await probe.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

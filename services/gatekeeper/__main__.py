@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from services.gatekeeper import decide_cli
+from services.gatekeeper import decide_cli, run_cli
 
 
 class Command(NamedTuple):
@@ -22,6 +22,8 @@ COMMANDS: dict[str, Command] = {
         decide_cli.configure,
         decide_cli.run,
     ),
+    "run": Command("run the gatekeeper service", run_cli.configure_run, run_cli.run),
+    "control": Command("pause or resume outreach (operators)", run_cli.configure_control, run_cli.control),
 }
 
 

@@ -1,0 +1,123 @@
+"""Drives the stepped shared clock: simulated time moves on only when the whole pipeline is idle.
+
+Idle means: every consumer group of the pipeline has committed up to the end of every partition it reads,
+every service has acknowledged (``write_ack``) the current instant, and every extra probe (the provider
+sandboxes' pending callbacks) says idle. Results then do not depend on machine speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from services.core.clock import write_stepped
+from services.core.kafka import partitions
+
+Probe = Callable[[], Awaitable[bool]]
+
+
+class Stepper:
+    def __init__(
+        self,
+        bootstrap: str,
+        clock_file: Path,
+        ack_dir: Path,
+        groups: dict[str, list[str]],
+        services: Iterable[str],
+        probes: Iterable[Probe] = (),
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.clock_file = clock_file
+        self.ack_dir = ack_dir
+        self.groups = groups  # consumer group -> the (prefixed) topics it reads
+        self.services = list(services)
+        self.probes = list(probes)
+        self.now: datetime | None = None
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+
+    async def __aenter__(self) -> Stepper:
+        await self._admin.start()
+        await self._ends.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._admin.close()
+        await self._ends.stop()
+
+    async def step_to(self, instant: datetime, timeout: float = 60.0) -> None:
+        """Set the clock to ``instant`` and return once the pipeline has done everything due by then."""
+        write_stepped(self.clock_file, instant)
+        self.now = instant
+        await self.wait_idle(timeout)
+
+    async def wait_idle(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        calm = 0
+        # Two idle readings in a row: work can be in flight between a commit and the next fetch.
+        while calm < 2:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pipeline not idle within {timeout:.0f}s: {await self.describe()}")
+            calm = calm + 1 if await self.idle() else 0
+            await asyncio.sleep(0.02)
+
+    async def idle(self) -> bool:
+        return (
+            not await self.lagging()
+            and self.unacked() == []
+            and all([await probe() for probe in self.probes])
+        )
+
+    def next_due(self) -> datetime | None:
+        """The earliest scheduled instant any service reported, so the driver can jump straight to it."""
+        dues = []
+        for name in self.services:
+            ack = self._ack(name)
+            if ack and ack.get("next_due"):
+                dues.append(datetime.fromisoformat(ack["next_due"]))
+        return min(dues) if dues else None
+
+    def unacked(self) -> list[str]:
+        if self.now is None:
+            return []
+        return [
+            name
+            for name in self.services
+            if (ack := self._ack(name)) is None or datetime.fromisoformat(ack["seen"]) < self.now
+        ]
+
+    async def lagging(self) -> dict[str, int]:
+        behind: dict[str, int] = {}
+        for group, topics in self.groups.items():
+            try:
+                committed = await self._admin.list_consumer_group_offsets(group)
+            except KafkaError:
+                behind[group] = -1  # coordinator not ready yet (fresh broker): not idle
+                continue
+            tps = [tp for topic in topics for tp in await partitions(self._ends, topic)]
+            ends = await self._ends.end_offsets(tps)
+            lag = 0
+            for tp in tps:
+                meta = committed.get(tp)
+                lag += max(0, ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0))
+            if lag:
+                behind[group] = lag
+        return behind
+
+    async def describe(self) -> str:
+        return f"lagging={await self.lagging()} unacked={self.unacked()}"
+
+    def _ack(self, name: str) -> dict[str, str] | None:
+        try:
+            raw: dict[str, str] = orjson.loads((self.ack_dir / f"{name}.ack").read_bytes())
+        except FileNotFoundError:
+            return None
+        return raw

@@ -1,0 +1,47 @@
+"""Process plumbing every service shares: logging, the metrics endpoint, signals, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry
+
+from services.core.metrics import MetricsServer
+from services.core.settings import CommonSettings
+
+
+def configure_logging(service: str) -> None:
+    level = os.environ.get("COLLECTIONS_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s",
+    )
+    # The Kafka client logs every retry at WARNING; they are expected during rebalances and broker restarts.
+    logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.ERROR))
+
+
+async def serve(
+    settings: CommonSettings,
+    registry: CollectorRegistry,
+    healthy: Callable[[], bool],
+    main: Awaitable[None],
+    stop: Callable[[], None],
+) -> None:
+    """Run ``main`` with ``/metrics`` and ``/healthz`` served; SIGTERM or SIGINT call ``stop`` to drain."""
+    server = MetricsServer(registry, healthy)
+    await server.start(settings.metrics_host, settings.metrics_port)
+    # A machine-readable line, so tests and the demo find the port when it was chosen by the OS.
+    print(f"METRICS_READY http://{settings.metrics_host}:{server.port}/metrics", flush=True)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await main
+    finally:
+        await server.stop()

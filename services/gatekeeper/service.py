@@ -1,0 +1,416 @@
+"""The gatekeeper as a stateful handler: turns requests and what it knows of a debtor into decisions.
+
+It builds the decide input from its state and calls the same pure engine as the ``decide`` command, so no
+rule exists twice. On top of the rules it adds what only a stream knows: a payment in full, a closure, a
+cancellation or an opt-out that arrives while a request is deferred blocks it at once; operator pauses defer
+requests with PAUSED until resumed; a redelivered request id is decided once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from schemas import events as ev
+from schemas.topics import ACCOUNT, CONSENT, OUTCOMES, REQUESTS
+from schemas.vocab import Channel, DebtorFlag, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
+from services.core.codec import Envelope, deterministic_id
+from services.core.stateful import Output, Result
+from services.gatekeeper.engine import decide
+from services.gatekeeper.metrics import GatekeeperMetrics
+from services.gatekeeper.model import (
+    DebtorView,
+    DecideInput,
+    Decision,
+    HistoryEntry,
+    LocalWindow,
+    RequestView,
+)
+from services.gatekeeper.policy import GatekeeperError, PolicyBook
+from services.gatekeeper.state import ConsentOverride, Deferred, GatekeeperState, LedgerEntry
+
+# Outcomes after which nothing was sent: the attempt leaves the ledger instead of counting against caps.
+_NOT_SENT = {OutcomeStatus.EXPIRED, OutcomeStatus.CANCELLED, OutcomeStatus.BLOCKED}
+_HARD_STOP = {flag.value: ReasonCode(flag.name) for flag in DebtorFlag}
+
+Paused = Callable[[ev.ContactRequested], bool]
+
+
+class Gatekeeper:
+    """Implements ``services.core.stateful.Handler`` for the gatekeeper."""
+
+    service = "gatekeeper"
+    input_topics: tuple[str, ...] = (REQUESTS, ACCOUNT, CONSENT, OUTCOMES)
+    state_topic = "collections.gatekeeper.state.v1"
+    state_model = GatekeeperState
+
+    def __init__(
+        self, book: PolicyBook, metrics: GatekeeperMetrics, paused: Paused = lambda _: False
+    ) -> None:
+        self.book = book
+        self.metrics = metrics
+        self.paused = paused
+
+    # ---- inputs ------------------------------------------------------------------------------
+
+    def apply(
+        self, key: str, state: GatekeeperState | None, envelope: Envelope[BaseModel], now: datetime
+    ) -> Result[GatekeeperState]:
+        state = (state or GatekeeperState()).pruned(now)
+        event = envelope.event
+        outputs: list[Output] = []
+        match event:
+            case ev.ContactRequested():
+                state = self._request(state, event, now, outputs)
+            case ev.ContactCancelled():
+                cancelled = [*state.cancelled, *event.request_ids][-200:]
+                state = state.model_copy(update={"cancelled": cancelled})
+                state = self._end_deferred(
+                    state,
+                    now,
+                    outputs,
+                    ReasonCode.CANCELLED,
+                    lambda d: (
+                        d.request.request_id in event.request_ids
+                        or (not event.request_ids and d.request.account_id == event.account_id)
+                    ),
+                )
+            case ev.DebtorProfileUpdated():
+                if state.profile_time is None or envelope.time >= state.profile_time:
+                    state = state.model_copy(update={"profile": event, "profile_time": envelope.time})
+                    stops = {_HARD_STOP[f] for f in event.flags if f in _HARD_STOP}
+                    if stops:
+                        state = self._end_deferred(state, now, outputs, sorted(stops), lambda d: True)
+                    state = self._redecide(
+                        state, now, outputs, lambda d: ReasonCode.PROFILE_MISSING in d.reasons
+                    )
+            case ev.ConsentChanged():
+                state = self._consent(state, event, now, outputs)
+            case ev.PaymentPosted() if event.paid_in_full:
+                state = state.model_copy(update={"paid": _add(state.paid, event.account_id)})
+                state = self._end_deferred(state, now, outputs, ReasonCode.PAID, _account(event.account_id))
+            case ev.AccountOverdue():
+                # Overdue again after a payment or closure: the account is collectable once more.
+                if event.account_id in state.paid or event.account_id in state.closed:
+                    state = state.model_copy(
+                        update={
+                            "paid": _drop(state.paid, event.account_id),
+                            "closed": _drop(state.closed, event.account_id),
+                        }
+                    )
+            case ev.AccountStatusChanged():
+                state = self._status(state, event, now, outputs)
+            case ev.ContactOutcome():
+                state = _record_outcome(state, event)
+            case _:
+                pass
+        return Result(state, outputs, state.next_due(), len(state.deferred))
+
+    def due(self, key: str, state: GatekeeperState, now: datetime) -> Result[GatekeeperState]:
+        """Decide again every deferred request whose time has come, under the state and packs of now."""
+        outputs: list[Output] = []
+        state = state.pruned(now)
+        state = self._redecide(
+            state, now, outputs, lambda d: d.not_before is not None and d.not_before <= now
+        )
+        return Result(state, outputs, state.next_due(), len(state.deferred))
+
+    def wake_paused(self, key: str, state: GatekeeperState, now: datetime) -> Result[GatekeeperState]:
+        """After a resume: paused requests are decided again at once."""
+        outputs: list[Output] = []
+        state = self._redecide(
+            state, now, outputs, lambda d: ReasonCode.PAUSED in d.reasons and not self.paused(d.request)
+        )
+        return Result(state, outputs, state.next_due(), len(state.deferred))
+
+    def _redecide(
+        self, state: GatekeeperState, now: datetime, outputs: list[Output], which: Callable[[Deferred], bool]
+    ) -> GatekeeperState:
+        for item in [d for d in state.deferred if which(d)]:
+            state = state.model_copy(update={"deferred": [d for d in state.deferred if d is not item]})
+            state = self._decide(state, item.request, now, outputs, attempt=item.decisions + 1)
+        return state
+
+    # ---- decisions ---------------------------------------------------------------------------
+
+    def _request(
+        self, state: GatekeeperState, request: ev.ContactRequested, now: datetime, outputs: list[Output]
+    ) -> GatekeeperState:
+        if state.knows(request.request_id):
+            self.metrics.duplicates.inc()
+            return state
+        return self._decide(state, request, now, outputs, attempt=1)
+
+    def _decide(
+        self,
+        state: GatekeeperState,
+        request: ev.ContactRequested,
+        now: datetime,
+        outputs: list[Output],
+        attempt: int,
+    ) -> GatekeeperState:
+        decision = self._evaluate(state, request, now)
+        decision_id = deterministic_id("decision", request.request_id, str(attempt))
+        outputs.append(Output(_decision_event(request, decision, decision_id, now), decision_id))
+        self.metrics.observe(decision)
+        if decision.decision is DecisionKind.DEFER:
+            deferred = Deferred(
+                request=request, not_before=decision.not_before, reasons=decision.reasons, decisions=attempt
+            )
+            return state.model_copy(update={"deferred": [*state.deferred, deferred]})
+        decided = {**state.decided, request.request_id: now}
+        if decision.decision is DecisionKind.BLOCK:
+            status = (
+                OutcomeStatus.EXPIRED if ReasonCode.EXPIRED in decision.reasons else OutcomeStatus.BLOCKED
+            )
+            outputs.append(_final_outcome(request, status, decision, now))
+            return state.model_copy(update={"decided": decided})
+        assert decision.valid_until is not None
+        approval = ev.ContactApproved(
+            debtor_id=request.debtor_id,
+            request_id=request.request_id,
+            decision_id=decision_id,
+            account_id=request.account_id,
+            channel=request.channel,
+            destination=request.destination,
+            template=request.template,
+            language=request.language,
+            kind=request.kind,
+            variables=request.variables,
+            strategy=request.strategy,
+            strategy_version=request.strategy_version,
+            arm=request.arm,
+            approved_at=now,
+            valid_until=decision.valid_until,
+        )
+        outputs.append(Output(approval, deterministic_id("approval", request.request_id)))
+        entry = LedgerEntry(
+            request_id=request.request_id, channel=request.channel, account_id=request.account_id, at=now
+        )
+        return state.model_copy(update={"decided": decided, "ledger": [*state.ledger, entry]})
+
+    def _evaluate(self, state: GatekeeperState, request: ev.ContactRequested, now: datetime) -> Decision:
+        blocked = _service_blocks(state, request)
+        if blocked:
+            return Decision(decision=DecisionKind.BLOCK, reasons=blocked, rules=["gatekeeper.state"])
+        if state.profile is None:
+            # Requests and profiles travel on different topics, so a request can overtake the profile it was
+            # made from. Hold it until the profile arrives (or until it expires) rather than guess.
+            return Decision(
+                decision=DecisionKind.DEFER,
+                reasons=[ReasonCode.PROFILE_MISSING],
+                rules=["gatekeeper.profile"],
+                not_before=request.expires_at,
+            )
+        try:
+            decision = decide(_decide_input(state, request, now), self.book)
+        except GatekeeperError as exc:
+            # An unknown jurisdiction is a data problem: never contact on a guess.
+            return Decision(
+                decision=DecisionKind.BLOCK,
+                reasons=[ReasonCode.TIMEZONE_UNKNOWN],
+                rules=[f"error: {exc}"[:200]],
+            )
+        if decision.decision is not DecisionKind.BLOCK and self.paused(request):
+            reasons = [
+                ReasonCode.PAUSED,
+                *(decision.reasons if decision.decision is DecisionKind.DEFER else []),
+            ]
+            # Held until resumed; if it expires first, it is decided (and ends EXPIRED) at expiry.
+            return Decision(
+                decision=DecisionKind.DEFER,
+                reasons=reasons,
+                rules=["operator.pause"],
+                not_before=request.expires_at,
+                pack_versions=decision.pack_versions,
+            )
+        return decision
+
+    def _end_deferred(
+        self,
+        state: GatekeeperState,
+        now: datetime,
+        outputs: list[Output],
+        reasons: ReasonCode | list[ReasonCode],
+        which: Callable[[Deferred], bool],
+    ) -> GatekeeperState:
+        """Block at once every deferred request ``which`` selects."""
+        codes = reasons if isinstance(reasons, list) else [reasons]
+        ending = [d for d in state.deferred if which(d)]
+        if not ending:
+            return state
+        decided = dict(state.decided)
+        for item in ending:
+            decision = Decision(decision=DecisionKind.BLOCK, reasons=codes, rules=["gatekeeper.state"])
+            decision_id = deterministic_id("decision", item.request.request_id, str(item.decisions + 1))
+            outputs.append(Output(_decision_event(item.request, decision, decision_id, now), decision_id))
+            outputs.append(_final_outcome(item.request, OutcomeStatus.BLOCKED, decision, now))
+            self.metrics.observe(decision)
+            decided[item.request.request_id] = now
+        remaining = [d for d in state.deferred if not which(d)]
+        return state.model_copy(update={"deferred": remaining, "decided": decided})
+
+    def _consent(
+        self, state: GatekeeperState, event: ev.ConsentChanged, now: datetime, outputs: list[Output]
+    ) -> GatekeeperState:
+        current = [c for c in state.consent if c.address == event.address and c.channel is event.channel]
+        if current and current[0].at > event.occurred_at:
+            return state  # an older change arriving late does not undo a newer one
+        override = ConsentOverride(
+            address=event.address,
+            channel=event.channel,
+            opted_out=event.change is ev.ConsentChange.OPT_OUT,
+            at=event.occurred_at,
+        )
+        others = [c for c in state.consent if not (c.address == event.address and c.channel is event.channel)]
+        state = state.model_copy(update={"consent": [*others, override]})
+        if override.opted_out:
+            state = self._end_deferred(
+                state,
+                now,
+                outputs,
+                ReasonCode.OPTED_OUT,
+                lambda d: d.request.destination == event.address and d.request.channel is event.channel,
+            )
+        return state
+
+    def _status(
+        self, state: GatekeeperState, event: ev.AccountStatusChanged, now: datetime, outputs: list[Output]
+    ) -> GatekeeperState:
+        status, account = event.status, event.account_id
+        if status is ev.AccountStatus.BANKRUPTCY:
+            state = state.model_copy(update={"bankrupt": True})
+            return self._end_deferred(state, now, outputs, ReasonCode.BANKRUPTCY, lambda d: True)
+        if status is ev.AccountStatus.DISPUTE_OPENED:
+            state = state.model_copy(update={"disputed": _add(state.disputed, account)})
+            return self._end_deferred(state, now, outputs, ReasonCode.DISPUTE, _account(account))
+        if status is ev.AccountStatus.DISPUTE_CLOSED:
+            return state.model_copy(update={"disputed": _drop(state.disputed, account)})
+        if status is ev.AccountStatus.CLOSED:
+            state = state.model_copy(update={"closed": _add(state.closed, account)})
+            return self._end_deferred(state, now, outputs, ReasonCode.ACCOUNT_CLOSED, _account(account))
+        return state
+
+
+def _decide_input(state: GatekeeperState, request: ev.ContactRequested, now: datetime) -> DecideInput:
+    profile = state.profile
+    flags = [f for f in (profile.flags if profile else []) if f in _HARD_STOP]
+    if state.bankrupt:
+        flags.append(DebtorFlag.BANKRUPTCY.value)
+    if request.account_id in state.disputed:
+        flags.append(DebtorFlag.DISPUTE.value)
+    destination = request.destination
+    opt_outs = [ch for ch in Channel if state.opted_out(destination, ch)]
+    debtor = DebtorView(
+        debtor_id=request.debtor_id,
+        jurisdictions=profile.jurisdictions if profile else [],
+        timezone=profile.timezone if profile else None,
+        phones=[p.address for p in profile.contact_points if p.type is ev.ContactPointType.PHONE]
+        if profile
+        else [],
+        consents=[ch for ch in state.consents(destination) if ch not in opt_outs],
+        opt_outs=opt_outs,
+        flags=flags,
+        inconvenient=[
+            LocalWindow(start=w.start, end=w.end)
+            for w in (profile.inconvenient if profile else [])
+            if w.start != w.end
+        ],
+    )
+    view = RequestView(
+        request_id=request.request_id,
+        account_id=request.account_id,
+        channel=request.channel,
+        kind=request.kind,
+        not_before=request.not_before,
+        expires_at=request.expires_at,
+        template=request.template,
+        strategy=request.strategy,
+    )
+    history = [
+        HistoryEntry(channel=e.channel, account_id=e.account_id, at=e.at, outcome=e.outcome)
+        for e in state.ledger
+    ]
+    return DecideInput(debtor=debtor, request=view, history=history, now=now)
+
+
+def _service_blocks(state: GatekeeperState, request: ev.ContactRequested) -> list[ReasonCode]:
+    reasons = []
+    if request.account_id in state.paid:
+        reasons.append(ReasonCode.PAID)
+    if request.account_id in state.closed:
+        reasons.append(ReasonCode.ACCOUNT_CLOSED)
+    if request.request_id in state.cancelled and request.kind is RequestKind.OUTREACH:
+        reasons.append(ReasonCode.CANCELLED)
+    return reasons
+
+
+def _record_outcome(state: GatekeeperState, outcome: ev.ContactOutcome) -> GatekeeperState:
+    if outcome.status is OutcomeStatus.APPROVED:
+        return state
+    ledger = []
+    changed = False
+    for entry in state.ledger:
+        if entry.request_id != outcome.request_id:
+            ledger.append(entry)
+            continue
+        changed = True
+        if outcome.status not in _NOT_SENT:
+            ledger.append(entry.model_copy(update={"outcome": outcome.status}))
+    return state.model_copy(update={"ledger": ledger}) if changed else state
+
+
+def _decision_event(
+    request: ev.ContactRequested, decision: Decision, decision_id: str, now: datetime
+) -> ev.ComplianceDecision:
+    return ev.ComplianceDecision(
+        debtor_id=request.debtor_id,
+        decision_id=decision_id,
+        request_id=request.request_id,
+        account_id=request.account_id,
+        channel=request.channel,
+        decision=decision.decision,
+        reasons=decision.reasons,
+        rules=decision.rules,
+        not_before=decision.not_before,
+        valid_until=decision.valid_until,
+        pack_versions=decision.pack_versions,
+        strategy=request.strategy,
+        arm=request.arm,
+        decided_at=now,
+    )
+
+
+def _final_outcome(
+    request: ev.ContactRequested, status: OutcomeStatus, decision: Decision, now: datetime
+) -> Output:
+    outcome = ev.ContactOutcome(
+        debtor_id=request.debtor_id,
+        outcome_id=deterministic_id("outcome", request.request_id, status.value),
+        request_id=request.request_id,
+        account_id=request.account_id,
+        channel=request.channel,
+        status=status,
+        final=True,
+        provider="gatekeeper",
+        detail=",".join(decision.reasons),
+        strategy=request.strategy,
+        arm=request.arm,
+        occurred_at=now,
+    )
+    return Output(outcome, outcome.outcome_id)
+
+
+def _account(account_id: str) -> Callable[[Deferred], bool]:
+    return lambda d: d.request.account_id == account_id
+
+
+def _add(items: Iterable[str], item: str) -> list[str]:
+    values = list(items)
+    return values if item in values else [*values, item]
+
+
+def _drop(items: Iterable[str], item: str) -> list[str]:
+    return [value for value in items if value != item]
