@@ -126,7 +126,7 @@ class Tail:
             self.events.extend(codec.decode(r.key, r.value, r.headers) for r in records)
 
     async def settle(self, quiet: float = 1.0) -> None:
-        """Read until nothing new has arrived for ``quiet`` seconds (to show that something does NOT happen)."""
+        """Read until nothing new has arrived for ``quiet`` seconds (after the pipeline is idle)."""
         seen = -1
         while seen != len(self.events):
             seen = len(self.events)
