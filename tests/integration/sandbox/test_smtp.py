@@ -1,0 +1,140 @@
+"""The SMTP sandbox: mail stored with its headers and read back over HTTP, recipient faults at RCPT and
+DATA (451 that clears, 550 that stays), partial refusals, and STARTTLS."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+
+from tests.integration.sandbox.conftest import MakeSandbox, Sandbox
+
+SENDER = "collections@bank.example"
+
+
+def letter(*recipients: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = "您的还款提醒 / Payment reminder"
+    message["Message-ID"] = "<req-42@outreach.bank.example>"
+    message["List-Unsubscribe"] = "<https://bank.example/unsubscribe?token=abc>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content("Plain text body")
+    message.add_alternative("<p>HTML body</p>", subtype="html")
+    return message
+
+
+async def send(sandbox: Sandbox, *recipients: str) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    return await aiosmtplib.send(
+        letter(*recipients), hostname="127.0.0.1", port=sandbox.smtp_port, start_tls=False, timeout=5
+    )
+
+
+async def set_faults(sandbox: Sandbox, recipients: dict[str, object]) -> None:
+    response = await sandbox.control.post("/_sandbox/mail/faults", json={"recipients": recipients})
+    assert response.status_code == 200
+
+
+async def test_mail_is_stored_with_headers(sandbox: Sandbox) -> None:
+    await send(sandbox, "debtor@example.com")
+
+    [mail] = await sandbox.mail()
+    assert mail["mail_from"] == SENDER
+    assert mail["rcpt_tos"] == ["debtor@example.com"]
+    assert mail["subject"] == "您的还款提醒 / Payment reminder"
+    assert mail["message_id"] == "<req-42@outreach.bank.example>"
+    headers = dict(mail["headers"])
+    assert headers["List-Unsubscribe"] == "<https://bank.example/unsubscribe?token=abc>"
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["text"].strip() == "Plain text body"
+    assert mail["html"].strip() == "<p>HTML body</p>"
+    assert mail["tls"] is False
+    raw = await sandbox.control.get(f"/_sandbox/mail/{mail['id']}/raw")
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw.content
+    filtered = await sandbox.control.get("/_sandbox/mail", params={"to": "someone@else.example"})
+    assert filtered.json() == {"mail": []}
+
+
+async def test_451_then_accept(sandbox: Sandbox) -> None:
+    await set_faults(sandbox, {"retry@example.com": {"code": 451, "times": 1}})
+
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+        await send(sandbox, "retry@example.com")
+    await send(sandbox, "retry@example.com")
+
+    assert refused.value.recipients[0].code == 451
+    assert [mail["rcpt_tos"] for mail in await sandbox.mail()] == [["retry@example.com"]]
+
+
+async def test_550_is_permanent(sandbox: Sandbox) -> None:
+    await set_faults(sandbox, {"gone@example.com": {"code": 550}})
+
+    for _ in range(2):
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await send(sandbox, "gone@example.com")
+        assert refused.value.recipients[0].code == 550
+    assert await sandbox.mail() == []
+
+
+async def test_partial_refusal_delivers_to_the_others(sandbox: Sandbox) -> None:
+    await set_faults(sandbox, {"Gone@Example.com": {"code": 550}})
+
+    errors, _ = await send(sandbox, "debtor@example.com", "gone@example.com")
+
+    assert errors["gone@example.com"].code == 550
+    [mail] = await sandbox.mail()
+    assert mail["rcpt_tos"] == ["debtor@example.com"]
+
+
+async def test_data_stage_fault(make_sandbox: MakeSandbox) -> None:
+    sandbox = await make_sandbox(smtp_faults={"filtered@example.com": {"code": 554, "stage": "data"}})
+
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        await send(sandbox, "filtered@example.com")
+
+    assert refused.value.code == 554
+    assert await sandbox.mail() == []
+
+
+async def test_bad_fault_is_refused(sandbox: Sandbox) -> None:
+    response = await sandbox.control.post(
+        "/_sandbox/mail/faults", json={"recipients": {"a@b.c": {"code": 250}}}
+    )
+
+    assert response.status_code == 400
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate and key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a throwaway certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    command += ["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(command, check=True, capture_output=True)
+    return cert, key
+
+
+async def test_starttls_when_a_certificate_is_configured(
+    make_sandbox: MakeSandbox, certificate: tuple[Path, Path]
+) -> None:
+    cert, key = certificate
+    sandbox = await make_sandbox(smtp_tls_cert=cert, smtp_tls_key=key)
+
+    await aiosmtplib.send(
+        letter("debtor@example.com"),
+        hostname="127.0.0.1",
+        port=sandbox.smtp_port,
+        start_tls=True,
+        validate_certs=False,
+        timeout=5,
+    )
+
+    [mail] = await sandbox.mail()
+    assert mail["tls"] is True
