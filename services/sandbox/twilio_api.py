@@ -200,8 +200,10 @@ async def _after_create(
         record.client_status = 500
         return twilio_error(500, 20500, "An internal server error has occurred")
     if behaviour is Behaviour.TIMEOUT_AFTER_CREATE:
+        # client_status stays null: by the time this answer leaves, the client has given up.
         await sandbox.hang()
-    record.client_status = 201
+    else:
+        record.client_status = 201
     return _json(payload, status=201)
 
 

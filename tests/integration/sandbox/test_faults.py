@@ -93,7 +93,7 @@ async def test_timeout_after_create_creates_the_message(make_sandbox: MakeSandbo
         )
 
     [stored] = await eventually(lambda: _delivered(sandbox))
-    assert stored["fault"] == "timeout_after_create"
+    assert (stored["fault"], stored["client_status"]) == ("timeout_after_create", None)
 
 
 async def _delivered(sandbox: Sandbox) -> list[dict[str, object]]:
