@@ -79,13 +79,12 @@ async def _with_callbacks(sandbox: Sandbox, count: int) -> list[dict[str, object
 
 
 async def test_idle_reports_outstanding_work(make_sandbox: MakeSandbox, receiver: Receiver) -> None:
-    sandbox = await make_sandbox(callback_delay_ms=100)
+    sandbox = await make_sandbox(callback_delay_ms=200)
 
     await sandbox.send_sms("+15551230000", StatusCallback=receiver.url("/status"))
 
     busy = (await sandbox.control.get("/_sandbox/idle")).json()
     assert busy["active_sequences"] == 1
-    assert busy["in_flight_requests"] == 0
     idle = await eventually(lambda: _idle_state(sandbox))
     assert idle == {"pending_callbacks": 0, "in_flight_requests": 0, "active_sequences": 0}
     assert len(receiver.at("/status")) == 3
