@@ -183,6 +183,8 @@ def _tls_context(settings: SandboxSettings) -> ssl.SSLContext | None:
 
 async def start_smtp_server(settings: SandboxSettings, store: MailStore) -> asyncio.Server:
     """Listen on the running loop; STARTTLS is offered (not required) when a certificate is configured."""
+    # aiosmtpd logs every command line at INFO, full recipient addresses included.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     handler = SandboxSmtpHandler(store)
     tls_context = _tls_context(settings)
     loop = asyncio.get_running_loop()
