@@ -183,6 +183,10 @@ class CancelReason(StrEnum):
     PAID = "paid"
     CLOSED = "closed"
     OPERATOR = "operator"
+    RESTRUCTURED = "restructured"
+    HARDSHIP = "hardship"
+    BANKRUPTCY = "bankruptcy"
+    HANDED_OFF = "handed_off"
 
 
 class ContactCancelled(_Internal):

@@ -1,0 +1,1 @@
+"""Escalation: strategies as data, the case per debtor, contact requests and escalations."""

@@ -1,0 +1,560 @@
+"""Escalation as a stateful handler: account events and outcomes in, contact requests and escalations out.
+
+One case per debtor. AccountOverdue starts or advances an account's ladder; payments, promises, disputes,
+cures and closures stop or pause it at once (and cancel requests still pending at the gatekeeper); outcomes
+drive retries, channel fallback and right-party contact. Next steps live in the case and its ``next_due``,
+which the processor's partition-local schedule runs. Request ids are deterministic, and a step already
+requested is recorded, so replays, restarts and strategy version changes never request it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import ROUND_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from schemas import events as ev
+from schemas.topics import ACCOUNT, CONSENT, OUTCOMES
+from schemas.vocab import Channel, OutcomeStatus, RequestKind
+from services.core.codec import Envelope, deterministic_id
+from services.core.stateful import Output, Result
+from services.escalation.metrics import EscalationMetrics
+from services.escalation.state import AccountCase, Case, Phase, Promise, RequestRef, Retry
+from services.escalation.strategy import Segment, Step, Strategy, send_instant, step_day, steps_for
+
+# Provider error codes that mean "this address will never work for this channel".
+PERMANENT_CODES = {"21211", "21614", "21408", "30005", "30006", "550", "551", "553"}
+_FINAL_NO_RETRY = {OutcomeStatus.DELIVERED, OutcomeStatus.CONVERSATION, OutcomeStatus.REPLIED}
+
+
+class Escalation:
+    """Implements ``services.core.stateful.Handler`` for escalation."""
+
+    service = "escalation"
+    input_topics: tuple[str, ...] = (ACCOUNT, OUTCOMES, CONSENT)
+    state_topic = "collections.escalation.state.v1"
+    state_model = Case
+
+    def __init__(self, strategy: Strategy, metrics: EscalationMetrics, payment_link_base: str) -> None:
+        self.strategy = strategy
+        self.metrics = metrics
+        self.payment_link_base = payment_link_base.rstrip("/")
+
+    # ---- inputs ------------------------------------------------------------------------------
+
+    def apply(
+        self, key: str, state: Case | None, envelope: Envelope[BaseModel], now: datetime
+    ) -> Result[Case]:
+        case = state or Case(debtor_id=key, arm=self.strategy.experiment.arm_for(key))
+        out: list[Output] = []
+        event = envelope.event
+        match event:
+            case ev.DebtorProfileUpdated():
+                if case.profile_time is None or envelope.time >= case.profile_time:
+                    case = case.model_copy(update={"profile": event, "profile_time": envelope.time})
+            case ev.AccountOverdue():
+                case = self._overdue(case, event, now, out)
+            case ev.PaymentPosted():
+                case = self._payment(case, event, envelope, now, out)
+            case ev.PromiseToPayRecorded():
+                case = self._promise(case, event, envelope, now, out)
+            case ev.AccountStatusChanged():
+                case = self._status(case, event, envelope, now, out)
+            case ev.ConsentChanged():
+                pair = (event.address, event.channel)
+                unusable = [u for u in case.unusable if u != pair]
+                if event.change is ev.ConsentChange.OPT_OUT:
+                    unusable.append(pair)
+                case = case.model_copy(update={"unusable": unusable})
+            case ev.ContactOutcome():
+                case = self._outcome(case, event, now)
+            case _:
+                pass
+        return Result(case, out, case.next_due(), case.scheduled())
+
+    def due(self, key: str, state: Case, now: datetime) -> Result[Case]:
+        out: list[Output] = []
+        case = state
+        for account in list(case.accounts.values()):
+            account = self._wake(case, account, now, out)
+            if account.phase is Phase.ACTIVE:
+                account = self._run_retries(case, account, now, out)
+                account = self._run_ladder(case, account, now, out)
+            case = _with(case, account)
+        return Result(case, out, case.next_due(), case.scheduled())
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def _overdue(self, case: Case, event: ev.AccountOverdue, now: datetime, out: list[Output]) -> Case:
+        account = case.accounts.get(event.account_id)
+        if account is None or _new_cycle(account, event):
+            account = AccountCase(
+                account_id=event.account_id,
+                product=event.product,
+                currency=event.currency,
+                amount_due=event.amount_due,
+                total_outstanding=event.total_outstanding,
+                days_past_due=event.days_past_due,
+                due_date=event.due_date,
+                risk_score=event.risk_score,
+                as_of=event.as_of,
+                entered_at=now,
+            )
+        else:
+            account = account.model_copy(
+                update={
+                    "product": event.product,
+                    "currency": event.currency,
+                    "amount_due": event.amount_due,
+                    "total_outstanding": event.total_outstanding,
+                    "days_past_due": event.days_past_due,
+                    "risk_score": event.risk_score,
+                    "as_of": event.as_of,
+                }
+            )
+        account = self._thresholds(case, account, now, out)
+        if account.phase in (Phase.ACTIVE, Phase.PROMISED, Phase.DISPUTED, Phase.HARDSHIP):
+            segment = self.strategy.segment_for(
+                account.days_past_due, account.total_outstanding, account.risk_score, account.product
+            )
+            if segment is not None and segment.name != account.segment:
+                account = self._enter(case, account, segment)
+        return _with(case, account)
+
+    def _enter(self, case: Case, account: AccountCase, segment: Segment) -> AccountCase:
+        """Start a segment's ladder at the latest step already due (missed earlier ones are not sent)."""
+        ladder = steps_for(segment, case.arm)
+        start = 0
+        for index, step in enumerate(ladder):
+            if step.at_dpd is not None and step.at_dpd <= account.days_past_due:
+                start = index
+        self.metrics.cases.labels(segment.name, case.arm).inc()
+        account = account.model_copy(update={"segment": segment.name, "next_step": start})
+        return account.model_copy(update={"next_at": self._step_at(case, account, ladder, start)})
+
+    def _payment(
+        self,
+        case: Case,
+        event: ev.PaymentPosted,
+        envelope: Envelope[BaseModel],
+        now: datetime,
+        out: list[Output],
+    ) -> Case:
+        account = case.accounts.get(event.account_id)
+        if account is None:
+            return case
+        if event.paid_in_full:
+            self.metrics.stop_latency.observe(max(0.0, (now - envelope.time).total_seconds()))
+            account = self._stop(case, account, Phase.STOPPED, ev.CancelReason.PAID, envelope.id, now, out)
+            return _with(case, account.model_copy(update={"total_outstanding": Decimal(0)}))
+        update: dict[str, object] = {"total_outstanding": event.outstanding_after}
+        if account.promise is not None:
+            promise = account.promise.model_copy(update={"paid": account.promise.paid + event.amount})
+            update["promise"] = promise
+            if promise.paid >= promise.amount:
+                update.update(phase=Phase.KEPT, promise=None, phase_until=None)
+        return _with(case, account.model_copy(update=update))
+
+    def _promise(
+        self,
+        case: Case,
+        event: ev.PromiseToPayRecorded,
+        envelope: Envelope[BaseModel],
+        now: datetime,
+        out: list[Output],
+    ) -> Case:
+        account = case.accounts.get(event.account_id)
+        if account is None or account.phase in (Phase.STOPPED, Phase.HANDED_OFF):
+            return case
+        zone = self._zone(case)
+        check_day = event.promised_date + timedelta(days=self.strategy.promise_grace_days + 1)
+        promise = Promise(
+            promise_id=event.promise_id,
+            amount=event.amount,
+            promised_date=event.promised_date,
+            check_at=send_instant(check_day, self.strategy, zone),
+        )
+        account = self._cancel_pending(case, account, ev.CancelReason.PROMISE_TO_PAY, envelope.id, now, out)
+        return _with(
+            case,
+            account.model_copy(
+                update={"phase": Phase.PROMISED, "promise": promise, "phase_until": promise.check_at}
+            ),
+        )
+
+    def _status(
+        self,
+        case: Case,
+        event: ev.AccountStatusChanged,
+        envelope: Envelope[BaseModel],
+        now: datetime,
+        out: list[Output],
+    ) -> Case:
+        status, reason = event.status, ev.CancelReason
+        if status is ev.AccountStatus.BANKRUPTCY:
+            for each in list(case.accounts.values()):
+                case = _with(
+                    case, self._stop(case, each, Phase.STOPPED, reason.BANKRUPTCY, envelope.id, now, out)
+                )
+            bankrupt = case.accounts.get(event.account_id)
+            if bankrupt is not None:
+                review = ev.EscalationKind.BANKRUPTCY_REVIEW
+                case = _with(case, self._raise(case, bankrupt, review, "bankruptcy reported", now, out))
+            return case.model_copy(update={"bankrupt": True})
+        found = case.accounts.get(event.account_id)
+        if found is None:
+            return case
+        account = found
+        if status in (ev.AccountStatus.CURED, ev.AccountStatus.CLOSED, ev.AccountStatus.RESTRUCTURED):
+            why = {ev.AccountStatus.CURED: reason.CURED, ev.AccountStatus.CLOSED: reason.CLOSED}.get(
+                status, reason.RESTRUCTURED
+            )
+            account = self._stop(case, account, Phase.STOPPED, why, envelope.id, now, out)
+        elif status is ev.AccountStatus.DISPUTE_OPENED and account.phase is not Phase.STOPPED:
+            account = self._stop(case, account, Phase.DISPUTED, reason.DISPUTE, envelope.id, now, out)
+        elif status is ev.AccountStatus.DISPUTE_CLOSED and account.phase is Phase.DISPUTED:
+            account = account.model_copy(update={"phase": Phase.ACTIVE, "next_at": now})
+        elif status is ev.AccountStatus.HARDSHIP and account.phase not in (Phase.STOPPED, Phase.HANDED_OFF):
+            account = self._stop(case, account, Phase.HARDSHIP, reason.HARDSHIP, envelope.id, now, out)
+            account = account.model_copy(
+                update={"phase_until": now + timedelta(days=self.strategy.hardship_pause_days)}
+            )
+            for rule in self.strategy.escalations:
+                if rule.on_hardship:
+                    account = self._raise(case, account, rule.kind, "hardship reported", now, out)
+        return _with(case, account)
+
+    def _outcome(self, case: Case, event: ev.ContactOutcome, now: datetime) -> Case:
+        account = case.accounts.get(event.account_id)
+        if account is None or event.request_id not in account.requests:
+            return case
+        ref = account.requests[event.request_id]
+        update: dict[str, object] = {}
+        unusable = list(case.unusable)
+        if event.status is OutcomeStatus.CONVERSATION:
+            case = case.model_copy(update={"right_party_contacts": case.right_party_contacts + 1})
+        if event.status is OutcomeStatus.OPTED_OUT or (
+            event.status is OutcomeStatus.BLOCKED
+            and {"OPTED_OUT", "NO_CONSENT"} & set(event.detail.split(","))
+        ):
+            unusable.append((ref.destination, ref.channel))
+        if (
+            event.status in (OutcomeStatus.FAILED, OutcomeStatus.UNDELIVERED)
+            and event.error_code in PERMANENT_CODES
+        ):
+            unusable.append((ref.destination, ref.channel))
+            if event.error_code == "21211":  # an invalid number is invalid for calls too
+                unusable.append(
+                    (ref.destination, Channel.VOICE if ref.channel is Channel.SMS else Channel.SMS)
+                )
+        if unusable != case.unusable:
+            case = case.model_copy(update={"unusable": list(dict.fromkeys(unusable))})
+        step = self._step_by_id(ref.step, case.arm)
+        if (
+            step is not None
+            and step.retry is not None
+            and event.status in step.retry.on
+            and ref.attempt <= step.retry.max
+            and account.phase is Phase.ACTIVE
+        ):
+            at = now + timedelta(hours=step.retry.after_hours)
+            update["retries"] = [
+                *account.retries,
+                Retry(step=ref.step, channel=ref.channel, attempt=ref.attempt + 1, at=at),
+            ]
+        if event.final or event.status in _FINAL_NO_RETRY:
+            update["pending"] = [r for r in account.pending if r != event.request_id]
+            update["requests"] = {r: v for r, v in account.requests.items() if r != event.request_id}
+        return _with(case, account.model_copy(update=update)) if update else case
+
+    # ---- scheduled work ----------------------------------------------------------------------
+
+    def _wake(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:
+        if account.phase_until is None or account.phase_until > now:
+            return account
+        if account.phase is Phase.PROMISED and account.promise is not None:
+            broken = account.broken_promises + 1
+            account = account.model_copy(
+                update={
+                    "phase": Phase.ACTIVE,
+                    "phase_until": None,
+                    "promise": None,
+                    "broken_promises": broken,
+                }
+            )
+            account = self._resume_stronger(case, account, now)
+            for rule in self.strategy.escalations:
+                if rule.after_broken_promises is not None and broken >= rule.after_broken_promises:
+                    account = self._raise(case, account, rule.kind, f"{broken} broken promises", now, out)
+        elif account.phase is Phase.HARDSHIP:
+            account = account.model_copy(update={"phase": Phase.ACTIVE, "phase_until": None, "next_at": now})
+        return account
+
+    def _resume_stronger(self, case: Case, account: AccountCase, now: datetime) -> AccountCase:
+        ladder = self._ladder(case, account)
+        for index, step in enumerate(ladder):
+            if step.resume_after_broken_promise and self._step_id(account, step) not in account.done:
+                return account.model_copy(update={"next_step": index, "next_at": now})
+        return account.model_copy(update={"next_at": now})
+
+    def _run_ladder(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:
+        ladder = self._ladder(case, account)
+        while account.next_at is not None and account.next_at <= now and account.next_step < len(ladder):
+            step = ladder[account.next_step]
+            step_id = self._step_id(account, step)
+            if step_id not in account.done:
+                account = self._request(case, account, step, step.channel, 1, account.next_at, now, out)
+                account = account.model_copy(update={"done": [*account.done, step_id], "last_step_at": now})
+            following = account.next_step + 1
+            account = account.model_copy(
+                update={
+                    "next_step": following,
+                    "next_at": self._step_at(case, account, ladder, following),
+                }
+            )
+        return account
+
+    def _run_retries(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:
+        due = [r for r in account.retries if r.at <= now]
+        if not due:
+            return account
+        account = account.model_copy(update={"retries": [r for r in account.retries if r.at > now]})
+        for retry in due:
+            step = self._step_by_id(retry.step, case.arm)
+            if step is not None:
+                account = self._request(case, account, step, retry.channel, retry.attempt, retry.at, now, out)
+        return account
+
+    def _step_at(self, case: Case, account: AccountCase, ladder: list[Step], index: int) -> datetime | None:
+        if index >= len(ladder):
+            return None
+        zone = self._zone(case)
+        day = step_day(ladder[index], account.due_date, account.last_step_at, zone)
+        return send_instant(day, self.strategy, zone)
+
+    # ---- outputs -----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        case: Case,
+        account: AccountCase,
+        step: Step,
+        channel: Channel,
+        attempt: int,
+        scheduled: datetime,
+        now: datetime,
+        out: list[Output],
+    ) -> AccountCase:
+        step_id = self._step_id(account, step)
+        chosen = self._route(case, channel)
+        if chosen is None:
+            self.metrics.no_channel.inc()
+            return account
+        channel, destination = chosen
+        request_id = deterministic_id("request", case.debtor_id, account.account_id, step_id, str(attempt))
+        not_before = max(scheduled, now) if attempt == 1 else now
+        request = ev.ContactRequested(
+            debtor_id=case.debtor_id,
+            request_id=request_id,
+            account_id=account.account_id,
+            channel=channel,
+            destination=destination,
+            template=step.template,
+            language=case.profile.language if case.profile else "en-US",
+            kind=RequestKind.OUTREACH,
+            strategy=self.strategy.strategy,
+            strategy_version=self.strategy.version,
+            arm=case.arm,
+            step=step_id,
+            variables=self._variables(case, account, now),
+            not_before=not_before,
+            expires_at=not_before + timedelta(hours=step.expires_hours),
+            requested_at=now,
+        )
+        out.append(Output(request, request_id))
+        self.metrics.requests.labels(channel.value, step.name).inc()
+        attempts = {**account.attempts, step_id: max(attempt, account.attempts.get(step_id, 0))}
+        ref = RequestRef(step=step_id, channel=channel, destination=destination, attempt=attempt)
+        return account.model_copy(
+            update={
+                "pending": [*account.pending, request_id],
+                "requests": {**account.requests, request_id: ref},
+                "attempts": attempts,
+            }
+        )
+
+    def _route(self, case: Case, preferred: Channel) -> tuple[Channel, str] | None:
+        """The step's channel if a usable contact point exists, else the first usable fallback channel."""
+        order = [preferred, *[c for c in self.strategy.fallback if c is not preferred]]
+        for channel in order:
+            destination = self._destination(case, channel)
+            if destination is not None:
+                return channel, destination
+        return None
+
+    def _destination(self, case: Case, channel: Channel) -> str | None:
+        if case.profile is None:
+            return None
+        kind = ev.ContactPointType.EMAIL if channel is Channel.EMAIL else ev.ContactPointType.PHONE
+        usable = [
+            p
+            for p in case.profile.contact_points
+            if p.type is kind and (p.address, channel) not in case.unusable
+        ]
+        consented = [p for p in usable if channel in p.consents]
+        # Prefer a point with consent for the channel; the gatekeeper judges whether consent is required.
+        chosen = (consented or usable)[:1]
+        return chosen[0].address if chosen else None
+
+    def _variables(self, case: Case, account: AccountCase, now: datetime) -> dict[str, str]:
+        zone = self._zone(case)
+        first_due = (now.astimezone(zone) + timedelta(days=7)).date()
+        token = deterministic_id("pay", case.debtor_id, account.account_id)
+        name = (case.profile.name or "") if case.profile else ""
+        variables = {
+            "name": name.split()[0] if name and " " in name else name,
+            "payment_link": f"{self.payment_link_base}/{token}",
+            "amount_due": f"{account.amount_due:.2f}",
+            "currency": account.currency,
+            "total_outstanding": f"{account.total_outstanding:.2f}",
+            "first_instalment_date": first_due.isoformat(),
+        }
+        for count, amount in plan_offers(account.total_outstanding, self.strategy.plan_instalments):
+            variables[f"plan_{count}"] = f"{amount:.2f}"
+        return variables
+
+    def _cancel_pending(
+        self,
+        case: Case,
+        account: AccountCase,
+        reason: ev.CancelReason,
+        cause: str,
+        now: datetime,
+        out: list[Output],
+    ) -> AccountCase:
+        """Withdraw the account's requests still pending; ``cause`` (the triggering event's id) makes the
+        cancellation's id deterministic."""
+        if account.pending:
+            cancel = ev.ContactCancelled(
+                debtor_id=case.debtor_id,
+                account_id=account.account_id,
+                request_ids=list(account.pending),
+                reason=reason,
+                cancelled_at=now,
+            )
+            out.append(Output(cancel, deterministic_id("cancel", cause, account.account_id)))
+        return account.model_copy(update={"pending": [], "requests": {}, "retries": []})
+
+    def _stop(
+        self,
+        case: Case,
+        account: AccountCase,
+        phase: Phase,
+        reason: ev.CancelReason,
+        cause: str,
+        now: datetime,
+        out: list[Output],
+    ) -> AccountCase:
+        account = self._cancel_pending(case, account, reason, cause, now, out)
+        update: dict[str, object] = {"phase": phase, "phase_until": None}
+        if phase is Phase.STOPPED:
+            update.update(stopped_at=now, promise=None, next_at=None)
+        return account.model_copy(update=update)
+
+    def _thresholds(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:
+        for rule in self.strategy.escalations:
+            if rule.at_dpd is None or account.days_past_due < rule.at_dpd:
+                continue
+            if account.total_outstanding < rule.min_balance or account.phase is Phase.STOPPED:
+                continue
+            account = self._raise(case, account, rule.kind, f"days past due >= {rule.at_dpd}", now, out)
+            if rule.stops_outreach and account.phase is not Phase.HANDED_OFF:
+                account = self._cancel_pending(
+                    case, account, ev.CancelReason.HANDED_OFF, f"handoff:{rule.kind.value}", now, out
+                )
+                account = account.model_copy(update={"phase": Phase.HANDED_OFF, "next_at": None})
+        return account
+
+    def _raise(
+        self,
+        case: Case,
+        account: AccountCase,
+        kind: ev.EscalationKind,
+        reason: str,
+        now: datetime,
+        out: list[Output],
+    ) -> AccountCase:
+        if kind in account.escalated:
+            return account
+        escalation_id = deterministic_id(
+            "escalation", case.debtor_id, account.account_id, account.due_date.isoformat(), kind.value
+        )
+        out.append(
+            Output(
+                ev.EscalationRaised(
+                    debtor_id=case.debtor_id,
+                    escalation_id=escalation_id,
+                    account_id=account.account_id,
+                    kind=kind,
+                    reason=reason,
+                    days_past_due=account.days_past_due,
+                    currency=account.currency,
+                    total_outstanding=account.total_outstanding,
+                    strategy=self.strategy.strategy,
+                    arm=case.arm,
+                    raised_at=now,
+                ),
+                escalation_id,
+            )
+        )
+        self.metrics.escalations.labels(kind.value).inc()
+        return account.model_copy(update={"escalated": [*account.escalated, kind]})
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _ladder(self, case: Case, account: AccountCase) -> list[Step]:
+        segment = self.strategy.segment(account.segment) if account.segment else None
+        return steps_for(segment, case.arm) if segment is not None else []
+
+    def _step_id(self, account: AccountCase, step: Step) -> str:
+        # The cycle (the due date that started it) is part of the identity: a new missed instalment starts a
+        # fresh ladder, while a new strategy version never repeats a step of the current cycle.
+        return f"{account.due_date.isoformat()}/{account.segment}/{step.name}"
+
+    def _step_by_id(self, step_id: str, arm: str) -> Step | None:
+        _, segment_name, step_name = step_id.split("/", 2)
+        segment = self.strategy.segment(segment_name)
+        if segment is None:
+            return None
+        return next((s for s in steps_for(segment, arm) if s.name == step_name), None)
+
+    def _zone(self, case: Case) -> ZoneInfo:
+        name = (
+            case.profile.timezone
+            if case.profile and case.profile.timezone
+            else self.strategy.default_timezone
+        )
+        return ZoneInfo(name)
+
+
+def plan_offers(balance: Decimal, counts: list[int]) -> Iterator[tuple[int, Decimal]]:
+    """Equal instalments (rounded up to the cent) that repay ``balance``: a way to pay in every reminder."""
+    for count in counts:
+        if balance > 0:
+            yield count, (balance / count).quantize(Decimal("0.01"), rounding=ROUND_UP)
+
+
+def _new_cycle(account: AccountCase, event: ev.AccountOverdue) -> bool:
+    """Overdue again after the account was settled, or a new instalment missed after a kept promise."""
+    if account.phase is Phase.STOPPED:
+        return account.stopped_at is not None and event.as_of > account.stopped_at
+    if account.phase is Phase.KEPT:
+        return event.due_date != account.due_date
+    return False
+
+
+def _with(case: Case, account: AccountCase) -> Case:
+    return case.model_copy(update={"accounts": {**case.accounts, account.account_id: account}})
