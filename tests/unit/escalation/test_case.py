@@ -1,0 +1,345 @@
+"""Escalation's handler, pure: ladders, stops, promises, fallback, thresholds, arms (via the what-if replay)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+
+from schemas import events as ev
+from schemas.vocab import Channel, OutcomeStatus
+from services.core import codec
+from services.core.settings import DEPLOY_DIR, ConfigError
+from services.escalation.metrics import EscalationMetrics
+from services.escalation.service import Escalation, plan_offers
+from services.escalation.simulate import Replay
+from services.escalation.strategy import Strategy, load_strategy
+
+STANDARD = DEPLOY_DIR / "strategies" / "standard.toml"
+DUE = date(2026, 6, 1)
+NY = "America/New_York"
+
+
+def strategy(**overrides: object) -> Strategy:
+    base = load_strategy(STANDARD)
+    return base.model_copy(update=overrides) if overrides else base
+
+
+def champion_only() -> Strategy:
+    from services.escalation.strategy import Arm, Experiment
+
+    return strategy(experiment=Experiment(name="x", arms=[Arm(name="champion", share=100)]))
+
+
+def env(event: BaseModel, at: datetime, id: str | None = None) -> codec.Envelope[BaseModel]:
+    enc = codec.encode(event, source="/t", time=at, id=id)
+    return codec.decode(enc.key, enc.value, enc.headers)
+
+
+def profile(debtor: str = "d1", phone: str = "+12125550100") -> ev.DebtorProfileUpdated:
+    return ev.DebtorProfileUpdated(
+        debtor_id=debtor,
+        name="Alex Doe",
+        timezone=NY,
+        jurisdictions=["US"],
+        contact_points=[
+            ev.ContactPoint(
+                type=ev.ContactPointType.PHONE, address=phone, consents=[Channel.SMS, Channel.VOICE]
+            ),
+            ev.ContactPoint(
+                type=ev.ContactPointType.EMAIL, address=f"{debtor}@example.com", consents=[Channel.EMAIL]
+            ),
+        ],
+    )
+
+
+def overdue(
+    dpd: int, debtor: str = "d1", account: str = "a1", balance: str = "2400", due: date = DUE
+) -> ev.AccountOverdue:
+    return ev.AccountOverdue(
+        debtor_id=debtor,
+        account_id=account,
+        product="personal_loan",
+        currency="USD",
+        amount_due=Decimal("120"),
+        total_outstanding=Decimal(balance),
+        days_past_due=dpd,
+        due_date=due,
+        as_of=datetime.combine(due + timedelta(days=dpd), datetime.min.time(), tzinfo=UTC)
+        + timedelta(hours=2),
+    )
+
+
+def at_day(dpd: int, hour: int = 2) -> datetime:
+    return datetime.combine(DUE + timedelta(days=dpd), datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=hour
+    )
+
+
+class World:
+    """A debtor whose core banking publishes AccountOverdue every night, fed through the replay."""
+
+    def __init__(self, strat: Strategy | None = None, debtor: str = "d1") -> None:
+        self.handler = Escalation(
+            strat or champion_only(), EscalationMetrics(CollectorRegistry()), "https://pay.test/p"
+        )
+        self.replay = Replay(self.handler)
+        self.debtor = debtor
+        self.replay.feed(env(profile(debtor), at_day(0, 1)), at_day(0, 1))
+
+    def nights(self, first: int, last: int, account: str = "a1", balance: str = "2400") -> None:
+        for dpd in range(first, last + 1):
+            self.replay.feed(env(overdue(dpd, self.debtor, account, balance), at_day(dpd)), at_day(dpd))
+
+    def send(self, event: BaseModel, at: datetime) -> None:
+        self.replay.feed(env(event, at), at)
+
+    def requests(self) -> list[ev.ContactRequested]:
+        return [o.event for _, o in self.replay.produced if isinstance(o.event, ev.ContactRequested)]
+
+    def of(self, kind: type) -> list:  # type: ignore[type-arg]
+        return [o.event for _, o in self.replay.produced if isinstance(o.event, kind)]
+
+
+def steps(requests: list[ev.ContactRequested]) -> list[str]:
+    return [r.step.rsplit("/", 1)[1] for r in requests]
+
+
+def test_the_ladder_runs_in_order_over_30_days() -> None:
+    world = World()
+    world.nights(1, 30)
+    reqs = world.requests()
+    assert steps(reqs) == [
+        "sms-reminder",
+        "email-plan",
+        "first-call",
+        "sms-followup",
+        "second-call",
+        "email-notice",
+    ]
+    assert [r.channel for r in reqs] == [
+        Channel.SMS,
+        Channel.EMAIL,
+        Channel.VOICE,
+        Channel.SMS,
+        Channel.VOICE,
+        Channel.EMAIL,
+    ]
+    # Due at 09:00 New York time on the step's day, and expiring as configured.
+    first = reqs[0]
+    assert first.not_before == datetime(2026, 6, 2, 13, 0, tzinfo=UTC)
+    assert first.expires_at == first.not_before + timedelta(hours=48)  # type: ignore[operator]
+    assert first.destination == "+12125550100"
+    assert (first.strategy, first.strategy_version, first.arm) == ("standard", "2026.11.1", "champion")
+    assert len({r.request_id for r in reqs}) == len(reqs)
+    # SMS and voice carry a link, never amounts in the body: the variables carry them for the email templates.
+    assert reqs[0].variables["payment_link"].startswith("https://pay.test/p/")
+    assert reqs[1].variables["plan_3"] == "800.00"
+
+
+def test_a_replayed_night_requests_nothing_twice() -> None:
+    world = World()
+    world.nights(1, 10)
+    before = world.requests()
+    world.nights(1, 10)  # the same events again: same ce_ids (content-derived) are skipped
+    world.nights(10, 10)
+    assert world.requests() == before
+
+
+def test_full_payment_stops_and_cancels_partial_does_not() -> None:
+    world = World()
+    world.nights(1, 12)
+    world.send(
+        ev.PaymentPosted(
+            debtor_id="d1",
+            account_id="a1",
+            payment_id="p1",
+            currency="USD",
+            amount=Decimal(50),
+            outstanding_after=Decimal(2350),
+            posted_at=at_day(12, 15),
+        ),
+        at_day(12, 15),
+    )
+    assert steps(world.requests())[-1] == "sms-followup"
+    world.nights(13, 20)
+    world.replay.run_until(at_day(20, 14))
+    assert steps(world.requests())[-1] == "second-call"  # partial payment: the ladder goes on
+    assert world.of(ev.ContactCancelled) == []
+    world.send(
+        ev.PaymentPosted(
+            debtor_id="d1",
+            account_id="a1",
+            payment_id="p2",
+            currency="USD",
+            amount=Decimal(2350),
+            outstanding_after=Decimal(0),
+            posted_at=at_day(20, 15),
+        ),
+        at_day(20, 15),
+    )
+    [cancel] = world.of(ev.ContactCancelled)
+    # No outcome came back for any request in this test, so every one is still pending and withdrawn.
+    assert set(cancel.request_ids) == {r.request_id for r in world.requests()}
+    assert cancel.reason is ev.CancelReason.PAID
+    before = len(world.requests())
+    world.replay.run_until(at_day(60))
+    assert len(world.requests()) == before
+
+
+def test_promise_pauses_then_broken_resumes_at_the_stronger_step() -> None:
+    world = World()
+    world.nights(1, 8)
+    world.send(
+        ev.PromiseToPayRecorded(
+            debtor_id="d1",
+            account_id="a1",
+            promise_id="ptp",
+            currency="USD",
+            amount=Decimal(120),
+            promised_date=DUE + timedelta(days=10),
+            source=ev.PromiseSource.AGENT,
+            recorded_at=at_day(8, 16),
+        ),
+        at_day(8, 16),
+    )
+    assert world.of(ev.ContactCancelled)[0].reason is ev.CancelReason.PROMISE_TO_PAY
+    sent = len(world.requests())
+    world.nights(9, 12)
+    assert len(world.requests()) == sent  # paused: no sms-followup on day 12
+    world.nights(13, 14)  # promise date day 10, grace 2 days: broken on the morning of day 13
+    assert steps(world.requests())[sent:] == ["second-call"]
+
+
+def test_kept_promise_sends_nothing_more() -> None:
+    world = World()
+    world.nights(1, 8)
+    world.send(
+        ev.PromiseToPayRecorded(
+            debtor_id="d1",
+            account_id="a1",
+            promise_id="ptp",
+            currency="USD",
+            amount=Decimal(120),
+            promised_date=DUE + timedelta(days=10),
+            source=ev.PromiseSource.AGENT,
+            recorded_at=at_day(8, 16),
+        ),
+        at_day(8, 16),
+    )
+    world.send(
+        ev.PaymentPosted(
+            debtor_id="d1",
+            account_id="a1",
+            payment_id="p1",
+            currency="USD",
+            amount=Decimal(120),
+            outstanding_after=Decimal(2280),
+            posted_at=at_day(10, 15),
+        ),
+        at_day(10, 15),
+    )
+    sent = len(world.requests())
+    world.nights(11, 30)
+    assert len(world.requests()) == sent
+
+
+@pytest.mark.parametrize("how", ["permanent_failure", "opt_out"])
+def test_sms_failure_or_opt_out_moves_next_steps_to_the_fallback(how: str) -> None:
+    world = World()
+    world.nights(1, 1)
+    world.replay.run_until(at_day(1, 14))
+    [sms] = world.requests()
+    if how == "permanent_failure":
+        world.send(
+            ev.ContactOutcome(
+                debtor_id="d1",
+                outcome_id="o1",
+                request_id=sms.request_id,
+                account_id="a1",
+                channel=Channel.SMS,
+                status=OutcomeStatus.FAILED,
+                final=True,
+                error_code="21211",
+                occurred_at=at_day(1, 14),
+            ),
+            at_day(1, 14),
+        )
+    else:
+        world.send(
+            ev.ConsentChanged(
+                debtor_id="d1",
+                address=sms.destination,
+                channel=Channel.SMS,
+                change=ev.ConsentChange.OPT_OUT,
+                source=ev.ConsentSource.SMS_REPLY,
+                occurred_at=at_day(1, 14),
+            ),
+            at_day(1, 14),
+        )
+    world.nights(2, 12)
+    world.replay.run_until(at_day(12, 20))
+    followup = world.requests()[-1]
+    assert followup.step.endswith("sms-followup")
+    assert followup.channel is Channel.EMAIL  # the first usable channel in the fallback order
+
+
+def test_thresholds_raise_legal_and_agency_exactly_once_and_legal_stops_outreach() -> None:
+    world = World()
+    world.nights(85, 125)
+    kinds = [e.kind for e in world.of(ev.EscalationRaised)]
+    assert kinds.count(ev.EscalationKind.LEGAL) == 1
+    assert kinds.count(ev.EscalationKind.AGENCY_PLACEMENT) == 1
+    legal_day = next(
+        e.days_past_due for e in world.of(ev.EscalationRaised) if e.kind is ev.EscalationKind.LEGAL
+    )
+    assert legal_day == 90
+    after_legal = [r for r in world.requests() if r.requested_at >= at_day(90)]
+    assert after_legal == []
+
+
+def test_field_visit_only_above_the_balance() -> None:
+    small, large = World(debtor="d1"), World(debtor="d2")
+    small.nights(59, 61, balance="2400")
+    large.nights(59, 61, balance="25000")
+    assert ev.EscalationKind.FIELD_VISIT not in [e.kind for e in small.of(ev.EscalationRaised)]
+    assert [e.kind for e in large.of(ev.EscalationRaised)] == [ev.EscalationKind.FIELD_VISIT]
+
+
+def test_arms_split_by_stable_hash_within_two_points() -> None:
+    experiment = strategy().experiment
+    arms = [experiment.arm_for(f"debtor-{i}") for i in range(10_000)]
+    share = arms.count("early-voice") / len(arms) * 100
+    assert abs(share - 20) <= 2
+    assert arms == [experiment.arm_for(f"debtor-{i}") for i in range(10_000)]
+
+
+def test_a_new_strategy_version_never_repeats_a_requested_step() -> None:
+    world = World()
+    world.nights(1, 7)
+    world.replay.run_until(at_day(7, 20))
+    before = world.requests()
+    assert steps(before)[-1] == "first-call"
+    world.handler.strategy = world.handler.strategy.model_copy(update={"version": "2027.1"})
+    world.nights(1, 12)  # core banking replays its nights: nothing already requested comes again
+    world.replay.run_until(at_day(12, 20))
+    after = world.requests()[len(before) :]
+    assert steps(after) == ["sms-followup"]
+    assert after[0].strategy_version == "2027.1"
+
+
+def test_plan_offers_repay_the_balance() -> None:
+    offers = dict(plan_offers(Decimal("1000.00"), [3, 6, 12]))
+    assert offers == {3: Decimal("333.34"), 6: Decimal("166.67"), 12: Decimal("83.34")}
+    assert all(amount * count >= Decimal("1000.00") for count, amount in offers.items())
+
+
+def test_bad_strategy_file_names_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(STANDARD.read_text().replace("expires_hours = 48", "expires_hours = 0", 1))
+    with pytest.raises(ConfigError, match=r"bad\.toml: segments\[0\]\.steps\[0\]\.expires_hours"):
+        load_strategy(bad)
