@@ -1,4 +1,4 @@
-"""Escalation's handler, pure: ladders, stops, promises, fallback, thresholds, arms (via the what-if replay)."""
+"""Escalation's handler, pure: ladders, stops, promises, fallback, thresholds, arms (via the replay)."""
 
 from __future__ import annotations
 
