@@ -20,6 +20,7 @@ from phonenumbers import timezone as phone_timezone
 from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
 from services.gatekeeper.engine import decide
 from services.gatekeeper.model import DecideInput
+from services.gatekeeper.policy import PolicyBook
 from tests.unit.gatekeeper.builders import BOOK
 
 R = ReasonCode
@@ -80,7 +81,7 @@ def _inside(start: time, end: time, moment: time) -> bool:
     return start <= moment < end if start < end else (moment >= start or moment < end)
 
 
-def naive_failures(inp: DecideInput, zones: list[ZoneInfo], t: datetime) -> set[ReasonCode]:
+def naive_failures(inp: DecideInput, zones: list[ZoneInfo], t: datetime, hours: bool) -> set[ReasonCode]:
     """The timing reasons that fail for the request at instant ``t`` (``zones`` as of the decision)."""
     request, debtor = inp.request, inp.debtor
     channel, account = request.channel, request.account_id
@@ -88,7 +89,7 @@ def naive_failures(inp: DecideInput, zones: list[ZoneInfo], t: datetime) -> set[
     failing: set[ReasonCode] = set()
     if request.not_before is not None and t < request.not_before:
         failing.add(R.NOT_BEFORE)
-    if any(not time(8) <= t.astimezone(zone).time() < time(21) for zone in zones):
+    if hours and any(not time(8) <= t.astimezone(zone).time() < time(21) for zone in zones):
         failing.add(R.QUIET_HOURS)
     here = t.astimezone(primary)
     if any(_inside(w.start, w.end, here.time()) for w in debtor.inconvenient):
@@ -185,9 +186,15 @@ def _quarter(index: int) -> str:
     return f"{index % 96 // 4:02d}:{index % 4 * 15:02d}"
 
 
-windows_strategy = st.tuples(st.integers(0, 95), st.integers(1, 95)).map(
-    lambda pair: {"start": _quarter(pair[0]), "end": _quarter(pair[0] + pair[1])}
-)
+def windows_from(edges: st.SearchStrategy[int]) -> st.SearchStrategy[dict[str, str]]:
+    return (
+        st.tuples(edges, edges)
+        .filter(lambda pair: pair[0] != pair[1])
+        .map(lambda pair: {"start": _quarter(pair[0]), "end": _quarter(pair[1])})
+    )
+
+
+windows_strategy = windows_from(st.integers(0, 95))
 
 
 # Repeated values make the interesting cases (voice calls, conversations, caps) frequent enough to matter.
@@ -261,11 +268,54 @@ def inputs(draw: st.DrawFn) -> DecideInput:
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+# Without the 08:00-21:00 window, night-time edges (DST gaps and repeats, midnights) decide the outcome too.
+WITHOUT_HOURS = PolicyBook.from_packs(
+    pack.model_copy(update={"versions": tuple(v.model_copy(update={"windows": ()}) for v in pack.versions)})
+    for pack in BOOK.packs.values()
+)
+
+
 @PROPERTY_SETTINGS
-@given(inputs())
-def test_decisions_agree_with_the_naive_checker(inp: DecideInput) -> None:
+@given(inputs(), st.booleans())
+def test_decisions_agree_with_the_naive_checker(inp: DecideInput, hours: bool) -> None:
+    check_against_naive_checker(inp, hours)
+
+
+# The nights on which New York, Los Angeles and London change their clocks in 2026 (UTC, a little before).
+DST_NIGHTS = [
+    ("America/New_York", datetime(2026, 3, 8, 3, tzinfo=UTC)),
+    ("America/New_York", datetime(2026, 11, 1, 3, tzinfo=UTC)),
+    ("America/Los_Angeles", datetime(2026, 3, 8, 6, tzinfo=UTC)),
+    ("America/Los_Angeles", datetime(2026, 11, 1, 6, tzinfo=UTC)),
+    ("Europe/London", datetime(2026, 3, 28, 22, tzinfo=UTC)),
+    ("Europe/London", datetime(2026, 10, 24, 22, tzinfo=UTC)),
+]
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.sampled_from(DST_NIGHTS),
+    st.integers(0, 6 * 3600),
+    st.lists(windows_from(st.integers(0, 16)), min_size=1, max_size=2),
+)
+def test_dst_nights_agree_with_the_naive_checker(
+    night: tuple[str, datetime], seconds: int, windows: list[dict[str, str]]
+) -> None:
+    # Inconvenient windows with edges from 00:00 to 04:00 local: some fall in the skipped or repeated hour.
+    zone, start = night
+    inp = DecideInput.model_validate(
+        {
+            "now": (start + timedelta(seconds=seconds)).isoformat(),
+            "debtor": {"debtor_id": "d1", "timezone": zone, "inconvenient": windows},
+            "request": {"request_id": "r1", "account_id": "a1", "channel": "email"},
+        }
+    )
+    check_against_naive_checker(inp, hours=False)
+
+
+def check_against_naive_checker(inp: DecideInput, hours: bool) -> None:
     now = inp.now.replace(microsecond=0)
-    decision = decide(inp, BOOK)
+    decision = decide(inp, BOOK if hours else WITHOUT_HOURS)
     stops = naive_hard_stops(inp, now)
     if stops:
         assert (decision.decision, set(decision.reasons)) == (DecisionKind.BLOCK, stops)
@@ -273,7 +323,7 @@ def test_decisions_agree_with_the_naive_checker(inp: DecideInput) -> None:
     if inp.request.kind is RequestKind.REPLY:
         assert (decision.decision, decision.reasons) == (DecisionKind.ALLOW, [])
         return
-    checker = Checker(inp, now)
+    checker = Checker(inp, now, hours)
     expires = inp.request.expires_at
     at_now = checker.failures(now)
     if decision.decision is DecisionKind.ALLOW:
@@ -292,17 +342,17 @@ def test_decisions_agree_with_the_naive_checker(inp: DecideInput) -> None:
 
 
 class Checker:
-    def __init__(self, inp: DecideInput, now: datetime) -> None:
-        self.inp, self.now = inp, now
+    def __init__(self, inp: DecideInput, now: datetime, hours: bool) -> None:
+        self.inp, self.now, self.hours = inp, now, hours
         self.zones = naive_zones(inp, now)
 
     def failures(self, moment: datetime) -> set[ReasonCode]:
-        return naive_failures(self.inp, self.zones, moment)
+        return naive_failures(self.inp, self.zones, moment, self.hours)
 
     def check_allowed_until(self, valid_until: datetime) -> None:
         """No rule fails at any instant before ``valid_until``, and one fails at it unless it is a cap."""
         assert valid_until > self.now
-        for moment in [*grid_after(self.now, valid_until), valid_until - timedelta(seconds=1)]:
+        for moment in [*grid_after(self.now, valid_until), max(self.now, valid_until - timedelta(seconds=1))]:
             assert self.failures(moment) == set(), moment
         expires = self.inp.request.expires_at
         if valid_until < self.now + HORIZON and (expires is None or valid_until < expires):
