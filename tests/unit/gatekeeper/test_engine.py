@@ -715,3 +715,37 @@ def test_gb_adds_nothing_beyond_bank() -> None:
     assert at("2026-06-13 21:00").not_before == local(LONDON, "2026-06-14 08:00")
     calls = [entry("voice", local(LONDON, f"2026-06-13 0{h}:00"), "no_answer") for h in (1, 2, 3)]
     assert at("2026-06-13 10:00", calls).reasons == [R.FREQUENCY_CAP]
+
+
+def test_rules_apply_only_to_their_channels(tmp_path: Path) -> None:
+    write_pack(
+        tmp_path,
+        "calls",
+        """
+pack = "CALLS"
+applies_to_all = true
+[[versions]]
+version = "1"
+effective_from = 2026-01-01
+[[versions.windows]]
+name = "call_hours"
+channels = ["voice"]
+start = 09:00:00
+end = 17:00:00
+[[versions.cooldowns]]
+name = "no_email_after_reply"
+after_channels = ["sms"]
+after_outcomes = ["replied"]
+applies_to = ["email"]
+scope = "debtor"
+local_days = 2
+""",
+    )
+    book = PolicyBook.load(tmp_path)
+    now = local(NY, "2026-06-10 18:00")
+    history = [entry("sms", local(NY, "2026-06-09 12:00"), "replied", account_id="a9")]
+    assert decide(make_input(now, channel="sms", history=history), book).decision is ALLOW
+    voice = decide(make_input(now, channel="voice", history=history), book)
+    assert (voice.not_before, voice.rules) == (local(NY, "2026-06-11 09:00"), ["CALLS:call_hours"])
+    email = decide(make_input(now, channel="email", history=history), book)
+    assert (email.not_before, email.reasons) == (local(NY, "2026-06-11 00:00"), [R.CONVERSATION_COOLDOWN])

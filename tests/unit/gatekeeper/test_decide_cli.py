@@ -1,0 +1,186 @@
+"""The ``decide`` command as a subprocess, on the exact contract of the issue."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.unit.gatekeeper.builders import write_pack
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+COMMAND = [sys.executable, "-m", "services.gatekeeper", "decide"]
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+
+# The input line of the issue, as printed there (on several lines for reading).
+ISSUE_LINE = b"""{"id": "s1", "now": "2026-06-10T11:30:00Z",
+ "debtor": {"debtor_id": "d1", "jurisdictions": ["US", "US-MA"], "timezone": "America/New_York",
+            "phones": ["+16175550100"], "consents": ["sms", "voice"], "opt_outs": [], "flags": [],
+            "inconvenient": [{"start": "12:00", "end": "13:00"}]},
+ "request": {"request_id": "r1", "account_id": "a1", "channel": "voice", "kind": "outreach",
+             "not_before": null, "expires_at": null},
+ "history": [{"channel": "voice", "account_id": "a1", "at": "2026-06-09T15:00:00Z", "outcome": "no_answer"}]}
+""".replace(b"\n", b"")
+
+
+def line(id_: object, now: str = "2026-06-10T14:00:00Z", **changes: Any) -> bytes:
+    """A minimal input line (only required fields), with ``changes`` merged into debtor and request."""
+    data: dict[str, Any] = {
+        "id": id_,
+        "now": now,
+        "debtor": {"debtor_id": "d1", "timezone": "America/New_York", **changes.pop("debtor", {})},
+        "request": {
+            "request_id": f"r-{id_}",
+            "account_id": "a1",
+            "channel": "email",
+            **changes.pop("request", {}),
+        },
+        **changes,
+    }
+    return orjson.dumps(data)
+
+
+def run(stdin: bytes, *args: str, cwd: Path = REPO_ROOT) -> tuple[list[dict[str, Any]], str, int]:
+    done = subprocess.run(
+        [*COMMAND, *args], input=stdin, capture_output=True, cwd=cwd, env=ENV, timeout=120, check=False
+    )
+    return [orjson.loads(out) for out in done.stdout.splitlines()], done.stderr.decode(), done.returncode
+
+
+def test_issue_example() -> None:
+    [out], _, code = run(ISSUE_LINE + b"\n")
+    assert code == 0
+    assert {key: out[key] for key in ("id", "decision", "not_before", "reasons")} == {
+        "id": "s1",
+        "decision": "defer",
+        "not_before": "2026-06-10T12:00:00Z",
+        "reasons": ["QUIET_HOURS"],
+    }
+    assert out["pack_versions"] == {"BANK": "2026.1", "US": "2026.1", "US-MA": "2026.1"}
+    assert out["valid_until"] is None
+
+
+def test_allow_and_block_shapes() -> None:
+    allow, block = run(line("a") + b"\n" + line("b", debtor={"flags": ["dispute"]}))[0]
+    assert allow == {
+        "id": "a",
+        "decision": "allow",
+        "not_before": None,
+        "reasons": [],
+        "rules": [],
+        "pack_versions": {"BANK": "2026.1"},
+        "valid_until": "2026-06-11T01:00:00Z",
+    }
+    assert (block["decision"], block["not_before"], block["reasons"]) == ("block", None, ["DISPUTE"])
+
+
+def test_one_line_per_non_blank_line_in_order_and_errors_do_not_stop_it() -> None:
+    stdin = b"\n".join(
+        [
+            line(1),
+            b"",
+            line(2, debtor={"jurisdictions": ["XX"]}),
+            b"   \t",
+            line(3, request={"channel": "fax"}),
+            line(4, now="2026-06-10T14:00:00"),
+            b"{not json",
+            b"[1, 2]",
+            line(5, request={"not_before": "2026-06-10T15:00:00"}),
+            line(6, shoe_size=44, debtor={"flags": ["vip"], "favourite_colour": "teal"}),
+            line(7, now="2026-06-10T14:00:00.987654+00:00", request={"channel": "voice"}),
+        ]
+    )
+    outputs, _, code = run(stdin + b"\n\n")
+    assert code == 0
+    assert [out["id"] for out in outputs] == [1, 2, 3, 4, None, None, 5, 6, 7]
+    errors = {index: out.get("error", "") for index, out in enumerate(outputs)}
+    assert "unknown jurisdiction 'XX'" in errors[1]
+    assert errors[2].startswith("request.channel: Input should be 'sms', 'email' or 'voice'")
+    assert errors[3] == "now: Input should have timezone info"
+    assert errors[4].startswith("invalid JSON")
+    assert errors[5] == "a line must be a JSON object"
+    assert errors[6] == "request.not_before: Input should have timezone info"
+    assert [outputs[i]["decision"] for i in (0, 7, 8)] == ["allow", "allow", "allow"]
+    assert all("error" not in outputs[i] for i in (0, 7, 8))
+
+
+def test_optional_fields_may_be_null_or_absent() -> None:
+    nulls = line(
+        "n",
+        debtor={"timezone": None, "phones": ["+12125550100"]},
+        request={"not_before": None, "expires_at": None},
+        history=[],
+    )
+    absent = line("a")
+    outputs = run(nulls + b"\n" + absent)[0]
+    assert [(out["id"], out["decision"]) for out in outputs] == [("n", "allow"), ("a", "allow")]
+
+
+def test_expired_and_deferred_reasons() -> None:
+    expired = line("e", now="2026-06-10T03:00:00Z", request={"expires_at": "2026-06-10T11:00:00Z"})
+    deferred = line("d", now="2026-06-10T03:00:00Z", request={"not_before": "2026-06-10T13:15:00+01:00"})
+    first, second = run(expired + b"\n" + deferred)[0]
+    assert (first["decision"], sorted(first["reasons"])) == ("block", ["EXPIRED", "QUIET_HOURS"])
+    assert (second["decision"], second["not_before"], sorted(second["reasons"])) == (
+        "defer",
+        "2026-06-10T12:15:00Z",
+        ["NOT_BEFORE", "QUIET_HOURS"],
+    )
+
+
+def test_runs_from_any_directory_and_takes_a_policies_directory(tmp_path: Path) -> None:
+    [out] = run(line("x"), cwd=tmp_path)[0]
+    assert out["decision"] == "allow"
+    write_pack(
+        tmp_path / "policies",
+        "strict",
+        """
+pack = "STRICT"
+applies_to_all = true
+[[versions]]
+version = "s1"
+effective_from = 2026-01-01
+[[versions.windows]]
+name = "lunch_only"
+start = 12:00:00
+end = 13:00:00
+""",
+    )
+    [out] = run(line("x"), "--policies", str(tmp_path / "policies"))[0]
+    assert (out["decision"], out["not_before"], out["pack_versions"]) == (
+        "defer",
+        "2026-06-10T16:00:00Z",
+        {"STRICT": "s1"},
+    )
+
+
+def test_bad_policies_directory_fails_at_start(tmp_path: Path) -> None:
+    path = write_pack(tmp_path, "us", 'pack = "US"\n[[versions]]\nversion = "1"\neffective_from = "soon"\n')
+    outputs, stderr, code = run(line("x"), "--policies", str(tmp_path))
+    assert (outputs, code) == ([], 2)
+    assert f"{path}: versions[0].effective_from: " in stderr
+
+
+def test_answers_each_line_at_once_in_a_pipe() -> None:
+    with subprocess.Popen(
+        COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO_ROOT, env=ENV
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        for id_ in ("p1", "p2"):
+            proc.stdin.write(line(id_) + b"\n")
+            proc.stdin.flush()
+            # stdin stays open: the answer must come without end of input.
+            deadline = time.monotonic() + 60
+            while not selector.select(timeout=1) and time.monotonic() < deadline:
+                pass
+            assert orjson.loads(proc.stdout.readline())["id"] == id_
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
