@@ -1,4 +1,7 @@
-"""How many SMS segments a body takes: GSM-7 (160 single, 153 per part) or UCS-2 (70 single, 67 per part)."""
+"""How many SMS segments a body takes: GSM-7 (160 single, 153 per part) or UCS-2 (70 single, 67 per part).
+
+One implementation for the Twilio sandbox and the SMS worker, so the cost a worker reports and the
+segments the sandbox bills always agree."""
 
 from __future__ import annotations
 

@@ -1,0 +1,106 @@
+"""Builds a channel worker from settings: the provider adapter for the channel, the templates (linted, or
+the worker refuses to start), the link signer, metrics; and runs it with /metrics and /healthz."""
+
+from __future__ import annotations
+
+import ssl
+
+from prometheus_client import CollectorRegistry
+
+from schemas.vocab import Channel
+from services.channels.adapters.smtp_email import SmtpEmail
+from services.channels.adapters.twilio_rest import TwilioRest
+from services.channels.adapters.twilio_sms import TwilioSms
+from services.channels.adapters.twilio_voice import TwilioVoice
+from services.channels.drivers import Driver, EmailDriver, SmsDriver, VoiceDriver
+from services.channels.metrics import ChannelMetrics
+from services.channels.settings import ChannelsSettings
+from services.channels.worker import ChannelWorker
+from services.core.clock import Clock, clock_from_spec
+from services.core.links import LinkSigner
+from services.core.metrics import PipelineMetrics
+from services.core.runner import serve
+from services.core.settings import CommonSettings, ConfigError
+from services.core.templates import TemplateBook
+
+
+def build_driver(channel: Channel, config: ChannelsSettings, templates: TemplateBook) -> Driver:
+    """The real adapter for ``channel``; fails with ``ConfigError`` naming what is missing."""
+    if not config.link_signing_keys:
+        raise ConfigError(
+            "CHANNELS_LINK_SIGNING_KEYS is required (signs callback context and unsubscribe links)"
+        )
+    if not config.webhooks_base_url:
+        raise ConfigError("CHANNELS_WEBHOOKS_BASE_URL is required (where providers send callbacks)")
+    links = LinkSigner(config.link_signing_keys)
+    if channel is Channel.EMAIL:
+        context = ssl.create_default_context(cafile=config.smtp_ca_file) if config.smtp_ca_file else None
+        smtp = SmtpEmail(
+            config.smtp_host,
+            config.smtp_port,
+            pool_size=config.smtp_pool_size,
+            timeout=config.create_timeout_seconds,
+            starttls=config.smtp_starttls,
+            username=config.smtp_username,
+            password=config.smtp_password,
+            tls_context=context,
+        )
+        return EmailDriver(smtp, templates, links, config)
+    sender = config.sms_from if channel is Channel.SMS else config.voice_from
+    missing = [
+        name
+        for name, value in (
+            ("CHANNELS_TWILIO_ACCOUNT_SID", config.twilio_account_sid),
+            ("CHANNELS_TWILIO_AUTH_TOKEN", config.twilio_auth_token),
+            ("CHANNELS_SMS_FROM" if channel is Channel.SMS else "CHANNELS_VOICE_FROM", sender),
+        )
+        if not value
+    ]
+    if missing or config.twilio_auth_token is None:
+        raise ConfigError(f"the {channel.value} worker needs {', '.join(missing)}")
+    rest = TwilioRest(
+        config.twilio_base_url,
+        config.twilio_account_sid,
+        config.twilio_auth_token,
+        timeout=config.create_timeout_seconds,
+        max_connections=config.max_in_flight,
+    )
+    if channel is Channel.SMS:
+        return SmsDriver(TwilioSms(rest), templates, links, config)
+    return VoiceDriver(TwilioVoice(rest), templates, links, config)
+
+
+class ChannelApp:
+    """One channel's worker with its registry, so tests can run it in-process against the real broker."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        settings: CommonSettings,
+        config: ChannelsSettings,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+        driver: Driver | None = None,
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        templates = TemplateBook.load(config.templates)  # refuses bad templates, naming each file
+        self.metrics = ChannelMetrics(self.registry)
+        self.worker = ChannelWorker(
+            driver or build_driver(channel, config, templates),
+            settings,
+            config,
+            clock or clock_from_spec(settings.clock),
+            self.metrics,
+            PipelineMetrics(self.registry, f"channels-{channel.value}"),
+        )
+
+    async def run(self) -> None:
+        await self.worker.run()
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+
+async def main(channel: Channel, settings: CommonSettings, config: ChannelsSettings) -> None:
+    app = ChannelApp(channel, settings, config)
+    await serve(settings, app.registry, lambda: app.worker.healthy, app.run(), app.stop)

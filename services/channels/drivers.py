@@ -1,0 +1,276 @@
+"""What each channel sends for an approval and how it finds a send again: rendering, the URLs and headers
+that carry the request id and its signed context, and the lookup that reconciles an uncertain create.
+
+The worker drives all three the same way; only these classes know what an SMS, an email or a call is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from email.utils import format_datetime, parseaddr
+from typing import Protocol
+from urllib.parse import urlencode
+
+from schemas import events as ev
+from schemas.vocab import Channel, OutcomeStatus
+from services.channels.outcomes import Result
+from services.channels.ports import (
+    Call,
+    Email,
+    EmailSender,
+    PlacedCall,
+    SentSms,
+    Sms,
+    SmsSender,
+    VoiceCaller,
+)
+from services.channels.settings import ChannelsSettings
+from services.core.codec import deterministic_id
+from services.core.links import LinkSigner
+from services.core.templates import TemplateBook
+
+# Paths of the webhooks service the providers are pointed at.
+MESSAGE_STATUS_PATH = "/twilio/messages/status"
+CALL_ANSWER_PATH = "/twilio/calls/answer"
+CALL_STATUS_PATH = "/twilio/calls/status"
+UNSUBSCRIBE_PATH = "/email/unsubscribe"
+# A lookup starts the day before the claim: the provider's clock and ours may disagree, and a claim made
+# just after midnight UTC may have been created just before it.
+LOOKUP_SLACK = timedelta(days=1)
+
+
+class CannotReconcile(Exception):
+    """The provider offers no way to look a send up (SMTP): an uncertain send stays unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A rendered send, ready for the provider: where to, from whom, and what identifies it on a lookup."""
+
+    destination: str
+    sender: str
+    digest: str
+    message: Sms | Email | Call
+
+
+class Driver(Protocol):
+    channel: Channel
+    provider: str
+
+    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
+        """Render the approval; raises ``RenderError`` if it cannot be (a permanent failure)."""
+        ...
+
+    async def send(self, prepared: Prepared) -> Result:
+        """Hand it to the provider; raises the errors of ``services.channels.errors``."""
+        ...
+
+    async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
+        """The send if the provider has it (not one of ``taken``), None if it certainly has not."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def context(approval: ev.ContactApproved) -> dict[str, object]:
+    """What the webhooks service needs to turn a callback into events about this request."""
+    return {
+        "r": approval.request_id,
+        "d": approval.debtor_id,
+        "a": approval.account_id,
+        "c": approval.channel.value,
+        "s": approval.strategy,
+        "sv": approval.strategy_version,
+        "arm": approval.arm,
+    }
+
+
+def webhook_url(base: str, path: str, request_id: str, token: str) -> str:
+    # request_id in clear as well: the provider's logs (and the sandbox's ledger) show which request it was.
+    return f"{base.rstrip('/')}{path}?{urlencode({'request_id': request_id, 'ctx': token})}"
+
+
+def platform_variables(settings: ChannelsSettings) -> dict[str, str]:
+    return {"company": settings.company, "callback_number": settings.callback_number}
+
+
+class SmsDriver:
+    channel = Channel.SMS
+
+    def __init__(
+        self, port: SmsSender, templates: TemplateBook, links: LinkSigner, settings: ChannelsSettings
+    ) -> None:
+        self.port = port
+        self.provider = port.provider
+        self.templates = templates
+        self.links = links
+        self.settings = settings
+
+    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
+        variables = {**approval.variables, **platform_variables(self.settings)}
+        body = self.templates.render(Channel.SMS, approval.template, approval.language, variables).parts[
+            "body"
+        ]
+        callback = webhook_url(
+            self.settings.webhooks_base_url,
+            MESSAGE_STATUS_PATH,
+            approval.request_id,
+            self.links.sign(context(approval)),
+        )
+        sender = self.settings.sms_from
+        return Prepared(
+            approval.destination, sender, digest(body), Sms(approval.destination, sender, body, callback)
+        )
+
+    async def send(self, prepared: Prepared) -> Result:
+        assert isinstance(prepared.message, Sms)
+        receipt = await self.port.send(prepared.message)
+        return self._result(receipt.provider_ref, receipt.segments)
+
+    async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
+        candidates = await self.port.sent_to(prepared.destination, (claimed_at - LOOKUP_SLACK).date())
+        found = match_message(candidates, prepared, taken)
+        return self._result(found.provider_ref, found.segments) if found else None
+
+    def _result(self, provider_ref: str, segments: int) -> Result:
+        cost = self.settings.sms_price_per_segment * segments
+        return Result(OutcomeStatus.SENT, False, provider_ref=provider_ref, segments=segments, cost=cost)
+
+    async def aclose(self) -> None:
+        await self.port.aclose()
+
+
+def match_message(candidates: list[SentSms], prepared: Prepared, taken: set[str]) -> SentSms | None:
+    """The message this claim created, if any: same sender, same text (the rendering is deterministic) and
+    not already attributed to another request; the oldest such, the first create of the claim."""
+    same = [
+        c
+        for c in candidates
+        if c.from_ == prepared.sender and digest(c.body) == prepared.digest and c.provider_ref not in taken
+    ]
+    return min(same, key=lambda c: c.created_at) if same else None
+
+
+class VoiceDriver:
+    channel = Channel.VOICE
+
+    def __init__(
+        self, port: VoiceCaller, templates: TemplateBook, links: LinkSigner, settings: ChannelsSettings
+    ) -> None:
+        self.port = port
+        self.provider = port.provider
+        self.templates = templates
+        self.links = links
+        self.settings = settings
+
+    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
+        variables = {**approval.variables, **platform_variables(self.settings)}
+        # Render now, so a bad template fails here and not in front of the debtor; the webhooks service
+        # renders the same files again when the call is answered.
+        self.templates.render(Channel.VOICE, approval.template, approval.language, variables)
+        token = self.links.sign(
+            {**context(approval), "t": approval.template, "l": approval.language, "v": variables}
+        )
+        base = self.settings.webhooks_base_url
+        call = Call(
+            to=approval.destination,
+            from_=self.settings.voice_from,
+            answer_url=webhook_url(base, CALL_ANSWER_PATH, approval.request_id, token),
+            status_callback=webhook_url(base, CALL_STATUS_PATH, approval.request_id, token),
+            machine_detection=self.settings.machine_detection,
+        )
+        return Prepared(approval.destination, call.from_, digest(approval.destination), call)
+
+    async def send(self, prepared: Prepared) -> Result:
+        assert isinstance(prepared.message, Call)
+        receipt = await self.port.call(prepared.message)
+        return Result(OutcomeStatus.SENT, False, provider_ref=receipt.provider_ref)
+
+    async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
+        candidates = await self.port.placed_to(prepared.destination, (claimed_at - LOOKUP_SLACK).date())
+        found = match_call(candidates, prepared, taken)
+        return Result(OutcomeStatus.SENT, False, provider_ref=found.provider_ref) if found else None
+
+    async def aclose(self) -> None:
+        await self.port.aclose()
+
+
+def match_call(candidates: list[PlacedCall], prepared: Prepared, taken: set[str]) -> PlacedCall | None:
+    """A call has no text to recognise: any call from our number to this one not attributed to another
+    request counts as this claim's (when unsure, the call is assumed placed: never two calls)."""
+    same = [c for c in candidates if c.from_ == prepared.sender and c.provider_ref not in taken]
+    return min(same, key=lambda c: c.created_at) if same else None
+
+
+class EmailDriver:
+    channel = Channel.EMAIL
+
+    def __init__(
+        self, port: EmailSender, templates: TemplateBook, links: LinkSigner, settings: ChannelsSettings
+    ) -> None:
+        self.port = port
+        self.provider = port.provider
+        self.templates = templates
+        self.links = links
+        self.settings = settings
+        self.domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+
+    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
+        unsubscribe = self.unsubscribe_url(approval)
+        variables = {
+            **approval.variables,
+            **platform_variables(self.settings),
+            "unsubscribe_url": unsubscribe,
+        }
+        parts = self.templates.render(Channel.EMAIL, approval.template, approval.language, variables).parts
+        message = Email(
+            to=approval.destination,
+            from_=self.settings.mail_from,
+            subject=parts["subject"],
+            text=parts["text"],
+            html=parts["html"],
+            message_id=message_id(approval.request_id, self.domain),
+            headers=(
+                ("Date", format_datetime(now)),
+                # RFC 8058 one-click unsubscribe; mail providers POST "List-Unsubscribe=One-Click" to it.
+                ("List-Unsubscribe", f"<{unsubscribe}>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ),
+            bcc=(self.settings.archive_bcc,) if self.settings.archive_bcc else (),
+        )
+        sender = parseaddr(self.settings.mail_from)[1]
+        return Prepared(approval.destination, sender, digest(message.subject, message.text), message)
+
+    def unsubscribe_url(self, approval: ev.ContactApproved) -> str:
+        token = self.links.sign(
+            {"k": "unsubscribe", "d": approval.debtor_id, "e": approval.destination, "r": approval.request_id}
+        )
+        return (
+            f"{self.settings.webhooks_base_url.rstrip('/')}{UNSUBSCRIBE_PATH}?{urlencode({'token': token})}"
+        )
+
+    async def send(self, prepared: Prepared) -> Result:
+        assert isinstance(prepared.message, Email)
+        receipt = await self.port.send(prepared.message)
+        detail = f"{len(receipt.refused)} additional recipient(s) refused" if receipt.refused else ""
+        return Result(
+            OutcomeStatus.SENT, True, provider_ref=receipt.provider_ref, detail=detail, cost=Decimal(0)
+        )
+
+    async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
+        raise CannotReconcile("an SMTP relay cannot be asked whether it received a message")
+
+    async def aclose(self) -> None:
+        await self.port.aclose()
+
+
+def message_id(request_id: str, domain: str) -> str:
+    """``<uuid@domain>`` derived from the request id: the same request always has the same Message-ID."""
+    return f"<{deterministic_id('message-id', request_id)}@{domain}>"

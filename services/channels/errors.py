@@ -1,0 +1,39 @@
+"""What can go wrong with a send, as the worker needs to know it. Adapters translate vendor errors into these
+at the boundary (``raise X from exc``), so the worker never sees an HTTP status or an SMTP reply code::
+
+    SendError
+    ├── TransientSendError     nothing was created; retry after ``retry_after`` (429, SMTP 4xx, refused)
+    ├── PermanentSendError     nothing was created and retrying will not help (21211, 21610, SMTP 5xx)
+    ├── UncertainSendError     the provider may have created it (5xx or timeout on create): reconcile first
+    └── AuthenticationError    the credentials are wrong: stop the worker, loudly
+"""
+
+from __future__ import annotations
+
+
+class SendError(Exception):
+    """A send failed; ``code`` is the provider's error code when it gave one (``21211``, ``550``)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransientSendError(SendError):
+    """Certainly nothing was created; the same send may succeed later."""
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Certainly nothing was created, and the same send will fail again."""
+
+
+class UncertainSendError(SendError):
+    """The request may have reached the provider and created the message or call."""
+
+
+class AuthenticationError(SendError):
+    """The provider refused our credentials: no send can succeed until an operator fixes them."""

@@ -1,0 +1,73 @@
+"""The events a worker publishes about one approval: its outcome, and the opt-out a provider reported.
+Pure functions with deterministic ids, so a replay publishes the same ids and consumers apply them once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from schemas import events as ev
+from schemas.vocab import OutcomeStatus
+from services.core.codec import deterministic_id
+
+PROVIDER_OPT_OUT = "21610"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What became of a request, before it is dressed as an outcome."""
+
+    status: OutcomeStatus
+    final: bool
+    provider_ref: str = ""
+    error_code: str | None = None
+    detail: str = ""
+    segments: int = 0
+    cost: Decimal = Decimal(0)
+
+
+def outcome_id(request_id: str, status: OutcomeStatus, source: str) -> str:
+    """One id per (request, status, who observed it): the worker's ``sent`` and the webhook's ``delivered``
+    are different facts; the same fact observed twice has the same id."""
+    return deterministic_id("outcome", request_id, status.value, source)
+
+
+def outcome(
+    approval: ev.ContactApproved, result: Result, *, provider: str, currency: str, now: datetime
+) -> ev.ContactOutcome:
+    return ev.ContactOutcome(
+        debtor_id=approval.debtor_id,
+        outcome_id=outcome_id(approval.request_id, result.status, "worker"),
+        request_id=approval.request_id,
+        account_id=approval.account_id,
+        channel=approval.channel,
+        status=result.status,
+        final=result.final,
+        provider=provider,
+        provider_ref=result.provider_ref,
+        error_code=result.error_code,
+        detail=result.detail[:500],
+        segments=result.segments,
+        cost=result.cost,
+        cost_currency=currency,
+        strategy=approval.strategy,
+        arm=approval.arm,
+        occurred_at=now,
+    )
+
+
+def provider_opt_out(approval: ev.ContactApproved, now: datetime) -> ev.ConsentChanged:
+    """Twilio refused with 21610: the number replied STOP at the carrier. The platform records it too."""
+    return ev.ConsentChanged(
+        debtor_id=approval.debtor_id,
+        address=approval.destination,
+        channel=approval.channel,
+        change=ev.ConsentChange.OPT_OUT,
+        source=ev.ConsentSource.PROVIDER,
+        occurred_at=now,
+    )
+
+
+def consent_id(request_id: str) -> str:
+    return deterministic_id("consent", request_id, PROVIDER_OPT_OUT)

@@ -1,0 +1,82 @@
+"""Channel worker settings (environment variables ``CHANNELS_*``), read once at start-up.
+
+Credentials are ``SecretStr`` and have no defaults: a deployment supplies them; the repository holds none.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.core.settings import DEPLOY_DIR
+
+Positive = Annotated[float, Field(gt=0)]
+
+
+class ChannelsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHANNELS_", frozen=True, extra="ignore")
+
+    # Twilio (SMS and voice).
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr | None = None
+    sms_from: str = ""
+    voice_from: str = ""
+    # Public base URL of the webhooks service: status callbacks, the call's answer URL, unsubscribe links.
+    webhooks_base_url: str = ""
+    # Sign the request context in those URLs and the unsubscribe tokens; the first key signs (rotation).
+    link_signing_keys: Annotated[list[SecretStr], NoDecode] = []
+    machine_detection: bool = True
+
+    # SMTP (email).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: Literal["auto", "required", "off"] = "auto"
+    smtp_ca_file: Path | None = None
+    smtp_pool_size: Annotated[int, Field(ge=1, le=64)] = 4
+    mail_from: str = "Example Bank <collections@bank.example>"
+    archive_bcc: str | None = None
+
+    # What the worker adds to every template.
+    company: str = "Example Bank"
+    callback_number: str = "+18005550199"
+    templates: Path = DEPLOY_DIR / "templates"
+
+    # Cost on every SMS outcome: segments x price.
+    sms_price_per_segment: Decimal = Decimal("0.0079")
+    price_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+
+    # Throughput: token bucket per sender, and sends in flight at once.
+    rate_per_second: Positive = 10.0
+    rate_burst: Annotated[int, Field(ge=1)] = 10
+    max_in_flight: Annotated[int, Field(ge=1, le=1000)] = 32
+    max_batch: Annotated[int, Field(ge=1)] = 500
+
+    # Retries and the uncertain-create path.
+    create_timeout_seconds: Positive = 15.0
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    backoff_initial_seconds: Positive = 0.5
+    backoff_max_seconds: Positive = 30.0
+    # After a 5xx or a timeout, wait this long before looking the send up: it may still be landing.
+    reconcile_delay_seconds: Annotated[float, Field(ge=0)] = 2.0
+    reconcile_attempts: Annotated[int, Field(ge=1)] = 5
+    # Ledger entries of finished requests are dropped this long after the approval's valid_until.
+    ledger_retention_days: Annotated[int, Field(ge=1)] = 35
+
+    @field_validator("link_signing_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def claim_lease_seconds(self) -> float:
+        """How long after a claim its create may still be in flight; a new owner reconciles only after."""
+        return self.create_timeout_seconds + 5.0

@@ -1,0 +1,489 @@
+"""The channel worker's loop: consume approvals from the channel's dispatch topic, send each at most once,
+publish its outcome, commit.
+
+Per batch: decode; per request (up to ``max_in_flight`` at once) look it up in the send ledger, then
+claim → provider call → outcome → ledger result; then wait for every ledger write, and commit the
+offsets. A claim is acknowledged before the provider is called, an outcome before its ledger result is
+written, and an offset only after all of them: at every crash point the ledger says either "finished"
+(the outcome is out) or "claimed" (look the send up with the provider before anything else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from pydantic import BaseModel
+
+from schemas import events as ev
+from schemas.topics import CONSENT, DEADLETTER, DISPATCH, OUTCOMES
+from schemas.vocab import OutcomeStatus
+from services.channels.drivers import CannotReconcile, Driver, Prepared
+from services.channels.errors import (
+    AuthenticationError,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+    UncertainSendError,
+)
+from services.channels.ledger import LEDGER, LedgerEntry, LedgerState, SendLedger, lease_until
+from services.channels.metrics import ChannelMetrics
+from services.channels.outcomes import PROVIDER_OPT_OUT, Result, consent_id, outcome, provider_opt_out
+from services.channels.pacing import Backoff, RateLimiter
+from services.channels.settings import ChannelsSettings
+from services.core import codec
+from services.core import kafka as kafka_clients
+from services.core.clock import Clock
+from services.core.deadletter import dead_letter_record
+from services.core.masking import mask_address
+from services.core.metrics import PipelineMetrics
+from services.core.settings import CommonSettings, ConfigError
+from services.core.templates import RenderError
+
+log = logging.getLogger(__name__)
+
+
+class _Abandoned(Exception):
+    """The worker is stopping: this request is left for the next owner (its offset is not committed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    approval: ev.ContactApproved
+    partition: int
+    offset: int
+
+
+class ChannelWorker:
+    """One channel's worker; ``run`` until ``stop`` (SIGTERM), which drains the sends in flight."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        settings: CommonSettings,
+        channel_settings: ChannelsSettings,
+        clock: Clock,
+        metrics: ChannelMetrics,
+        pipeline: PipelineMetrics,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.driver = driver
+        self.channel = driver.channel
+        self.settings = settings
+        self.config = channel_settings
+        self.clock = clock
+        self.metrics = metrics
+        self.pipeline = pipeline
+        self.service = f"channels-{self.channel.value}"
+        self.source = f"/collections/channels/{self.channel.value}"
+        self.backoff = backoff or Backoff(
+            channel_settings.backoff_initial_seconds, channel_settings.backoff_max_seconds
+        )
+        self.limiter = RateLimiter(channel_settings.rate_per_second, channel_settings.rate_burst)
+        self._slots = asyncio.Semaphore(channel_settings.max_in_flight)
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._pending: list[asyncio.Future[Any]] = []
+        self._lookups: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._last_poll = 0.0
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._restorer: AIOKafkaConsumer | None = None
+        self.ledger: SendLedger | None = None
+        self.on_batch: Callable[[], Awaitable[None]] | None = None
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        return self._consumer is not None and time.monotonic() - self._last_poll < 30
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        s = self.settings
+        instance = s.instance or self.service
+        self._producer = kafka_clients.producer(s, f"{instance}-producer")
+        self._restorer = kafka_clients.consumer(s, None, f"{instance}-ledger")
+        self._consumer = kafka_clients.consumer(s, s.group(self.service), instance)
+        self.ledger = SendLedger(
+            self._producer,
+            self._restorer,
+            s.topic(LEDGER),
+            self.channel,
+            timedelta(days=self.config.ledger_retention_days),
+        )
+        await self._producer.start()
+        await self._restorer.start()
+        await self._consumer.start()
+        try:
+            await self._check_partitions()
+            self._consumer.subscribe([s.topic(DISPATCH[self.channel])], listener=_Rebalance(self))
+            while not self._stopping.is_set():
+                await self._step()
+        finally:
+            await self._consumer.stop()
+            await self._restorer.stop()
+            await self._producer.stop()
+            await self.driver.aclose()
+
+    async def _check_partitions(self) -> None:
+        assert self._restorer is not None
+        dispatch = await kafka_clients.partitions(self._restorer, self.settings.topic(DISPATCH[self.channel]))
+        ledger = await kafka_clients.partitions(self._restorer, self.settings.topic(LEDGER))
+        if len(ledger) < len(dispatch):
+            raise ConfigError(
+                f"{LEDGER} has {len(ledger)} partitions, fewer than the {len(dispatch)} of the dispatch topic"
+            )
+
+    # ---- one batch --------------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        assert self._consumer is not None
+        batch = await self._consumer.getmany(timeout_ms=100, max_records=self.config.max_batch)
+        self._last_poll = time.monotonic()
+        self.pipeline.last_poll.labels(self.service).set(time.time())
+        if not batch:
+            return
+        async with self._lock:
+            started = time.perf_counter()
+            jobs: dict[str, list[Job]] = defaultdict(list)
+            ends: dict[TopicPartition, int] = {}
+            for tp, records in batch.items():
+                self.pipeline.consumed.labels(self.service, tp.topic).inc(len(records))
+                self.pipeline.record_age.labels(self.service).observe(
+                    max(0.0, time.time() - records[-1].timestamp / 1000)
+                )
+                for record in records:
+                    approval = self._decode(record)
+                    if approval is not None:
+                        jobs[approval.request_id].append(Job(approval, tp.partition, record.offset))
+                ends[tp] = records[-1].offset + 1
+            # Redeliveries of one request in one batch run one after the other: the second sees the ledger.
+            results = await asyncio.gather(
+                *(self._serve_in_order(same) for same in jobs.values()), return_exceptions=True
+            )
+            await self._flush()
+            self._lookups.clear()
+            fatal = next((r for r in results if isinstance(r, BaseException)), None)
+            if fatal is not None:
+                # Nothing of this batch is committed: the next owner finds the ledger and goes on.
+                raise fatal
+            abandoned = [job for unfinished in results if isinstance(unfinished, list) for job in unfinished]
+            offsets = dict(ends)
+            for job in abandoned:
+                tp = TopicPartition(self.settings.topic(DISPATCH[self.channel]), job.partition)
+                offsets[tp] = min(offsets[tp], job.offset)
+            await self._consumer.commit(offsets)
+            self.pipeline.batch_seconds.labels(self.service).observe(time.perf_counter() - started)
+            await self._report_lag()
+        if self.on_batch is not None:
+            await self.on_batch()
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> ev.ContactApproved | None:
+        try:
+            envelope = codec.decode(record.key, record.value, record.headers)
+        except codec.DecodeError as exc:
+            self._dead_letter(record, exc.reason, exc.message)
+            return None
+        event = envelope.event
+        if not isinstance(event, ev.ContactApproved) or event.channel is not self.channel:
+            self._dead_letter(record, "schema_violation", f"{envelope.type} is not a {self.channel} approval")
+            return None
+        return event
+
+    async def _serve_in_order(self, jobs: list[Job]) -> list[Job]:
+        """Serve the records of one request id; return those left unfinished because the worker stops."""
+        for index, job in enumerate(jobs):
+            try:
+                async with self._slots:
+                    self.metrics.in_flight.labels(self.channel.value).inc()
+                    try:
+                        await self._serve(job)
+                    finally:
+                        self.metrics.in_flight.labels(self.channel.value).dec()
+            except _Abandoned:
+                return jobs[index:]
+            except AuthenticationError:
+                # Every other send would be refused too: abandon them, and stop.
+                log.critical("%s: the provider refused our credentials; stopping", self.service)
+                self.stop()
+                raise
+        return []
+
+    # ---- one request ------------------------------------------------------------------------------
+
+    async def _serve(self, job: Job) -> None:
+        assert self.ledger is not None
+        approval = job.approval
+        entry = self.ledger.get(job.partition, approval.request_id)
+        if entry is not None and entry.settled:
+            self.pipeline.duplicates.labels(self.service).inc()
+            return
+        if self._stopping.is_set():
+            raise _Abandoned
+        now = self.clock.now()
+        try:
+            prepared = self.driver.prepare(approval, now)
+        except RenderError as exc:
+            log.error("request %s cannot be rendered: %s", approval.request_id, exc)
+            await self._finish(
+                job, Result(OutcomeStatus.FAILED, True, error_code="template", detail=str(exc))
+            )
+            return
+        attempt = 0
+        if entry is not None:
+            # Claimed by an earlier owner that did not record the result: the provider may have it. Its
+            # create may even still be in flight, until the claim's lease ends.
+            attempt = entry.attempt
+            if await self._reconcile(job, prepared, entry, wait=entry.lease_until - time.time()):
+                return
+        await self._attempts(job, prepared, attempt)
+
+    async def _attempts(self, job: Job, prepared: Prepared, attempt: int) -> None:
+        approval = job.approval
+        while True:
+            if self.clock.now() >= approval.valid_until:
+                # Outside the window it was approved for: never sent late (escalation may ask again).
+                await self._finish(job, Result(OutcomeStatus.EXPIRED, True, detail="valid_until passed"))
+                return
+            await self._pause(self.limiter.delay(prepared.sender, time.monotonic()), rate_limit=True)
+            if self.clock.now() >= approval.valid_until:
+                continue
+            if self._stopping.is_set():
+                raise _Abandoned
+            attempt += 1
+            entry = await self._claim(job, prepared, attempt)
+            started = time.perf_counter()
+            try:
+                result = await self.driver.send(prepared)
+            except TransientSendError as exc:
+                self._observe("send", started)
+                if attempt >= self.config.max_attempts:
+                    await self._give_up(job, exc, attempt)
+                    return
+                self.metrics.retries.labels(self.channel.value, "transient").inc()
+                await self._pause(self.backoff.delay(attempt, exc.retry_after))
+                continue
+            except PermanentSendError as exc:
+                self._observe("send", started)
+                await self._permanent(job, exc)
+                return
+            except UncertainSendError as exc:
+                self._observe("send", started)
+                log.warning(
+                    "request %s: uncertain create (%s); looking it up before anything else",
+                    approval.request_id,
+                    exc,
+                )
+                if await self._reconcile(job, prepared, entry, wait=self.config.reconcile_delay_seconds):
+                    return
+                if attempt >= self.config.max_attempts:
+                    await self._give_up(job, exc, attempt)
+                    return
+                self.metrics.retries.labels(self.channel.value, "uncertain").inc()
+                await self._pause(self.backoff.delay(attempt))
+                continue
+            self._observe("send", started)
+            await self._confirm(job, prepared, result, attempt)
+            return
+
+    async def _claim(self, job: Job, prepared: Prepared, attempt: int) -> LedgerEntry:
+        assert self.ledger is not None
+        entry = LedgerEntry(
+            request_id=job.approval.request_id,
+            channel=self.channel,
+            state=LedgerState.CLAIMED,
+            attempt=attempt,
+            destination=prepared.destination,
+            digest=prepared.digest,
+            claimed_at=self.clock.now(),
+            lease_until=lease_until(self.config.claim_lease_seconds),
+            valid_until=job.approval.valid_until,
+        )
+        # Acknowledged by the broker before the provider is called: the claim survives a crash mid-send.
+        await (await self.ledger.write(job.partition, entry))
+        return entry
+
+    async def _reconcile(self, job: Job, prepared: Prepared, entry: LedgerEntry, *, wait: float) -> bool:
+        """Look an unconfirmed send up with the provider, after ``wait`` seconds (it may still be landing).
+        True when the request is finished (found, or unknowable); False when the provider certainly has
+        nothing, so a new attempt may follow."""
+        await self._pause(wait)
+        # One lookup per destination at a time: two claims must not both take the same message.
+        async with self._lookups[prepared.destination]:
+            return await self._look_up(job, prepared, entry)
+
+    async def _look_up(self, job: Job, prepared: Prepared, entry: LedgerEntry) -> bool:
+        assert self.ledger is not None
+        taken = self.ledger.provider_refs(job.partition, prepared.destination)
+        for attempt in range(1, self.config.reconcile_attempts + 1):
+            started = time.perf_counter()
+            try:
+                found = await self.driver.find(prepared, entry.claimed_at, taken)
+            except CannotReconcile as exc:
+                return await self._unknown(job, prepared, str(exc))
+            except AuthenticationError:
+                raise
+            except SendError as exc:
+                self._observe("lookup", started)
+                log.warning("request %s: lookup failed (%s)", job.approval.request_id, exc)
+                self.metrics.retries.labels(self.channel.value, "lookup").inc()
+                await self._pause(self.backoff.delay(attempt))
+                continue
+            self._observe("lookup", started)
+            if found is None:
+                self.metrics.reconciliations.labels(self.channel.value, "not_found").inc()
+                return False
+            self.metrics.reconciliations.labels(self.channel.value, "found").inc()
+            await self._confirm(job, prepared, found, entry.attempt)
+            return True
+        return await self._unknown(job, prepared, "the provider could not be asked whether it has the send")
+
+    async def _unknown(self, job: Job, prepared: Prepared, why: str) -> bool:
+        # Never resent: a duplicate collection message is worse than one whose fate is unknown.
+        self.metrics.reconciliations.labels(self.channel.value, "unknown").inc()
+        log.error(
+            "request %s: send may or may not have happened, not resent: %s", job.approval.request_id, why
+        )
+        await self._finish(job, Result(OutcomeStatus.UNKNOWN, True, detail=why), LedgerState.UNKNOWN)
+        return True
+
+    async def _confirm(self, job: Job, prepared: Prepared, result: Result, attempt: int) -> None:
+        assert self.ledger is not None
+        await self._publish_outcome(job, result)
+        self.metrics.cost.labels(self.channel.value, self.config.price_currency).inc(float(result.cost))
+        entry = LedgerEntry(
+            request_id=job.approval.request_id,
+            channel=self.channel,
+            state=LedgerState.SENT,
+            attempt=attempt,
+            destination=prepared.destination,
+            digest=prepared.digest,
+            claimed_at=self.clock.now(),
+            provider_ref=result.provider_ref,
+            outcome=result.status,
+            valid_until=job.approval.valid_until,
+        )
+        self._pending.append(await self.ledger.write(job.partition, entry))
+        log.info(
+            "request %s sent to %s as %s (attempt %d)",
+            job.approval.request_id,
+            mask_address(prepared.destination),
+            result.provider_ref,
+            attempt,
+        )
+
+    async def _permanent(self, job: Job, exc: PermanentSendError) -> None:
+        if exc.code == PROVIDER_OPT_OUT:
+            now = self.clock.now()
+            consent = provider_opt_out(job.approval, now)
+            await self._publish(consent, consent_id(job.approval.request_id), CONSENT, now)
+            result = Result(OutcomeStatus.OPTED_OUT, True, error_code=exc.code, detail="recipient opted out")
+        else:
+            result = Result(OutcomeStatus.FAILED, True, error_code=exc.code, detail=str(exc))
+        await self._finish(job, result)
+
+    async def _give_up(self, job: Job, exc: SendError, attempts: int) -> None:
+        detail = f"gave up after {attempts} attempts: {exc}"
+        await self._finish(job, Result(OutcomeStatus.FAILED, True, error_code=exc.code, detail=detail))
+
+    async def _finish(self, job: Job, result: Result, state: LedgerState = LedgerState.DONE) -> None:
+        """Publish a final outcome of a request that was not (or may not have been) sent, then record it."""
+        assert self.ledger is not None
+        await self._publish_outcome(job, result)
+        entry = LedgerEntry(
+            request_id=job.approval.request_id,
+            channel=self.channel,
+            state=state,
+            destination=job.approval.destination,
+            claimed_at=self.clock.now(),
+            outcome=result.status,
+            valid_until=job.approval.valid_until,
+        )
+        self._pending.append(await self.ledger.write(job.partition, entry))
+
+    async def _publish_outcome(self, job: Job, result: Result) -> None:
+        now = self.clock.now()
+        event = outcome(
+            job.approval, result, provider=self.driver.provider, currency=self.config.price_currency, now=now
+        )
+        await self._publish(event, event.outcome_id, OUTCOMES, now)
+        self.metrics.sends.labels(self.channel.value, result.status.value).inc()
+
+    async def _publish(self, event: BaseModel, event_id: str, topic: str, now: datetime) -> None:
+        assert self._producer is not None
+        enc = codec.encode(event, source=self.source, time=now, id=event_id)
+        name = self.settings.topic(topic)
+        # Acknowledged before the ledger records the request as finished: an outcome is never lost.
+        await (await self._producer.send(name, enc.value, key=enc.key, headers=enc.headers))
+        self.pipeline.produced.labels(self.service, name).inc()
+
+    # ---- plumbing ---------------------------------------------------------------------------------
+
+    async def _pause(self, seconds: float, *, rate_limit: bool = False) -> None:
+        """Wait (wall time: pacing, not domain time); a stop cuts the wait short and abandons the request."""
+        if seconds <= 0:
+            return
+        if rate_limit:
+            self.metrics.rate_limited_seconds.labels(self.channel.value).inc(seconds)
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return
+        raise _Abandoned
+
+    def _observe(self, operation: str, started: float) -> None:
+        self.metrics.provider_seconds.labels(self.channel.value, operation).observe(
+            time.perf_counter() - started
+        )
+
+    def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, error: str) -> None:
+        assert self._producer is not None
+        key, value, headers = dead_letter_record(record, self.service, reason, error, self.clock.now())
+        topic = self.settings.topic(DEADLETTER)
+        self._pending.append(
+            asyncio.ensure_future(self._producer.send(topic, value, key=key, headers=headers))
+        )
+        self.pipeline.deadletters.labels(self.service, reason).inc()
+
+    async def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        results = await asyncio.gather(*pending)
+        # Dead letters resolve to a delivery future of their own; ledger writes already are one.
+        await asyncio.gather(*(r for r in results if isinstance(r, asyncio.Future)))
+
+    async def _report_lag(self) -> None:
+        assert self._consumer is not None
+        lag = 0
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                lag += max(0, high - await self._consumer.position(tp))
+        self.pipeline.lag.labels(self.service, self.settings.topic(DISPATCH[self.channel])).set(lag)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Revocation waits for the batch in hand; assignment restores the ledger before any approval is read."""
+
+    def __init__(self, worker: ChannelWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.worker._lock:
+            assert self.worker.ledger is not None
+            self.worker.ledger.drop(tp.partition for tp in revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self.worker._lock:
+            assert self.worker.ledger is not None
+            await self.worker.ledger.restore(sorted(tp.partition for tp in assigned), self.worker.clock.now())

@@ -1,0 +1,54 @@
+"""Twilio's message and call statuses mapped onto the one outcome vocabulary, for the SMS and voice adapters
+(what a create or a lookup answers) and the webhooks service (what a status callback says)."""
+
+from __future__ import annotations
+
+from schemas.vocab import OutcomeStatus
+
+MESSAGE_STATUS: dict[str, OutcomeStatus] = {
+    "accepted": OutcomeStatus.SENT,
+    "scheduled": OutcomeStatus.SENT,
+    "queued": OutcomeStatus.SENT,
+    "sending": OutcomeStatus.SENT,
+    "sent": OutcomeStatus.SENT,
+    "delivered": OutcomeStatus.DELIVERED,
+    "read": OutcomeStatus.DELIVERED,
+    "undelivered": OutcomeStatus.UNDELIVERED,
+    "failed": OutcomeStatus.FAILED,
+    "canceled": OutcomeStatus.FAILED,
+}
+# A message's statuses in the order they can happen; a callback never moves a message backwards.
+MESSAGE_RANK: dict[str, int] = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+    "undelivered": 4,
+    "failed": 4,
+    "canceled": 4,
+}
+FINAL_MESSAGE_STATUSES = frozenset({"delivered", "read", "undelivered", "failed", "canceled"})
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+
+
+def call_outcome(call_status: str, answered_by: str | None) -> OutcomeStatus | None:
+    """The outcome of a finished call, or None while it is still going.
+
+    A call that never connected (failed, canceled) is ``not_connected``: it does not count as a placed call
+    under Regulation F. Without machine detection a completed call counts as a conversation.
+    """
+    if call_status == "completed":
+        if answered_by and answered_by.startswith("machine"):
+            return OutcomeStatus.VOICEMAIL
+        if answered_by == "fax":
+            return OutcomeStatus.NOT_CONNECTED
+        return OutcomeStatus.CONVERSATION
+    return {
+        "no-answer": OutcomeStatus.NO_ANSWER,
+        "busy": OutcomeStatus.BUSY,
+        "failed": OutcomeStatus.NOT_CONNECTED,
+        "canceled": OutcomeStatus.NOT_CONNECTED,
+    }.get(call_status)
