@@ -21,7 +21,7 @@ from services.gatekeeper.rules import ContactZones, Failure
 HORIZON = timedelta(days=30)
 REPLY_VALIDITY = timedelta(hours=1)
 # Boundaries are generated a day at a time: most deferred requests find their instant within the first day.
-_CHUNK = timedelta(days=1)
+_CHUNK = _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
 _MIDNIGHT = time(0)
 _REASON_ORDER = {code: index for index, code in enumerate(ReasonCode)}
@@ -69,28 +69,41 @@ class _Plan:
         if self.not_before is not None and after < self.not_before <= until:
             found.add(self.not_before)
         for zone, walls in self.edges:
-            found.update(_wall_instants(zone, walls, after, until))
-            found.update(_transitions(zone, after, until))
+            changes = list(_transitions(zone, after, until))
+            found.update(changes)
+            found.update(_wall_instants(zone, walls, after, until, steady=not changes))
         return sorted(found)
 
 
 def _wall_instants(
-    zone: ZoneInfo, walls: frozenset[time], after: datetime, until: datetime
+    zone: ZoneInfo, walls: frozenset[time], after: datetime, until: datetime, *, steady: bool
 ) -> Iterator[datetime]:
+    """The instants in (after, until] at which the clock in ``zone`` shows one of ``walls``."""
+    if steady:
+        # One UTC offset all along: wall time minus that offset, without a zone lookup per instant.
+        offset = _offset(zone, after)
+        day, last = (after + offset).date(), (until + offset).date()
+        while day <= last:
+            for wall in walls:
+                instant = datetime.combine(day, wall, tzinfo=UTC) - offset
+                if after < instant <= until:
+                    yield instant
+            day += _DAY
+        return
     # Both folds: an ambiguous wall time happens twice; a nonexistent one is covered by the transition itself.
-    day = after.astimezone(zone).date() - timedelta(days=1)
-    last = until.astimezone(zone).date() + timedelta(days=1)
+    day = after.astimezone(zone).date() - _DAY
+    last = until.astimezone(zone).date() + _DAY
     while day <= last:
         for wall in walls:
             for fold in (0, 1):
                 instant = datetime.combine(day, wall.replace(fold=fold), tzinfo=zone).astimezone(UTC)
                 if after < instant <= until:
                     yield instant
-        day += timedelta(days=1)
+        day += _DAY
 
 
-def _offset(zone: ZoneInfo, moment: datetime) -> timedelta | None:
-    return moment.astimezone(zone).utcoffset()
+def _offset(zone: ZoneInfo, moment: datetime) -> timedelta:
+    return moment.astimezone(zone).utcoffset() or timedelta(0)
 
 
 def _transitions(zone: ZoneInfo, after: datetime, until: datetime) -> Iterator[datetime]:

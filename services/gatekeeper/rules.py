@@ -40,16 +40,18 @@ DatedEntry = tuple[HistoryEntry, date]
 
 
 @lru_cache(maxsize=65536)
-def _phone_zone_names(phone: str) -> tuple[str, ...]:
+def _all_phone_zones(phone: str) -> tuple[ZoneInfo, ...]:
+    # Cached as zone objects: ZoneInfo keeps only a few zones alive and a toll-free number lists dozens.
     try:
         number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
         return ()
-    return tuple(name for name in phone_timezone.time_zones_for_number(number) if name != "Etc/Unknown")
+    names = phone_timezone.time_zones_for_number(number)
+    return tuple(ZoneInfo(name) for name in names if name != "Etc/Unknown")
 
 
 def phone_zones(phone: str, now: datetime) -> tuple[ZoneInfo, ...]:
-    zones = tuple(ZoneInfo(name) for name in _phone_zone_names(phone))
+    zones = _all_phone_zones(phone)
     if len({now.astimezone(zone).utcoffset() for zone in zones}) > MAX_PHONE_OFFSETS:
         return ()
     return zones
