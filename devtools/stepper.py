@@ -59,11 +59,13 @@ class Stepper:
         self.now = instant
         await self.wait_idle(timeout)
 
-    async def wait_idle(self, timeout: float = 60.0) -> None:
+    async def wait_idle(self, timeout: float = 60.0, alive: Callable[[], None] = lambda: None) -> None:
+        """Wait until idle; ``alive`` is called between readings and may raise if a service died."""
         deadline = time.monotonic() + timeout
         calm = 0
         # Two idle readings in a row: work can be in flight between a commit and the next fetch.
         while calm < 2:
+            alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"pipeline not idle within {timeout:.0f}s: {await self.describe()}")
             calm = calm + 1 if await self.idle() else 0

@@ -125,11 +125,11 @@ class Tail:
         for records in (await self._consumer.getmany(timeout_ms=timeout_ms)).values():
             self.events.extend(codec.decode(r.key, r.value, r.headers) for r in records)
 
-    async def settle(self, quiet: float = 1.0) -> None:
-        """Read until nothing new has arrived for ``quiet`` seconds (after the pipeline is idle)."""
-        seen = -1
-        while seen != len(self.events):
-            seen = len(self.events)
-            deadline = time.monotonic() + quiet
-            while time.monotonic() < deadline and seen == len(self.events):
-                await self.poll()
+    async def settle(self) -> None:
+        """Read everything written so far: up to the end offset of every partition, as of now."""
+        tps = list(self._consumer.assignment())
+        ends = await self._consumer.end_offsets(tps)
+        behind = [tp for tp in tps if await self._consumer.position(tp) < ends[tp]]
+        while behind:
+            await self.poll()
+            behind = [tp for tp in behind if await self._consumer.position(tp) < ends[tp]]

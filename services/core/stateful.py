@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -168,7 +168,7 @@ class StatefulProcessor(Generic[St]):
         self._producer: AIOKafkaProducer | None = None
         self._restorer: AIOKafkaConsumer | None = None
         self._last_poll = 0.0
-        self._pending: list[asyncio.Future[Any]] = []
+        self._pending: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]], int | None]] = []
         self.on_batch: Callable[[], None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -330,20 +330,21 @@ class StatefulProcessor(Generic[St]):
         headers: list[tuple[str, bytes]],
         partition: int | None = None,
     ) -> None:
-        assert self._producer is not None
-        self._pending.append(
-            asyncio.ensure_future(
-                self._producer.send(topic, value, key=key, headers=headers, partition=partition)
-            )
-        )
+        self._pending.append((topic, key, value, headers, partition))
         self.metrics.produced.labels(self.handler.service, topic).inc()
 
     async def _flush(self) -> None:
+        """Hand every pending record to the producer, then wait until the broker has acknowledged all."""
         if not self._pending:
             return
+        assert self._producer is not None
         pending, self._pending = self._pending, []
-        # send() resolves to a delivery future once queued; await both stages.
-        deliveries = await asyncio.gather(*pending)
+        # One at a time into the producer's buffer: send() waits while the buffer is full (backpressure),
+        # and returns a delivery future; the batch is complete when every delivery is acknowledged.
+        deliveries = [
+            await self._producer.send(topic, value, key=key, headers=headers, partition=partition)
+            for topic, key, value, headers, partition in pending
+        ]
         await asyncio.gather(*deliveries)
 
     def _dead_letter(

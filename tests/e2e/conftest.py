@@ -38,10 +38,17 @@ def night(dpd: int) -> datetime:
 
 def profile(debtor: str, **extra: object) -> ev.DebtorProfileUpdated:
     fields: dict[str, object] = {
-        "debtor_id": debtor, "name": "Alex Doe", "timezone": "America/New_York", "jurisdictions": ["US"],
+        "debtor_id": debtor,
+        "name": "Alex Doe",
+        "timezone": "America/New_York",
+        "jurisdictions": ["US"],
         "contact_points": [
-            ev.ContactPoint(type=ev.ContactPointType.PHONE, address=NY_PHONE, consents=[Channel.SMS, Channel.VOICE]),
-            ev.ContactPoint(type=ev.ContactPointType.EMAIL, address=f"{debtor}@example.com", consents=[Channel.EMAIL]),
+            ev.ContactPoint(
+                type=ev.ContactPointType.PHONE, address=NY_PHONE, consents=[Channel.SMS, Channel.VOICE]
+            ),
+            ev.ContactPoint(
+                type=ev.ContactPointType.EMAIL, address=f"{debtor}@example.com", consents=[Channel.EMAIL]
+            ),
         ],
     }
     fields.update(extra)
@@ -50,13 +57,22 @@ def profile(debtor: str, **extra: object) -> ev.DebtorProfileUpdated:
 
 def overdue(debtor: str, dpd: int, account: str = "a1", balance: str = "2400") -> ev.AccountOverdue:
     return ev.AccountOverdue(
-        debtor_id=debtor, account_id=account, product="personal_loan", currency="USD", amount_due=Decimal(120),
-        total_outstanding=Decimal(balance), days_past_due=dpd, due_date=DUE, as_of=night(dpd),
+        debtor_id=debtor,
+        account_id=account,
+        product="personal_loan",
+        currency="USD",
+        amount_due=Decimal(120),
+        total_outstanding=Decimal(balance),
+        days_past_due=dpd,
+        due_date=DUE,
+        as_of=night(dpd),
     )
 
 
 class Pipeline:
-    def __init__(self, settings: CommonSettings, tmp: Path, stepper: Stepper, tail: Tail, strategy: Path) -> None:
+    def __init__(
+        self, settings: CommonSettings, tmp: Path, stepper: Stepper, tail: Tail, strategy: Path
+    ) -> None:
         self.settings = settings
         self.clock = SharedClock(tmp / "clock.json")
         self.stepper = stepper
@@ -71,7 +87,9 @@ class Pipeline:
             self.gatekeeper = GatekeeperApp(self.settings, GatekeeperSettings(), self.clock)
             self._tasks["gatekeeper"] = asyncio.create_task(self.gatekeeper.run())
         if which in ("both", "escalation"):
-            self.escalation = EscalationApp(self.settings, EscalationSettings(strategy=self.strategy), self.clock)
+            self.escalation = EscalationApp(
+                self.settings, EscalationSettings(strategy=self.strategy), self.clock
+            )
             self._tasks["escalation"] = asyncio.create_task(self.escalation.run())
         await self.stepper.wait_idle()
 
@@ -86,20 +104,28 @@ class Pipeline:
         assert self.stepper.now is not None
         return self.stepper.now
 
+    def check(self) -> None:
+        """A service that died in the background fails the test with its own exception."""
+        for task in self._tasks.values():
+            if task.done():
+                task.result()
+
     async def advance(self, to: datetime) -> None:
         """Move the clock to ``to``, stopping at every instant some service has work due."""
+        self.check()
         while (due := self.stepper.next_due()) is not None and due <= to:
             if due <= self.now:
                 raise AssertionError(f"work due at {due} is still pending at {self.now}")
             await self.stepper.step_to(due)
         if to > self.now:
             await self.stepper.step_to(to)
-        await self.tail.settle(0.1)
+        await self.tail.settle()
 
     async def send(self, *events: BaseModel) -> None:
+        self.check()
         await publish(self.settings, list(events), time=self.now)
         await self.stepper.wait_idle()
-        await self.tail.settle(0.1)
+        await self.tail.settle()
 
     async def nights(self, debtors: list[str], first: int, last: int, **kwargs: object) -> None:
         """Core banking's end of day for each day past due in [first, last], with the days in between."""
@@ -128,8 +154,13 @@ async def pipeline(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[Pi
         settings.group("escalation"): [settings.topic(t) for t in ESCALATION_INPUTS],
     }
     async with (
-        Stepper(settings.kafka_bootstrap, tmp_path / "clock.json", settings.clock_ack_dir, groups,
-                ["gatekeeper", "escalation"]) as stepper,
+        Stepper(
+            settings.kafka_bootstrap,
+            tmp_path / "clock.json",
+            settings.clock_ack_dir,
+            groups,
+            ["gatekeeper", "escalation"],
+        ) as stepper,
         Tail(settings, REQUESTS, DECISIONS, ESCALATIONS, OUTCOMES, *DISPATCH.values()) as tail,
     ):
         stepper.now = START

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -31,8 +31,14 @@ async def test_ladder_over_30_days_in_order_inside_the_rules(pipeline: Pipeline)
     await pipeline.nights([debtor], 1, 30)
     await pipeline.advance(night(30) + timedelta(hours=20))
     requests = pipeline.requests(debtor)
-    assert step_names(requests) == ["sms-reminder", "email-plan", "first-call", "sms-followup", "second-call",
-                                    "email-notice"]
+    assert step_names(requests) == [
+        "sms-reminder",
+        "email-plan",
+        "first-call",
+        "sms-followup",
+        "second-call",
+        "email-notice",
+    ]
     approvals = {a.request_id: a for a in pipeline.approvals(debtor)}
     assert set(approvals) == {r.request_id for r in requests}
     for approval in approvals.values():
@@ -53,10 +59,24 @@ async def test_full_payment_on_day_12_stops_everything_partial_does_not(pipeline
     held = deferred[-1].request_id
     assert not [a for a in pipeline.approvals(payer) if a.request_id == held]
     await pipeline.send(
-        ev.PaymentPosted(debtor_id=payer, account_id="a1", payment_id="p-full", currency="USD",
-                         amount=Decimal(2400), outstanding_after=Decimal(0), posted_at=pipeline.now),
-        ev.PaymentPosted(debtor_id=partial, account_id="a1", payment_id="p-part", currency="USD",
-                         amount=Decimal(100), outstanding_after=Decimal(2300), posted_at=pipeline.now),
+        ev.PaymentPosted(
+            debtor_id=payer,
+            account_id="a1",
+            payment_id="p-full",
+            currency="USD",
+            amount=Decimal(2400),
+            outstanding_after=Decimal(0),
+            posted_at=pipeline.now,
+        ),
+        ev.PaymentPosted(
+            debtor_id=partial,
+            account_id="a1",
+            payment_id="p-part",
+            currency="USD",
+            amount=Decimal(100),
+            outstanding_after=Decimal(2300),
+            posted_at=pipeline.now,
+        ),
     )
     last = [d for d in pipeline.decisions(payer) if d.request_id == held][-1]
     assert (last.decision, last.reasons) == (DecisionKind.BLOCK, [ReasonCode.PAID])
@@ -73,17 +93,34 @@ async def test_promise_pauses_broken_resumes_stronger_kept_sends_nothing(pipelin
     await pipeline.send(profile(breaker), profile(keeper))
     await pipeline.nights([breaker, keeper], 1, 8)
     promised = DUE + timedelta(days=10)
-    await pipeline.send(*(
-        ev.PromiseToPayRecorded(debtor_id=d, account_id="a1", promise_id=f"ptp-{d}", currency="USD",
-                                amount=Decimal(120), promised_date=promised, source=ev.PromiseSource.AGENT,
-                                recorded_at=pipeline.now)
-        for d in (breaker, keeper)
-    ))
+    await pipeline.send(
+        *(
+            ev.PromiseToPayRecorded(
+                debtor_id=d,
+                account_id="a1",
+                promise_id=f"ptp-{d}",
+                currency="USD",
+                amount=Decimal(120),
+                promised_date=promised,
+                source=ev.PromiseSource.AGENT,
+                recorded_at=pipeline.now,
+            )
+            for d in (breaker, keeper)
+        )
+    )
     before = {d: len(pipeline.requests(d)) for d in (breaker, keeper)}
     await pipeline.nights([breaker, keeper], 9, 10)
-    await pipeline.send(ev.PaymentPosted(debtor_id=keeper, account_id="a1", payment_id="kept", currency="USD",
-                                         amount=Decimal(120), outstanding_after=Decimal(2280),
-                                         posted_at=pipeline.now))
+    await pipeline.send(
+        ev.PaymentPosted(
+            debtor_id=keeper,
+            account_id="a1",
+            payment_id="kept",
+            currency="USD",
+            amount=Decimal(120),
+            outstanding_after=Decimal(2280),
+            posted_at=pipeline.now,
+        )
+    )
     await pipeline.nights([breaker, keeper], 11, 12)
     assert {d: len(pipeline.requests(d)) for d in (breaker, keeper)} == before  # paused: no sms-followup
     await pipeline.nights([breaker, keeper], 13, 30)
@@ -99,11 +136,25 @@ async def test_permanent_sms_failure_or_opt_out_moves_next_steps_to_the_fallback
     first = {d: pipeline.requests(d)[0] for d in (failing, opting)}
     assert {r.channel for r in first.values()} == {Channel.SMS}
     await pipeline.send(
-        ev.ContactOutcome(debtor_id=failing, outcome_id="o-21211", request_id=first[failing].request_id,
-                          account_id="a1", channel=Channel.SMS, status=OutcomeStatus.FAILED, final=True,
-                          error_code="21211", occurred_at=pipeline.now),
-        ev.ConsentChanged(debtor_id=opting, address=NY_PHONE, channel=Channel.SMS, change=ev.ConsentChange.OPT_OUT,
-                          source=ev.ConsentSource.SMS_REPLY, occurred_at=pipeline.now),
+        ev.ContactOutcome(
+            debtor_id=failing,
+            outcome_id="o-21211",
+            request_id=first[failing].request_id,
+            account_id="a1",
+            channel=Channel.SMS,
+            status=OutcomeStatus.FAILED,
+            final=True,
+            error_code="21211",
+            occurred_at=pipeline.now,
+        ),
+        ev.ConsentChanged(
+            debtor_id=opting,
+            address=NY_PHONE,
+            channel=Channel.SMS,
+            change=ev.ConsentChange.OPT_OUT,
+            source=ev.ConsentSource.SMS_REPLY,
+            occurred_at=pipeline.now,
+        ),
     )
     await pipeline.nights([failing, opting], 3, 12)
     await pipeline.advance(night(12) + timedelta(hours=20))
@@ -148,7 +199,9 @@ async def test_what_if_replay_reproduces_the_service(pipeline: Pipeline) -> None
         envelopes.extend((pipeline.now, e) for e in batch)
     end = night(20) + timedelta(hours=20)
     await pipeline.advance(end)
-    service = sorted((r.request_id, r.not_before, r.channel, r.arm) for d in debtors for r in pipeline.requests(d))
+    service = sorted(
+        (r.request_id, r.not_before, r.channel, r.arm) for d in debtors for r in pipeline.requests(d)
+    )
 
     strategy = load_strategy(pipeline.strategy)
     handler = Escalation(strategy, EscalationMetrics(CollectorRegistry()), "https://pay.example.com/p")
@@ -159,7 +212,8 @@ async def test_what_if_replay_reproduces_the_service(pipeline: Pipeline) -> None
     run = replay(handler, decoded, until=end)
     simulated = sorted(
         (o.event.request_id, o.event.not_before, o.event.channel, o.event.arm)
-        for _, o in run.produced if isinstance(o.event, ev.ContactRequested)
+        for _, o in run.produced
+        if isinstance(o.event, ev.ContactRequested)
     )
     assert len(service) > 20
     assert simulated == service

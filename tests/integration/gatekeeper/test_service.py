@@ -44,12 +44,12 @@ class Harness:
 
     async def at(self, instant: datetime) -> None:
         await self.stepper.step_to(instant)
-        await self.tail.settle(0.2)
+        await self.tail.settle()
 
     async def send(self, *events: object, ids: list[str] | None = None) -> None:
         await publish(self.settings, list(events), time=self.stepper.now or START, ids=ids)  # type: ignore[arg-type]
         await self.stepper.wait_idle()
-        await self.tail.settle(0.2)
+        await self.tail.settle()
 
     def decisions(self, request_id: str) -> list[ev.ComplianceDecision]:
         return [d for d in self.tail.of(ev.ComplianceDecision) if d.request_id == request_id]
