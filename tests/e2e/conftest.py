@@ -32,7 +32,7 @@ ESCALATION_INPUTS = (ACCOUNT, OUTCOMES, CONSENT)
 
 
 def night(dpd: int) -> datetime:
-    """When core banking's end of day publishes day ``dpd`` (02:00 UTC, 22:00 the evening before in New York)."""
+    """When core banking publishes day ``dpd``: 02:00 UTC, 22:00 the evening before in New York."""
     return datetime.combine(DUE + timedelta(days=dpd), datetime.min.time(), tzinfo=UTC) + timedelta(hours=2)
 
 
