@@ -1,0 +1,127 @@
+"""Builds and runs the webhooks service: the Kafka producer, the debtor directory, the HTTP endpoints on the
+public port, and /metrics and /healthz on the internal one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+
+from schemas.topics import topic_for
+from services.core import codec
+from services.core import kafka as kafka_clients
+from services.core.clock import Clock, clock_from_spec
+from services.core.metrics import PipelineMetrics
+from services.core.runner import serve
+from services.core.settings import CommonSettings, ConfigError
+from services.core.templates import TemplateBook
+from services.webhooks.directory import Directory
+from services.webhooks.metrics import WebhookMetrics
+from services.webhooks.routes import Webhooks
+from services.webhooks.settings import WebhooksSettings
+
+log = logging.getLogger(__name__)
+SOURCE = "/collections/webhooks"
+
+
+class WebhooksApp:
+    """The whole service in one object, so tests can run it in-process against the real broker."""
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        config: WebhooksSettings,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        for name, value in (
+            ("WEBHOOKS_PUBLIC_BASE_URL", config.public_base_url),
+            ("WEBHOOKS_TWILIO_AUTH_TOKENS", config.twilio_auth_tokens),
+            ("WEBHOOKS_LINK_SIGNING_KEYS", config.link_signing_keys),
+        ):
+            if not value:
+                raise ConfigError(f"{name} is required")
+        self.settings = settings
+        self.config = config
+        self.clock = clock or clock_from_spec(settings.clock)
+        self.registry = registry or CollectorRegistry()
+        self.metrics = WebhookMetrics(self.registry)
+        self.pipeline = PipelineMetrics(self.registry, "webhooks")
+        self.directory = Directory(settings, self.pipeline)
+        self.hooks = Webhooks(
+            config,
+            self.publish,
+            self.directory,
+            TemplateBook.load(config.templates),
+            self.clock,
+            self.metrics,
+        )
+        self.port = 0
+        self._producer: AIOKafkaProducer | None = None
+        self._runner: web.AppRunner | None = None
+        self._follow: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    @property
+    def healthy(self) -> bool:
+        return self._runner is not None and self._follow is not None and not self._follow.done()
+
+    async def start(self) -> None:
+        self._producer = kafka_clients.producer(self.settings, "webhooks")
+        await self._producer.start()
+        await self.directory.start()
+        self._follow = asyncio.create_task(self.directory.follow())
+        # Serve only once the directory has read what was published before: an early STOP finds its debtor.
+        await self.directory.caught_up(timeout=120)
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app.add_routes(self.hooks.routes())
+        # No access log: request lines carry query strings (signed context, unsubscribe tokens).
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        log.info("webhooks listening on %s:%d", self.config.host, self.port)
+
+    async def stop(self) -> None:
+        # Requests in hand finish (their events are acknowledged) before the producer closes.
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.directory.stop()
+        if self._follow is not None:
+            self._follow.cancel()
+            await asyncio.gather(self._follow, return_exceptions=True)
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def publish(self, events: list[tuple[BaseModel, str]]) -> None:
+        """Encode and publish; returns once the broker has acknowledged every event."""
+        assert self._producer is not None
+        now = self.clock.now()
+        deliveries = []
+        for event, event_id in events:
+            enc = codec.encode(event, source=SOURCE, time=now, id=event_id)
+            topic = self.settings.topic(topic_for(event))
+            deliveries.append(await self._producer.send(topic, enc.value, key=enc.key, headers=enc.headers))
+            self.pipeline.produced.labels("webhooks", topic).inc()
+        await asyncio.gather(*deliveries)
+
+    async def run(self) -> None:
+        await self.start()
+        print(f"WEBHOOKS_READY http://{self.config.host}:{self.port}", flush=True)
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+
+async def main(settings: CommonSettings, config: WebhooksSettings) -> None:
+    app = WebhooksApp(settings, config)
+    await serve(settings, app.registry, lambda: app.healthy, app.run(), app.request_stop)

@@ -1,0 +1,411 @@
+"""The webhook endpoints. Every Twilio request is checked (X-Twilio-Signature against the public URL, then the
+platform's signed context) before anything is read from it; a request that fails gets 403 and emits
+nothing. Events are acknowledged by Kafka before the provider gets its 200, so a failure is retried by the
+provider rather than lost. Logs show request ids and masked numbers, never bodies or query strings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from html import escape
+from urllib.parse import urlencode
+
+from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDict, MultiDictProxy
+from pydantic import BaseModel, ValidationError
+
+from schemas import events as ev
+from schemas.vocab import Channel, OutcomeStatus
+from services.core.clock import Clock
+from services.core.codec import deterministic_id
+from services.core.links import LinkSigner
+from services.core.masking import mask_email, mask_phone
+from services.core.templates import RenderError, TemplateBook
+from services.core.twilio_status import (
+    FINAL_CALL_STATUSES,
+    FINAL_MESSAGE_STATUSES,
+    MESSAGE_RANK,
+    MESSAGE_STATUS,
+    call_outcome,
+)
+from services.webhooks import events, voice
+from services.webhooks.directory import Directory
+from services.webhooks.keywords import Intent, classify
+from services.webhooks.memory import Furthest, Seen
+from services.webhooks.metrics import WebhookMetrics
+from services.webhooks.security import TwilioSignatures
+from services.webhooks.settings import WebhooksSettings
+
+log = logging.getLogger(__name__)
+
+MESSAGE_STATUS_PATH = "/twilio/messages/status"
+CALL_STATUS_PATH = "/twilio/calls/status"
+CALL_ANSWER_PATH = "/twilio/calls/answer"
+GATHER_PATH = "/twilio/calls/gather"
+INBOUND_PATH = "/twilio/messages/inbound"
+UNSUBSCRIBE_PATH = "/email/unsubscribe"
+PROVIDER_OPT_OUT = "21610"
+_EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+_CALL_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress", *FINAL_CALL_STATUSES})
+
+Publish = Callable[[list[tuple[BaseModel, str]]], Awaitable[None]]
+
+
+class Forbidden(Exception):
+    """The request is not from Twilio, or not about a request the platform made: 403, nothing emitted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Webhooks:
+    def __init__(
+        self,
+        config: WebhooksSettings,
+        publish: Publish,
+        directory: Directory,
+        templates: TemplateBook,
+        clock: Clock,
+        metrics: WebhookMetrics,
+    ) -> None:
+        self.config = config
+        self.publish = publish
+        self.directory = directory
+        self.templates = templates
+        self.clock = clock
+        self.metrics = metrics
+        self.signatures = TwilioSignatures(config.twilio_auth_tokens)
+        self.links = LinkSigner(config.link_signing_keys)
+        self.base = config.public_base_url.rstrip("/")
+        self.retries = Seen()
+        self.furthest = Furthest()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(MESSAGE_STATUS_PATH, self._guard("message_status", self.message_status)),
+            web.post(CALL_STATUS_PATH, self._guard("call_status", self.call_status)),
+            web.post(CALL_ANSWER_PATH, self._guard("answer", self.answer)),
+            web.post(GATHER_PATH, self._guard("gather", self.gather)),
+            web.post(INBOUND_PATH, self._guard("inbound", self.inbound)),
+            web.get(UNSUBSCRIBE_PATH, self._timed("unsubscribe", self.unsubscribe_page)),
+            web.post(UNSUBSCRIBE_PATH, self._timed("unsubscribe", self.unsubscribe)),
+        ]
+
+    # ---- Twilio requests --------------------------------------------------------------------------
+
+    def _guard(
+        self, endpoint: str, handler: Callable[[web.Request, MultiDict[str]], Awaitable[web.Response]]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """Verify the Twilio signature, skip a provider's retry of a request already handled."""
+
+        async def guarded(request: web.Request) -> web.Response:
+            started = time.perf_counter()
+            posted = await request.post()
+            form = _strings(posted)
+            # Twilio signs the URL it was given (the public one), not the one a proxy forwarded to us.
+            url = self.base + request.raw_path
+            if not self.signatures.valid(url, form, request.headers.get("X-Twilio-Signature")):
+                return self._forbidden(endpoint, "twilio_signature")
+            retry_of = request.headers.get("I-Twilio-Idempotency-Token")
+            if retry_of and retry_of in self.retries:
+                self.metrics.duplicates.labels(endpoint).inc()
+                return web.Response(text="", content_type="text/plain")
+            try:
+                response = await handler(request, form)
+            except Forbidden as exc:
+                return self._forbidden(endpoint, exc.reason)
+            if retry_of:
+                self.retries.add(retry_of)
+            self.metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - started)
+            return response
+
+        return guarded
+
+    def _forbidden(self, endpoint: str, reason: str) -> web.Response:
+        self.metrics.rejected.labels(endpoint, reason).inc()
+        log.warning("rejected %s request: %s", endpoint, reason)
+        return web.Response(status=403, text="forbidden", content_type="text/plain")
+
+    def _context(self, request: web.Request) -> events.Context:
+        payload = self.links.verify(request.query.get("ctx", ""))
+        if payload is None:
+            raise Forbidden("context")
+        try:
+            ctx = events.Context.model_validate(payload)
+        except ValidationError as exc:
+            raise Forbidden("context") from exc
+        if request.query.get("request_id") != ctx.request_id:
+            raise Forbidden("context")
+        return ctx
+
+    async def message_status(self, request: web.Request, form: MultiDict[str]) -> web.Response:
+        ctx = self._context(request)
+        status = form.get("MessageStatus", "")
+        self.metrics.callbacks.labels("message_status", status if status in MESSAGE_STATUS else "other").inc()
+        rank = MESSAGE_RANK.get(status, -1)
+        # Out of order or repeated: a message that was delivered is never reported as merely sent.
+        if not self.furthest.moves_forward(ctx.request_id, rank):
+            self.metrics.duplicates.labels("message_status").inc()
+            return _ok()
+        if status not in FINAL_MESSAGE_STATUSES:
+            # The worker recorded the acceptance (sent); intermediate steps add nothing to act on.
+            self.furthest.record(ctx.request_id, rank)
+            return _ok()
+        now = self.clock.now()
+        error_code = form.get("ErrorCode") or None
+        out: list[tuple[BaseModel, str]] = []
+        result = events.outcome(
+            ctx,
+            MESSAGE_STATUS[status],
+            "callback",
+            now,
+            final=True,
+            provider_ref=form.get("MessageSid", ""),
+            error_code=error_code,
+            detail=f"twilio status {status}",
+        )
+        out.append((result, result.outcome_id))
+        if error_code == PROVIDER_OPT_OUT:
+            change = events.consent(
+                ctx.debtor_id,
+                form.get("To", ""),
+                Channel.SMS,
+                ev.ConsentChange.OPT_OUT,
+                ev.ConsentSource.PROVIDER,
+                now,
+            )
+            out.append((change, deterministic_id("consent", ctx.request_id, PROVIDER_OPT_OUT)))
+        await self.publish(out)
+        self.furthest.record(ctx.request_id, rank)
+        log.info("message status request=%s status=%s", ctx.request_id, status)
+        return _ok()
+
+    async def call_status(self, request: web.Request, form: MultiDict[str]) -> web.Response:
+        ctx = self._context(request)
+        status = form.get("CallStatus", "")
+        self.metrics.callbacks.labels("call_status", status if status in _CALL_STATUSES else "other").inc()
+        mapped = call_outcome(status, form.get("AnsweredBy"))
+        if mapped is None:
+            return _ok()
+        duration = _int(form.get("CallDuration"))
+        result = events.outcome(
+            ctx,
+            mapped,
+            "callback",
+            self.clock.now(),
+            final=True,
+            provider_ref=form.get("CallSid", ""),
+            error_code=form.get("ErrorCode") or None,
+            detail=f"twilio status {status}",
+            duration=duration,
+            cost=events.call_cost(duration, self.config.call_price_per_minute),
+            currency=self.config.price_currency,
+        )
+        await self.publish([(result, result.outcome_id)])
+        log.info("call status request=%s status=%s outcome=%s", ctx.request_id, status, mapped.value)
+        return _ok()
+
+    async def answer(self, request: web.Request, form: MultiDict[str]) -> web.Response:
+        """The call was answered: the menu for a person, the limited-content voicemail for a machine."""
+        ctx = self._context(request)
+        answered_by = form.get("AnsweredBy", "")
+        machine = answered_by.startswith("machine") or answered_by == "fax"
+        self.metrics.callbacks.labels("answer", "machine" if machine else "human").inc()
+        say = self.templates.voice(ctx.language)
+        try:
+            if machine:
+                text = self._say(ctx, ctx.template, "voicemail")
+                return _twiml(voice.say_and_hang_up(text, say))
+            menu = self._say(ctx, ctx.template, "menu")
+            goodbye = self._say(ctx, "keypad", "goodbye")
+        except RenderError:
+            log.exception("request %s: voice template cannot be rendered; hanging up", ctx.request_id)
+            return _twiml(voice.hang_up())
+        action = f"{self.base}{GATHER_PATH}?{request.raw_path.partition('?')[2]}"
+        return _twiml(voice.menu(menu, goodbye, say, action, self.config.gather_timeout_seconds))
+
+    async def gather(self, request: web.Request, form: MultiDict[str]) -> web.Response:
+        """A key was pressed: 1 promises to pay and asks for the payment link by SMS; 2 reaches an agent."""
+        ctx = self._context(request)
+        digits = form.get("Digits", "")
+        self.metrics.callbacks.labels("gather", digits if digits in ("1", "2") else "other").inc()
+        say = self.templates.voice(ctx.language)
+        now = self.clock.now()
+        call_sid = form.get("CallSid", "")
+        if digits == "1":
+            out: list[tuple[BaseModel, str]] = []
+            promise = events.promise(ctx, now.date(), self.config.promise_days, now)
+            if promise is not None:
+                out.append((promise, promise.promise_id))
+            else:
+                log.error(
+                    "request %s: no amount due in the call context; no promise recorded", ctx.request_id
+                )
+            to = form.get("To") or form.get("Called") or ""
+            reply = events.payment_link_request(ctx, to, now, timedelta(hours=self.config.reply_valid_hours))
+            out.append((reply, reply.request_id))
+            spoke = events.outcome(
+                ctx,
+                OutcomeStatus.CONVERSATION,
+                "keypad",
+                now,
+                final=False,
+                provider_ref=call_sid,
+                detail="keypad 1",
+            )
+            out.append((spoke, spoke.outcome_id))
+            await self.publish(out)
+            return _twiml(voice.say_and_hang_up(self._say(ctx, "keypad", "promise"), say))
+        if digits == "2" and self.config.agent_number:
+            transfer = events.outcome(
+                ctx,
+                OutcomeStatus.AGENT_TRANSFER,
+                "keypad",
+                now,
+                final=False,
+                provider_ref=call_sid,
+                detail="keypad 2",
+            )
+            await self.publish([(transfer, transfer.outcome_id)])
+            caller_id = form.get("From") or form.get("Caller") or ""
+            return _twiml(
+                voice.transfer(self._say(ctx, "keypad", "transfer"), say, self.config.agent_number, caller_id)
+            )
+        return _twiml(voice.say_and_hang_up(self._say(ctx, "keypad", "goodbye"), say))
+
+    def _say(self, ctx: events.Context, template: str, part: str) -> str:
+        rendered = self.templates.render(Channel.VOICE, template, ctx.language, ctx.variables, parts=(part,))
+        return rendered.parts[part]
+
+    async def inbound(self, request: web.Request, form: MultiDict[str]) -> web.Response:
+        """An SMS from a debtor: STOP and its kin opt out, START opts back in, HELP asks for the help text."""
+        intent = classify(form.get("Body", ""))
+        self.metrics.callbacks.labels("inbound", intent.value).inc()
+        if intent is Intent.OTHER:
+            return _twiml(_EMPTY_TWIML)
+        phone = form.get("From", "")
+        debtors = self.directory.debtors(phone)
+        if not debtors and await self.directory.caught_up(self.config.directory_wait_seconds):
+            # A profile published just before the SMS may not have been read yet.
+            debtors = self.directory.debtors(phone)
+        if not debtors:
+            self.metrics.unmatched.inc()
+            log.warning("inbound %s from %s matches no debtor", intent.value, mask_phone(phone))
+            return _twiml(_EMPTY_TWIML)
+        now = self.clock.now()
+        message_sid = form.get("MessageSid", "")
+        out: list[tuple[BaseModel, str]] = []
+        if intent is Intent.HELP:
+            debtor = debtors[0]  # one help text per message, even for a number shared by several debtors
+            profile = self.directory.profile(debtor)
+            reply = events.help_request(
+                debtor,
+                self.directory.accounts.get(debtor, "none"),
+                phone,
+                profile.language if profile else "en-US",
+                message_sid,
+                now,
+                timedelta(hours=self.config.reply_valid_hours),
+            )
+            out.append((reply, reply.request_id))
+        else:
+            change = ev.ConsentChange.OPT_OUT if intent is Intent.OPT_OUT else ev.ConsentChange.OPT_IN
+            for debtor in debtors:
+                consent = events.consent(debtor, phone, Channel.SMS, change, ev.ConsentSource.SMS_REPLY, now)
+                out.append((consent, deterministic_id("consent", message_sid, debtor)))
+        await self.publish(out)
+        log.info("inbound %s from %s for %d debtor(s)", intent.value, mask_phone(phone), len(debtors))
+        return _twiml(_EMPTY_TWIML)
+
+    # ---- email unsubscribe (RFC 8058) -------------------------------------------------------------
+
+    def _timed(
+        self, endpoint: str, handler: Callable[[web.Request], Awaitable[web.Response]]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def timed(request: web.Request) -> web.Response:
+            started = time.perf_counter()
+            response = await handler(request)
+            self.metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - started)
+            return response
+
+        return timed
+
+    def _unsubscribe_token(self, request: web.Request) -> tuple[str, str, str] | None:
+        payload = self.links.verify(request.query.get("token", ""))
+        if payload is None or payload.get("k") != "unsubscribe":
+            return None
+        debtor, address, request_id = payload.get("d"), payload.get("e"), payload.get("r")
+        if not (isinstance(debtor, str) and isinstance(address, str) and isinstance(request_id, str)):
+            return None
+        return debtor, address, request_id
+
+    async def unsubscribe_page(self, request: web.Request) -> web.Response:
+        """GET only shows a confirmation: mail scanners follow links, and must not unsubscribe anyone."""
+        token = self._unsubscribe_token(request)
+        if token is None:
+            return self._forbidden("unsubscribe", "token")
+        self.metrics.callbacks.labels("unsubscribe", "confirmation").inc()
+        action = f"{UNSUBSCRIBE_PATH}?{urlencode({'token': request.query['token']})}"
+        return _page(
+            "Unsubscribe",
+            f"<p>Stop emails about your account to {escape(mask_email(token[1]))}?</p>"
+            f'<form method="post" action="{escape(action)}">'
+            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit">Unsubscribe</button></form>',
+        )
+
+    async def unsubscribe(self, request: web.Request) -> web.Response:
+        """POST ``List-Unsubscribe=One-Click`` (from a mail provider, or the confirmation page) opts out."""
+        token = self._unsubscribe_token(request)
+        if token is None:
+            return self._forbidden("unsubscribe", "token")
+        form = await request.post()
+        if form.get("List-Unsubscribe") != "One-Click":
+            return web.Response(
+                status=400, text="expected List-Unsubscribe=One-Click", content_type="text/plain"
+            )
+        debtor, address, request_id = token
+        change = events.consent(
+            debtor,
+            address,
+            Channel.EMAIL,
+            ev.ConsentChange.OPT_OUT,
+            ev.ConsentSource.EMAIL_UNSUBSCRIBE,
+            self.clock.now(),
+        )
+        await self.publish([(change, deterministic_id("unsubscribe", request_id, address))])
+        self.metrics.callbacks.labels("unsubscribe", "unsubscribed").inc()
+        log.info("email unsubscribe request=%s address=%s", request_id, mask_email(address))
+        return _page("Unsubscribed", "<p>You will no longer receive these emails.</p>")
+
+
+def _strings(posted: MultiDictProxy[str | bytes | bytearray | FileField]) -> MultiDict[str]:
+    return MultiDict((key, value) for key, value in posted.items() if isinstance(value, str))
+
+
+def _int(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
+def _ok() -> web.Response:
+    return web.Response(text="", content_type="text/plain")
+
+
+def _twiml(document: str) -> web.Response:
+    return web.Response(text=document, content_type="text/xml")
+
+
+def _page(title: str, body: str) -> web.Response:
+    return web.Response(
+        text=f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1>{body}</body></html>",
+        content_type="text/html",
+    )

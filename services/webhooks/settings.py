@@ -1,0 +1,45 @@
+"""Webhooks settings (environment variables ``WEBHOOKS_*``), read once at start; secrets have no default."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.core.settings import DEPLOY_DIR
+
+
+class WebhooksSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    # The URL Twilio calls, as configured with Twilio (behind any proxy): signatures are computed over it.
+    public_base_url: str = ""
+    # Comma-separated, at most two: during a rotation Twilio may sign with either.
+    twilio_auth_tokens: Annotated[list[SecretStr], NoDecode, Field(max_length=2)] = []
+    # The channel workers' link signing keys: the first signs, all verify.
+    link_signing_keys: Annotated[list[SecretStr], NoDecode] = []
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    templates: Path = DEPLOY_DIR / "templates"
+
+    # Voice menu.
+    agent_number: str = ""
+    gather_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 6
+    promise_days: Annotated[int, Field(ge=0, le=60)] = 7
+    call_price_per_minute: Decimal = Decimal("0.0140")
+    price_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    # Replies requested here (payment link, help) may be sent within this many hours.
+    reply_valid_hours: Annotated[int, Field(ge=1)] = 24
+    # How long an inbound SMS waits for the debtor directory to read what was published before it.
+    directory_wait_seconds: Annotated[float, Field(ge=0)] = 2.0
+
+    @field_validator("twilio_auth_tokens", "link_signing_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
