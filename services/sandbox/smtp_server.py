@@ -224,9 +224,10 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 
 async def _list_mail(request: web.Request) -> web.Response:
     wanted = request.query.get("to")
+    after = int(request.query.get("after", "0") or 0)  # skip the first N received (incremental reads)
     mail = [
         stored.as_json()
-        for stored in request.app[MAIL_STORE].mail
+        for stored in request.app[MAIL_STORE].mail[after:]
         if wanted is None or wanted.lower() in (rcpt.lower() for rcpt in stored.rcpt_tos)
     ]
     return _json({"mail": mail})

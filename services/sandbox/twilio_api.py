@@ -338,11 +338,14 @@ def _page(request: web.Request, items: list[dict[str, Any]], key: str) -> dict[s
 
 
 def _select(records: Iterable[MessageRecord | CallRecord], query: Mapping[str, str]) -> list[Any]:
+    """Filter by ``request_id`` and ``to``; ``after=N`` skips the first N in arrival order (incremental reads)."""
     wanted_request, wanted_to = query.get("request_id"), query.get("to")
+    after = int(query.get("after", "0") or 0)
     return [
         record
-        for record in records
-        if (wanted_request is None or request_id_of(record.status_callback) == wanted_request)
+        for index, record in enumerate(records)
+        if index >= after
+        and (wanted_request is None or request_id_of(record.status_callback) == wanted_request)
         and (wanted_to is None or record.to == wanted_to)
     ]
 
