@@ -310,7 +310,7 @@ def _decide_input(state: GatekeeperState, request: ev.ContactRequested, now: dat
         phones=[p.address for p in profile.contact_points if p.type is ev.ContactPointType.PHONE]
         if profile
         else [],
-        consents=[ch for ch in state.consents(destination) if ch not in opt_outs],
+        consents=state.consents(destination),
         opt_outs=opt_outs,
         flags=flags,
         inconvenient=[

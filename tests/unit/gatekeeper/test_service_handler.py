@@ -1,0 +1,210 @@
+"""The gatekeeper service's handler, pure: what a stream adds on top of the rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+
+from schemas import events as ev
+from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
+from services.core import codec
+from services.core.settings import DEPLOY_DIR
+from services.core.stateful import Output
+from services.gatekeeper.metrics import GatekeeperMetrics
+from services.gatekeeper.policy import PolicyBook
+from services.gatekeeper.service import Gatekeeper
+from services.gatekeeper.state import GatekeeperState
+
+PHONE = "+12125550100"
+NOON = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 12:00 in New York, a Wednesday
+NIGHT = datetime(2026, 6, 10, 3, 0, tzinfo=UTC)  # 23:00 in New York
+
+
+class Harness:
+    def __init__(self, paused: set[str] | None = None) -> None:
+        self.paused = paused or set()
+        self.handler = Gatekeeper(
+            PolicyBook.load(DEPLOY_DIR / "policies"),
+            GatekeeperMetrics(CollectorRegistry()),
+            lambda r: r.channel.value in self.paused,
+        )
+        self.state: GatekeeperState | None = None
+        self.out: list[Output] = []
+
+    def feed(self, event: BaseModel, at: datetime, ce_time: datetime | None = None) -> None:
+        enc = codec.encode(event, source="/t", time=ce_time or at)
+        result = self.handler.apply("d1", self.state, codec.decode(enc.key, enc.value, enc.headers), at)
+        self.state, self.out = result.state, self.out + result.outputs
+
+    def due(self, at: datetime) -> None:
+        assert self.state is not None
+        result = self.handler.due("d1", self.state, at)
+        self.state, self.out = result.state, self.out + result.outputs
+
+    def decisions(self, rid: str) -> list[ev.ComplianceDecision]:
+        return [
+            o.event
+            for o in self.out
+            if isinstance(o.event, ev.ComplianceDecision) and o.event.request_id == rid
+        ]
+
+    def approvals(self) -> list[ev.ContactApproved]:
+        return [o.event for o in self.out if isinstance(o.event, ev.ContactApproved)]
+
+
+def profile(**extra: object) -> ev.DebtorProfileUpdated:
+    fields: dict[str, object] = {
+        "debtor_id": "d1",
+        "timezone": "America/New_York",
+        "jurisdictions": ["US"],
+        "contact_points": [{"type": "phone", "address": PHONE, "consents": ["sms", "voice"]}],
+    }
+    return ev.DebtorProfileUpdated.model_validate(fields | extra)
+
+
+def request(rid: str, channel: Channel = Channel.SMS, **extra: object) -> ev.ContactRequested:
+    return ev.ContactRequested.model_validate(
+        {
+            "debtor_id": "d1",
+            "request_id": rid,
+            "account_id": "a1",
+            "channel": channel,
+            "destination": PHONE,
+            "template": "reminder",
+            "strategy": "standard",
+            "strategy_version": "1",
+            "arm": "champion",
+            "requested_at": NOON,
+        }
+        | extra
+    )
+
+
+def test_an_older_profile_snapshot_is_ignored() -> None:
+    gk = Harness()
+    gk.feed(profile(flags=["attorney"]), NOON, ce_time=NOON)
+    gk.feed(profile(), NOON, ce_time=NOON - timedelta(hours=1))  # late, older snapshot without the flag
+    gk.feed(request("r1"), NOON)
+    assert gk.decisions("r1")[0].reasons == [ReasonCode.ATTORNEY]
+
+
+def test_the_debtors_own_opt_out_wins_over_later_profile_snapshots_until_opt_in() -> None:
+    gk = Harness()
+    gk.feed(profile(), NOON)
+    gk.feed(
+        ev.ConsentChanged(
+            debtor_id="d1",
+            address=PHONE,
+            channel=Channel.SMS,
+            change=ev.ConsentChange.OPT_OUT,
+            source=ev.ConsentSource.SMS_REPLY,
+            occurred_at=NOON,
+        ),
+        NOON,
+    )
+    gk.feed(profile(), NOON + timedelta(minutes=1))  # core banking still lists sms consent
+    gk.feed(request("r1"), NOON + timedelta(minutes=2))
+    assert gk.decisions("r1")[0].reasons == [ReasonCode.OPTED_OUT]
+    gk.feed(
+        ev.ConsentChanged(
+            debtor_id="d1",
+            address=PHONE,
+            channel=Channel.SMS,
+            change=ev.ConsentChange.OPT_IN,
+            source=ev.ConsentSource.SMS_REPLY,
+            occurred_at=NOON + timedelta(minutes=3),
+        ),
+        NOON + timedelta(minutes=3),
+    )
+    gk.feed(request("r2"), NOON + timedelta(minutes=4))
+    assert gk.decisions("r2")[0].decision is DecisionKind.ALLOW
+
+
+def test_redelivered_request_yields_no_second_decision_even_after_it_was_deferred_and_approved() -> None:
+    gk = Harness()
+    gk.feed(profile(), NIGHT)
+    gk.feed(request("r1"), NIGHT)
+    gk.due(datetime(2026, 6, 10, 12, 0, tzinfo=UTC))
+    gk.feed(request("r1"), datetime(2026, 6, 10, 12, 5, tzinfo=UTC))
+    assert [d.decision for d in gk.decisions("r1")] == [DecisionKind.DEFER, DecisionKind.ALLOW]
+    assert len(gk.approvals()) == 1
+
+
+def test_approval_counts_at_once_and_an_unsent_one_leaves_the_ledger() -> None:
+    gk = Harness()
+    gk.feed(profile(), NOON)
+    gk.feed(request("r1"), NOON)
+    gk.feed(request("r2"), NOON + timedelta(minutes=1))  # BANK: one SMS per local day, the approval counts
+    assert gk.decisions("r2")[0].reasons == [ReasonCode.FREQUENCY_CAP]
+    gk.feed(
+        ev.ContactOutcome(
+            debtor_id="d1",
+            outcome_id="o1",
+            request_id="r1",
+            account_id="a1",
+            channel=Channel.SMS,
+            status=OutcomeStatus.EXPIRED,
+            final=True,
+            occurred_at=NOON + timedelta(minutes=2),
+        ),
+        NOON + timedelta(minutes=2),
+    )
+    gk.feed(request("r3"), NOON + timedelta(minutes=3))
+    assert gk.decisions("r3")[0].decision is DecisionKind.ALLOW
+
+
+def test_a_hard_stop_in_a_new_profile_blocks_deferred_requests_at_once() -> None:
+    gk = Harness()
+    gk.feed(profile(), NIGHT)
+    gk.feed(request("r1"), NIGHT)
+    gk.feed(profile(flags=["deceased"]), NIGHT + timedelta(minutes=5))
+    assert [(d.decision, d.reasons) for d in gk.decisions("r1")] == [
+        (DecisionKind.DEFER, [ReasonCode.QUIET_HOURS]),
+        (DecisionKind.BLOCK, [ReasonCode.DECEASED]),
+    ]
+    assert gk.state is not None and gk.state.deferred == []
+
+
+def test_a_cancellation_that_arrives_before_its_request_still_blocks_it() -> None:
+    gk = Harness()
+    gk.feed(profile(), NOON)
+    gk.feed(
+        ev.ContactCancelled(
+            debtor_id="d1",
+            account_id="a1",
+            request_ids=["late"],
+            reason=ev.CancelReason.PROMISE_TO_PAY,
+            cancelled_at=NOON,
+        ),
+        NOON,
+    )
+    gk.feed(request("late"), NOON)
+    assert gk.decisions("late")[0].reasons == [ReasonCode.CANCELLED]
+
+
+def test_a_reply_passes_quiet_hours_but_not_a_hard_stop() -> None:
+    gk = Harness()
+    gk.feed(profile(), NIGHT)
+    gk.feed(request("reply", kind=RequestKind.REPLY, template="payment_link"), NIGHT)
+    assert gk.decisions("reply")[0].decision is DecisionKind.ALLOW
+    gk.feed(profile(flags=["cease_communication"]), NIGHT)
+    gk.feed(request("reply2", kind=RequestKind.REPLY, template="payment_link"), NIGHT)
+    assert gk.decisions("reply2")[0].reasons == [ReasonCode.CEASE_COMMUNICATION]
+
+
+def test_paused_channel_defers_with_paused_and_expiry_still_applies() -> None:
+    gk = Harness(paused={"sms"})
+    gk.feed(profile(), NOON)
+    gk.feed(request("p1", expires_at=NOON + timedelta(hours=2)), NOON)
+    [held] = gk.decisions("p1")
+    assert (held.decision, held.reasons, held.not_before) == (
+        DecisionKind.DEFER,
+        [ReasonCode.PAUSED],
+        NOON + timedelta(hours=2),
+    )
+    gk.due(NOON + timedelta(hours=2))
+    assert gk.decisions("p1")[-1].reasons[0] is ReasonCode.EXPIRED
+    finals = [o.event for o in gk.out if isinstance(o.event, ev.ContactOutcome)]
+    assert [(o.status, o.final) for o in finals] == [(OutcomeStatus.EXPIRED, True)]
