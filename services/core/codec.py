@@ -22,6 +22,8 @@ from schemas.events import ALL_EVENTS
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 MAX_VALUE_BYTES = 512 * 1024
+# A dead letter carries the original record in base64: up to the broker's 1 MiB limit, plus a third.
+MAX_DEADLETTER_BYTES = 4 * 1024 * 1024
 REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time")
 
 Headers = Sequence[tuple[str, bytes]]
@@ -131,8 +133,9 @@ def decode(key: bytes | None, value: bytes | None, headers: Headers) -> Envelope
         raise DecodeError("missing_header", "ce_time has no UTC offset")
     if value is None:
         raise DecodeError("invalid_json", "record has no value")
-    if len(value) > MAX_VALUE_BYTES:
-        raise DecodeError("too_large", f"value of {len(value)} bytes exceeds {MAX_VALUE_BYTES}")
+    limit = MAX_DEADLETTER_BYTES if model is ev.DeadLetter else MAX_VALUE_BYTES
+    if len(value) > limit:
+        raise DecodeError("too_large", f"value of {len(value)} bytes exceeds {limit}")
     try:
         event = model.model_validate_json(value)
     except ValidationError as exc:

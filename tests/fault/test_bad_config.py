@@ -1,0 +1,60 @@
+"""A bad policy pack or strategy file stops the service at start-up, naming the file and the field."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from services.core.settings import DEPLOY_DIR, REPO_ROOT
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # No broker is needed: the configuration is checked before any connection is made.
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO_ROOT,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_gatekeeper_refuses_a_bad_policy_pack(tmp_path: Path) -> None:
+    packs = tmp_path / "policies"
+    packs.mkdir()
+    for pack in (DEPLOY_DIR / "policies").glob("*.toml"):
+        text = pack.read_text()
+        if pack.name == "us.toml":
+            text = text.replace("limit = 7", "limit = -7", 1)
+        (packs / pack.name).write_text(text)
+    assert "limit = -7" in (packs / "us.toml").read_text()
+    result = start(
+        ["services.gatekeeper", "run"],
+        {"GATEKEEPER_POLICIES": str(packs), "COLLECTIONS_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert result.returncode == 2
+    assert "us.toml" in result.stderr
+    assert "limit" in result.stderr and "greater than" in result.stderr
+
+
+def test_escalation_refuses_a_bad_strategy(tmp_path: Path) -> None:
+    strategy = tmp_path / "broken.toml"
+    text = (DEPLOY_DIR / "strategies" / "standard.toml").read_text()
+    strategy.write_text(text.replace('channel = "sms"', 'channel = "fax"', 1))
+    result = start(
+        ["services.escalation", "run"],
+        {"ESCALATION_STRATEGY": str(strategy), "COLLECTIONS_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert result.returncode == 2
+    assert "broken.toml" in result.stderr
+    assert "segments[0].steps[0].channel" in result.stderr
+
+
+def test_bad_environment_names_the_variable() -> None:
+    result = start(["services.gatekeeper", "run"], {"COLLECTIONS_SESSION_TIMEOUT_MS": "soon"})
+    assert result.returncode == 2
+    assert "COLLECTIONS_SESSION_TIMEOUT_MS" in result.stderr

@@ -1,0 +1,136 @@
+"""Garbage at every stateful consumer: each bad record is dead-lettered with its reason, nothing crashes,
+and the next good record is processed (property-based: hypothesis draws the garbage)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devtools.localkafka import LocalKafka
+from schemas import events as ev
+from schemas.topics import ACCOUNT, DEADLETTER, DECISIONS, REQUESTS
+from schemas.vocab import Channel
+from services.core import codec
+from services.core.clock import ManualClock
+from services.core.settings import CommonSettings
+from services.core.topics import apply
+from services.escalation.app import EscalationApp
+from services.escalation.settings import EscalationSettings
+from services.gatekeeper.app import GatekeeperApp
+from services.gatekeeper.settings import GatekeeperSettings
+from tests.factories import samples
+from tests.support import Tail, produce
+
+NOW = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # noon in New York
+GOOD = codec.encode(samples(debtor="d-junk")[0], source="/core-banking", time=NOW)
+Junk = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def _with_headers(
+    drop: set[str] = frozenset(), replace: dict[str, bytes] | None = None
+) -> list[tuple[str, bytes]]:
+    replace = replace or {}
+    return [(n, replace.get(n, v)) for n, v in GOOD.headers if n not in drop]
+
+
+def _not_json(raw: bytes) -> bool:
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return True
+    return False
+
+
+def _wrong_types(value: object) -> Junk:
+    body = orjson.loads(GOOD.value) | {"days_past_due": value}
+    return ("schema_violation", GOOD.key, orjson.dumps(body), _with_headers())
+
+
+junk = st.one_of(
+    st.binary(min_size=1, max_size=300)
+    .filter(_not_json)
+    .map(lambda b: ("invalid_json", GOOD.key, b, _with_headers())),
+    st.one_of(
+        st.text(max_size=20),
+        st.lists(st.integers(), max_size=3),
+        st.floats(allow_nan=False),
+        st.integers(max_value=0),
+    ).map(_wrong_types),
+    st.sets(st.sampled_from(codec.REQUIRED_HEADERS), min_size=1).map(
+        lambda drop: ("missing_header", GOOD.key, GOOD.value, _with_headers(drop=drop))
+    ),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz.", min_size=1, max_size=40).map(
+        lambda t: (
+            "unknown_type",
+            GOOD.key,
+            GOOD.value,
+            _with_headers(replace={"ce_type": f"x.{t}".encode()}),
+        )
+    ),
+    st.just(("too_large", GOOD.key, b'{"pad": "' + b"x" * 900 * 1024 + b'"}', _with_headers())),
+    st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=12)
+    .filter(lambda k: k != "d-junk")
+    .map(lambda k: ("key_mismatch", k.encode(), GOOD.value, _with_headers())),
+)
+
+
+async def _scenario(bootstrap: str, batch: list[Junk]) -> None:
+    prefix = f"f{uuid.uuid4().hex[:8]}."
+    await apply(bootstrap, prefix=prefix, partitions=2)
+    common = CommonSettings(
+        kafka_bootstrap=bootstrap, topic_prefix=prefix, session_timeout_ms=6000, heartbeat_interval_ms=1000
+    )
+    clock = ManualClock(NOW)
+    gatekeeper = GatekeeperApp(common, GatekeeperSettings(), clock)
+    escalation = EscalationApp(common, EscalationSettings(), clock)
+    tasks = [asyncio.create_task(gatekeeper.run()), asyncio.create_task(escalation.run())]
+    try:
+        profile = samples(debtor="d-junk")[4]
+        request = next(s for s in samples(debtor="d-junk") if isinstance(s, ev.ContactRequested))
+        request = request.model_copy(
+            update={
+                "not_before": None,
+                "expires_at": None,
+                "channel": Channel.EMAIL,
+                "destination": "alex@example.com",
+            }
+        )
+        records = [(ACCOUNT, key, value, headers) for _, key, value, headers in batch]
+        p = codec.encode(profile, source="/core-banking", time=NOW)
+        r = codec.encode(request, source="/collections/escalation", time=NOW)
+        records += [(ACCOUNT, p.key, p.value, p.headers), (REQUESTS, r.key, r.value, r.headers)]
+        records += [(REQUESTS, key, value, headers) for _, key, value, headers in batch]
+        await produce(common, records)
+        async with Tail(common, DEADLETTER, DECISIONS) as tail:
+            expected = Counter(kind for kind, *_ in batch)
+            # Both services read the account topic; the gatekeeper also reads the requests topic.
+            await tail.wait_for(
+                lambda: len(tail.of(ev.DeadLetter)) >= 3 * len(batch) and tail.of(ev.ComplianceDecision),
+                timeout=60,
+            )
+            letters = tail.of(ev.DeadLetter)
+            assert Counter(letter.consumer for letter in letters) == {
+                "gatekeeper": 2 * len(batch),
+                "escalation": len(batch),
+            }
+            for consumer, topics in (("gatekeeper", 2), ("escalation", 1)):
+                got = Counter(letter.reason for letter in letters if letter.consumer == consumer)
+                assert got == Counter({kind: n * topics for kind, n in expected.items()}), consumer
+            assert tail.of(ev.ComplianceDecision)[0].request_id == request.request_id
+        assert all(not task.done() for task in tasks)
+    finally:
+        gatekeeper.stop()
+        escalation.stop()
+        await asyncio.gather(*tasks)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch=st.lists(junk, min_size=3, max_size=8))
+def test_garbage_is_dead_lettered_and_the_next_record_processed(kafka: LocalKafka, batch: list[Junk]) -> None:
+    asyncio.run(_scenario(kafka.bootstrap, batch))
