@@ -1,0 +1,159 @@
+"""The email worker against the local SMTP server (issue 5, acceptance 7): multipart mail with a Message-ID
+derived from the request id and RFC 8058 one-click unsubscribe headers whose link works through the webhooks
+service; 451 retried, 550 failed; a partial refusal; STARTTLS when the relay offers it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from schemas import events as ev
+from schemas.vocab import Channel, OutcomeStatus
+from services.channels.app import ChannelApp
+from services.channels.drivers import message_id
+from services.core.clock import ManualClock
+from services.core.settings import CommonSettings
+from services.webhooks.app import WebhooksApp
+from tests.channels_support import START, VARIABLES, Providers, approval, channels_settings, sandbox
+from tests.integration.channels.conftest import Workers
+from tests.support import Tail, publish
+
+DEBTOR = "alex.doe@example.com"
+
+
+def outcomes(tail: Tail, request_id: str) -> list[ev.ContactOutcome]:
+    return [o for o in tail.of(ev.ContactOutcome) if o.request_id == request_id]
+
+
+def email(request_id: str, to: str = DEBTOR, **extra: object) -> ev.ContactApproved:
+    return approval("d-mail", request_id, to, channel=Channel.EMAIL, template="final_notice", **extra)  # type: ignore[arg-type]
+
+
+async def test_email_arrives_with_message_id_and_one_click_unsubscribe(
+    settings: CommonSettings, providers: Providers, workers: Workers, tail: Tail
+) -> None:
+    await workers.start(Channel.EMAIL)
+    await publish(settings, [email("r-mail")], time=START)
+    await tail.wait_for(lambda: outcomes(tail, "r-mail"))
+
+    [mail] = await providers.mail()
+    headers = dict(mail["headers"])
+    assert mail["rcpt_tos"] == [DEBTOR] and mail["mail_from"] == "collections@bank.example"
+    assert mail["message_id"] == message_id("r-mail", "bank.example")
+    assert mail["message_id"] == message_id("r-mail", "bank.example")  # the same request, the same id
+    assert mail["subject"] == "Important: your account with Example Bank"
+    unsubscribe = headers["List-Unsubscribe"]
+    assert unsubscribe.startswith(f"<{workers.webhooks.hooks.base}/email/unsubscribe?token=")
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "12 monthly instalments of 200.00 USD" in mail["text"]
+    assert (
+        mail["html"].startswith("<!DOCTYPE html>") and unsubscribe[1:-1].replace("&", "&amp;") in mail["html"]
+    )
+    [sent] = outcomes(tail, "r-mail")
+    assert (sent.status, sent.final, sent.provider, sent.provider_ref) == (
+        OutcomeStatus.SENT,
+        True,
+        "smtp",
+        mail["message_id"],
+    )
+
+    # What a mail provider does with the header: POST List-Unsubscribe=One-Click to the link.
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(unsubscribe[1:-1], data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    await tail.wait_for(lambda: tail.of(ev.ConsentChanged))
+    [consent] = tail.of(ev.ConsentChanged)
+    assert (consent.debtor_id, consent.address, consent.channel) == ("d-mail", DEBTOR, Channel.EMAIL)
+    assert consent.source is ev.ConsentSource.EMAIL_UNSUBSCRIBE
+
+
+async def test_a_451_is_retried_and_a_550_fails(
+    settings: CommonSettings, providers: Providers, workers: Workers, tail: Tail
+) -> None:
+    later, gone = "busy@example.com", "gone@example.com"
+    await providers.mail_faults({later: {"code": 451, "times": 1}, gone: {"code": 550}})
+    app, _ = await workers.start(Channel.EMAIL)
+    await publish(settings, [email("r-451", later), email("r-550", gone)], time=START)
+    await tail.wait_for(lambda: outcomes(tail, "r-451") and outcomes(tail, "r-550"))
+
+    assert [mail["rcpt_tos"] for mail in await providers.mail()] == [[later]]
+    [retried] = outcomes(tail, "r-451")
+    assert (retried.status, retried.final) == (OutcomeStatus.SENT, True)
+    [failed] = outcomes(tail, "r-550")
+    assert (failed.status, failed.final, failed.error_code) == (OutcomeStatus.FAILED, True, "550")
+    transient = {"channel": "email", "reason": "transient"}
+    assert app.registry.get_sample_value("collections_channel_retries_total", transient) == 1
+
+
+async def test_a_refused_archive_copy_does_not_fail_the_send(
+    settings: CommonSettings, providers: Providers, workers: Workers, tail: Tail
+) -> None:
+    archive = "archive@bank.example"
+    await providers.mail_faults({archive: {"code": 550}})
+    await workers.start(Channel.EMAIL, archive_bcc=archive)
+    await publish(settings, [email("r-partial")], time=START)
+    await tail.wait_for(lambda: outcomes(tail, "r-partial"))
+
+    [mail] = await providers.mail()
+    assert mail["rcpt_tos"] == [DEBTOR]  # the relay took the debtor's copy and refused the archive's
+    assert "Bcc" not in dict(mail["headers"])
+    [sent] = outcomes(tail, "r-partial")
+    assert (sent.status, sent.detail) == (OutcomeStatus.SENT, "1 additional recipient(s) refused")
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a throwaway certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    command = [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ]
+    command += [
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ]
+    subprocess.run([*command, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+async def test_starttls_is_used_when_the_relay_offers_it(
+    settings: CommonSettings,
+    tokens: list[str],
+    link_keys: list[str],
+    clock: ManualClock,
+    webhooks: WebhooksApp,
+    tail: Tail,
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    async with sandbox(tokens, clock, smtp_tls_cert=cert, smtp_tls_key=key) as relay:
+        # The relay's certificate is checked against the CA given (here: itself), hostname included.
+        config = channels_settings(relay, webhooks.hooks.base, link_keys, smtp_ca_file=cert)
+        app = ChannelApp(Channel.EMAIL, settings, config, clock)
+        task = asyncio.create_task(app.run())
+        try:
+            await publish(settings, [email("r-tls", variables={**VARIABLES, "name": "张伟"})], time=START)
+            await tail.wait_for(lambda: outcomes(tail, "r-tls"))
+        finally:
+            app.stop()
+            await asyncio.wait_for(task, 30)
+        [mail] = await relay.mail()
+    assert mail["tls"] is True
+    assert "Dear 张伟," in mail["text"]
