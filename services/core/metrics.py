@@ -69,6 +69,12 @@ class PipelineMetrics:
             registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
+        self.recoveries = Counter(
+            "collections_recoveries_total",
+            "Times a consumer went back to its last committed state after a broker error",
+            ["service"],
+            registry=registry,
+        )
         self.last_poll = Gauge(
             "collections_last_poll_timestamp_seconds",
             "Wall time of the consumer loop's last poll",

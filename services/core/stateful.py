@@ -26,6 +26,7 @@ from typing import Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
@@ -204,7 +205,10 @@ class StatefulProcessor(Generic[St]):
         )
         try:
             while not self._stopping.is_set():
-                await self._step()
+                try:
+                    await self._step()
+                except KafkaError as exc:
+                    await self._recover(exc)
         finally:
             # Drain: finish and commit the batch in hand (done in _step), then leave the group cleanly.
             await self._consumer.stop()
@@ -246,6 +250,34 @@ class StatefulProcessor(Generic[St]):
             self._ack(now)
         if self.on_batch is not None:
             self.on_batch()
+
+    async def _recover(self, error: KafkaError) -> None:
+        """Go back to the last durable point after a broker failure: drop what this process applied but did
+        not persist, restore the owned partitions from their changelogs, and resume from the committed
+        offsets. Outputs that did reach the broker will be produced again with the same ids (idempotent)."""
+        assert self._consumer is not None
+        self.metrics.recoveries.labels(self.handler.service).inc()
+        delay = 0.5
+        while not self._stopping.is_set():
+            log.warning("%s: broker error (%s); recovering from the last committed state",
+                        self.handler.service, type(error).__name__)
+            await asyncio.sleep(delay)
+            try:
+                async with self._lock:
+                    self._pending.clear()
+                    assigned = self._consumer.assignment()
+                    self.stores.clear()
+                    await self._restore(sorted({tp.partition for tp in assigned}))
+                    for tp in assigned:
+                        committed = await self._consumer.committed(tp)
+                        if committed is None:
+                            await self._consumer.seek_to_beginning(tp)
+                        else:
+                            self._consumer.seek(tp, committed)
+                return
+            except KafkaError as again:
+                error = again
+                delay = min(delay * 2, 10.0)
 
     # ---- processing ------------------------------------------------------------------------
 
