@@ -1,0 +1,1 @@
+"""Collection effectiveness, contact histories and an independent compliance audit, all from the event log."""

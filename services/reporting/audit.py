@@ -1,0 +1,398 @@
+"""An independent compliance audit of the event log: deliberately simple checks, written from the policy text
+rather than from the gatekeeper (nothing here imports it), over what the topics say happened.
+
+A *send* is a request the provider accepted (``services.reporting.sends.ACCEPTED``), at the time its first
+accepting outcome reports. For every send the audit checks that
+
+- it was approved by the gatekeeper, and sent no later than the approval's ``valid_until``;
+- it happened inside [08:00, 21:00) local time in every zone the debtor may be in (outreach; a reply the
+  debtor asked for may go at any hour, as the policy allows);
+- the frequency caps recounted from sends hold, counted by approval time in local days of the debtor's
+  primary zone (BANK, US and US-MA caps);
+- no stop had reached the gatekeeper before its approval: payment in full or closure of the account, dispute,
+  bankruptcy, a hard-stop flag in the debtor's profile, an opt-out of the address on that channel.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezones
+from pydantic import BaseModel, ConfigDict
+
+from schemas import events as ev
+from schemas.vocab import Channel, OutcomeStatus, RequestKind
+from services.core.codec import Envelope
+from services.core.masking import mask_address
+from services.reporting.sends import accepted_at, final_status
+
+OPEN, CLOSE = time(8, 0), time(21, 0)
+MAX_PHONE_OFFSETS = 3
+HARD_STOP_FLAGS = frozenset(
+    {"attorney", "cease_communication", "deceased", "bankruptcy", "dispute", "breathing_space"}
+)
+
+S = OutcomeStatus
+PLACED = frozenset({S.NO_ANSWER, S.VOICEMAIL, S.CONVERSATION, S.AGENT_TRANSFER})
+INITIATED = frozenset({S.SENT, S.DELIVERED, S.NO_ANSWER, S.VOICEMAIL, S.CONVERSATION, S.AGENT_TRANSFER})
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """At most ``limit`` counted sends on ``channels`` in ``days`` local days (the day of the send and the
+    ones before it), per debtor or per account. ``counts`` None: every send that did not end ``failed``."""
+
+    name: str
+    jurisdiction: str | None
+    channels: frozenset[Channel]
+    limit: int
+    days: int
+    per_account: bool = False
+    counts: frozenset[OutcomeStatus] | None = None
+
+
+SMS, EMAIL, VOICE = frozenset({Channel.SMS}), frozenset({Channel.EMAIL}), frozenset({Channel.VOICE})
+CAPS = (
+    Cap("BANK: sms at most 1 per local day", None, SMS, 1, 1),
+    Cap("BANK: sms at most 3 per 7 local days", None, SMS, 3, 7),
+    Cap("BANK: email at most 1 per local day", None, EMAIL, 1, 1),
+    Cap("BANK: voice at most 3 attempts per local day", None, VOICE, 3, 1),
+    Cap("US: at most 7 placed calls per account in 7 days", "US", VOICE, 7, 7, True, PLACED),
+    Cap("US-MA: at most 2 sms and calls per account in 7 days", "US-MA", SMS | VOICE, 2, 7, True, INITIATED),
+)
+
+
+class Violation(BaseModel):
+    """One broken invariant; ``destination`` is masked, ``detail`` holds no personal data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str
+    debtor_id: str
+    request_id: str
+    account_id: str
+    channel: str
+    destination: str
+    at: datetime
+    detail: str
+
+    def line(self) -> str:
+        return (
+            f"{self.rule} debtor {self.debtor_id} account {self.account_id} request {self.request_id} "
+            f"{self.channel} to {self.destination} at {self.at.isoformat()}: {self.detail}"
+        )
+
+
+class AuditResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sends: int
+    violations: list[Violation]
+
+
+@dataclass
+class _Send:
+    request_id: str
+    debtor_id: str
+    account_id: str
+    channel: Channel
+    destination: str
+    kind: RequestKind
+    sent_at: datetime
+    final: OutcomeStatus | None
+    approval: ev.ContactApproved | None
+
+
+@dataclass
+class _Debtor:
+    """What reached the gatekeeper about one debtor, each with the ``ce_time`` it was published at."""
+
+    profiles: list[tuple[datetime, ev.DebtorProfileUpdated]] = field(default_factory=list)
+    account_events: list[tuple[datetime, BaseModel]] = field(default_factory=list)
+    consents: list[tuple[datetime, ev.ConsentChanged]] = field(default_factory=list)
+
+    def profile(self, at: datetime, *, inclusive: bool) -> ev.DebtorProfileUpdated | None:
+        before = [p for t, p in self.profiles if t < at or (inclusive and t == at)]
+        return before[-1] if before else None
+
+
+def audit(envelopes: Iterable[Envelope[BaseModel]]) -> AuditResult:
+    """Check every send in the log; the order of ``envelopes`` does not matter, duplicates are ignored."""
+    sends, debtors = _index(envelopes)
+    violations: list[Violation] = []
+    by_debtor: dict[str, list[_Send]] = defaultdict(list)
+    for send in sends:
+        by_debtor[send.debtor_id].append(send)
+        debtor = debtors[send.debtor_id]
+        violations.extend(_approval(send))
+        violations.extend(_hours(send, debtor))
+        violations.extend(_stops(send, debtor))
+    for debtor_id, mine in by_debtor.items():
+        violations.extend(_caps(mine, debtors[debtor_id]))
+    violations.sort(key=lambda v: (v.at, v.debtor_id, v.rule))
+    return AuditResult(sends=len(sends), violations=violations)
+
+
+def _index(envelopes: Iterable[Envelope[BaseModel]]) -> tuple[list[_Send], dict[str, _Debtor]]:
+    unique: dict[str, Envelope[BaseModel]] = {}
+    for envelope in envelopes:
+        unique.setdefault(envelope.id, envelope)
+    debtors: dict[str, _Debtor] = defaultdict(_Debtor)
+    requests: dict[str, ev.ContactRequested] = {}
+    approvals: dict[str, ev.ContactApproved] = {}
+    outcomes: dict[str, dict[str, ev.ContactOutcome]] = defaultdict(dict)
+    for envelope in sorted(unique.values(), key=lambda e: e.time):
+        event = envelope.event
+        match event:
+            case ev.DebtorProfileUpdated():
+                debtors[event.debtor_id].profiles.append((envelope.time, event))
+            case ev.PaymentPosted() | ev.AccountOverdue() | ev.AccountStatusChanged():
+                debtors[event.debtor_id].account_events.append((envelope.time, event))
+            case ev.ConsentChanged():
+                debtors[event.debtor_id].consents.append((envelope.time, event))
+            case ev.ContactRequested():
+                requests.setdefault(event.request_id, event)
+            case ev.ContactApproved():
+                approvals.setdefault(event.request_id, event)
+            case ev.ContactOutcome():
+                outcomes[event.request_id].setdefault(event.outcome_id, event)
+            case _:
+                pass
+    sends = []
+    for request_id, observed in outcomes.items():
+        sent_at = accepted_at(observed.values())
+        if sent_at is None:
+            continue
+        first = next(iter(observed.values()))
+        approval, request = approvals.get(request_id), requests.get(request_id)
+        source = approval or request
+        sends.append(
+            _Send(
+                request_id=request_id,
+                debtor_id=first.debtor_id,
+                account_id=first.account_id,
+                channel=first.channel,
+                destination=source.destination if source else "",
+                kind=source.kind if source else RequestKind.OUTREACH,
+                sent_at=sent_at,
+                final=final_status(observed.values()),
+                approval=approval,
+            )
+        )
+    sends.sort(key=lambda s: s.sent_at)
+    return sends, debtors
+
+
+def _violation(send: _Send, rule: str, at: datetime, detail: str) -> Violation:
+    return Violation(
+        rule=rule,
+        debtor_id=send.debtor_id,
+        request_id=send.request_id,
+        account_id=send.account_id,
+        channel=send.channel.value,
+        destination=mask_address(send.destination) if send.destination else "-",
+        at=at,
+        detail=detail,
+    )
+
+
+# ---- approval --------------------------------------------------------------------------------
+
+
+def _approval(send: _Send) -> list[Violation]:
+    if send.approval is None:
+        return [_violation(send, "NO_APPROVAL", send.sent_at, "sent without a ContactApproved in the log")]
+    if send.sent_at > send.approval.valid_until:
+        detail = f"sent after the approval's valid_until {send.approval.valid_until.isoformat()}"
+        return [_violation(send, "AFTER_VALID_UNTIL", send.sent_at, detail)]
+    return []
+
+
+# ---- allowed hours ---------------------------------------------------------------------------
+
+
+def _hours(send: _Send, debtor: _Debtor) -> list[Violation]:
+    profile = debtor.profile(send.sent_at, inclusive=True)
+    zones = candidate_zones(profile, send.sent_at) if profile else []
+    if not zones:
+        why = "no profile before the send" if profile is None else "no time zone for the debtor"
+        return [_violation(send, "ZONE_UNKNOWN", send.sent_at, why)]
+    if send.kind is RequestKind.REPLY:
+        return []
+    outside = []
+    for zone in zones:
+        local = send.sent_at.astimezone(ZoneInfo(zone))
+        if not OPEN <= local.time() < CLOSE:
+            outside.append(f"{local:%H:%M} in {zone}")
+    if not outside:
+        return []
+    detail = f"{', '.join(outside)}: outside [08:00, 21:00)"
+    return [_violation(send, "QUIET_HOURS", send.sent_at, detail)]
+
+
+def candidate_zones(profile: ev.DebtorProfileUpdated, at: datetime) -> list[str]:
+    """The stated zone and the zones of every phone (a phone spanning more than 3 UTC offsets gives none)."""
+    zones = [profile.timezone] if profile.timezone and _valid(profile.timezone) else []
+    for point in profile.contact_points:
+        if point.type is ev.ContactPointType.PHONE:
+            zones.extend(z for z in phone_zones(point.address, at) if z not in zones)
+    return zones
+
+
+def primary_zone(profile: ev.DebtorProfileUpdated, at: datetime) -> str | None:
+    """The stated zone, else the first zone of the first phone that yields one; local days count in it."""
+    if profile.timezone and _valid(profile.timezone):
+        return profile.timezone
+    for point in profile.contact_points:
+        if point.type is ev.ContactPointType.PHONE and (zones := phone_zones(point.address, at)):
+            return zones[0]
+    return None
+
+
+def phone_zones(number: str, at: datetime) -> list[str]:
+    zones = _number_zones(number)
+    offsets = {at.astimezone(ZoneInfo(zone)).utcoffset() for zone in zones}
+    return list(zones) if len(offsets) <= MAX_PHONE_OFFSETS else []
+
+
+@lru_cache(maxsize=65_536)
+def _number_zones(number: str) -> tuple[str, ...]:
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    return tuple(z for z in phone_timezones.time_zones_for_number(parsed) if z != "Etc/Unknown" and _valid(z))
+
+
+@lru_cache(maxsize=1024)
+def _valid(zone: str) -> bool:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# ---- frequency caps --------------------------------------------------------------------------
+
+
+def _caps(sends: list[_Send], debtor: _Debtor) -> list[Violation]:
+    approved = sorted((s for s in sends if s.approval is not None), key=_approved_at)
+    violations = []
+    for send in approved:
+        if send.kind is RequestKind.REPLY:
+            continue
+        at = _approved_at(send)
+        profile = debtor.profile(at, inclusive=True)
+        zone = primary_zone(profile, at) if profile else None
+        if profile is None or zone is None:
+            continue  # reported as ZONE_UNKNOWN by the hours check
+        jurisdictions = set(profile.jurisdictions)
+        if "US-MA" in jurisdictions:
+            jurisdictions.add("US")
+        day = _local_day(at, zone)
+        for cap in CAPS:
+            if cap.jurisdiction is not None and cap.jurisdiction not in jurisdictions:
+                continue
+            if send.channel not in cap.channels or not _counts(cap, send):
+                continue
+            window = [
+                other
+                for other in approved
+                if other.channel in cap.channels
+                and _approved_at(other) <= at
+                and (not cap.per_account or other.account_id == send.account_id)
+                and _counts(cap, other)
+                and day - timedelta(days=cap.days - 1) <= _local_day(_approved_at(other), zone) <= day
+            ]
+            if len(window) > cap.limit:
+                detail = f"{cap.name}: {len(window)} sends approved in the window ending local day {day}"
+                violations.append(_violation(send, "FREQUENCY_CAP", at, detail))
+    return violations
+
+
+def _counts(cap: Cap, send: _Send) -> bool:
+    if cap.counts is None:
+        return send.final is not OutcomeStatus.FAILED
+    return send.final in cap.counts
+
+
+def _approved_at(send: _Send) -> datetime:
+    assert send.approval is not None
+    return send.approval.approved_at
+
+
+def _local_day(at: datetime, zone: str) -> date:
+    return at.astimezone(ZoneInfo(zone)).date()
+
+
+# ---- stops -----------------------------------------------------------------------------------
+
+
+def _stops(send: _Send, debtor: _Debtor) -> list[Violation]:
+    if send.approval is None:
+        return []
+    at = send.approval.approved_at
+    stops = [*_account_stops(send, debtor, at), *_profile_stops(debtor, at), *_opt_out(send, debtor, at)]
+    return [_violation(send, "AFTER_STOP", at, f"approved after {stop}") for stop in stops]
+
+
+def _account_stops(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:
+    """Payment in full and closure hold until the account is overdue again; a dispute until it is closed;
+    bankruptcy for good, on every account of the debtor."""
+    paid: datetime | None = None
+    closed: datetime | None = None
+    disputed: datetime | None = None
+    bankrupt: datetime | None = None
+    for published, event in debtor.account_events:
+        if published >= at:
+            break
+        match event:
+            case ev.AccountStatusChanged(status=ev.AccountStatus.BANKRUPTCY):
+                bankrupt = bankrupt or published
+            case _ if getattr(event, "account_id", None) != send.account_id:
+                pass
+            case ev.PaymentPosted() if event.paid_in_full:
+                paid = published
+            case ev.AccountOverdue():
+                paid = closed = None
+            case ev.AccountStatusChanged(status=ev.AccountStatus.CLOSED):
+                closed = published
+            case ev.AccountStatusChanged(status=ev.AccountStatus.DISPUTE_OPENED):
+                disputed = published
+            case ev.AccountStatusChanged(status=ev.AccountStatus.DISPUTE_CLOSED):
+                disputed = None
+            case _:
+                pass
+    named = (("payment in full", paid), ("account closed", closed), ("dispute opened", disputed))
+    stops = [f"{what} published {when.isoformat()}" for what, when in named if when is not None]
+    if bankrupt is not None:
+        stops.append(f"bankruptcy published {bankrupt.isoformat()}")
+    return stops
+
+
+def _profile_stops(debtor: _Debtor, at: datetime) -> list[str]:
+    profile = debtor.profile(at, inclusive=False)
+    flags = sorted(HARD_STOP_FLAGS.intersection(profile.flags)) if profile else []
+    return [f"profile flag {flag}" for flag in flags]
+
+
+def _opt_out(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:
+    """The newest change by ``occurred_at`` wins (a late-arriving older change does not undo a newer one)."""
+    changes = [
+        (change.occurred_at, published, change)
+        for published, change in debtor.consents
+        if published < at and change.address == send.destination and change.channel is send.channel
+    ]
+    if not changes:
+        return []
+    _, published, newest = max(changes, key=lambda item: (item[0], item[1]))
+    if newest.change is ev.ConsentChange.OPT_OUT:
+        return [f"opt-out of {send.channel.value} published {published.isoformat()}"]
+    return []
