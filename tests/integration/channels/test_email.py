@@ -45,7 +45,6 @@ async def test_email_arrives_with_message_id_and_one_click_unsubscribe(
     headers = dict(mail["headers"])
     assert mail["rcpt_tos"] == [DEBTOR] and mail["mail_from"] == "collections@bank.example"
     assert mail["message_id"] == message_id("r-mail", "bank.example")
-    assert mail["message_id"] == message_id("r-mail", "bank.example")  # the same request, the same id
     assert mail["subject"] == "Important: your account with Example Bank"
     unsubscribe = headers["List-Unsubscribe"]
     assert unsubscribe.startswith(f"<{workers.webhooks.hooks.base}/email/unsubscribe?token=")
