@@ -101,6 +101,27 @@ class SendLedger:
         for partition in partitions:
             self._entries.pop(partition, None)
 
+    async def prune(self, now: datetime) -> int:
+        """Drop (and tombstone) the entries of requests finished long ago; returns how many."""
+        pending = []
+        for partition, entries in self._entries.items():
+            for request_id, entry in list(entries.items()):
+                if self._expired(entry, now):
+                    del entries[request_id]
+                    pending.append(await self._tombstone(partition, request_id))
+        await asyncio.gather(*pending)
+        return len(pending)
+
+    def _expired(self, entry: LedgerEntry, now: datetime) -> bool:
+        # Any redelivery of this approval is long expired and would not be sent: the entry is not needed.
+        return entry.settled and entry.valid_until + self.retention < now
+
+    async def _tombstone(self, partition: int, request_id: str) -> asyncio.Future[Any]:
+        delivery: asyncio.Future[Any] = await self._producer.send(
+            self.topic, None, key=self._key(request_id), partition=partition
+        )
+        return delivery
+
     async def restore(self, partitions: Iterable[int], now: datetime) -> None:
         """Read the ledger partitions from the beginning; prune entries long finished."""
         tps = [TopicPartition(self.topic, p) for p in partitions if p not in self._entries]
@@ -129,19 +150,8 @@ class SendLedger:
                 if await self._restorer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         self._restorer.assign([])
-        pending = []
-        for partition, entries in restored.items():
-            for request_id, entry in list(entries.items()):
-                if entry.settled and entry.valid_until + self.retention < now:
-                    # Any redelivery of this approval is long expired: its entry is no longer needed.
-                    del entries[request_id]
-                    pending.append(
-                        await self._producer.send(
-                            self.topic, None, key=self._key(request_id), partition=partition
-                        )
-                    )
-        await asyncio.gather(*pending)
         self._entries.update(restored)
+        await self.prune(now)
         claimed = sum(1 for entries in restored.values() for e in entries.values() if not e.settled)
         log.info(
             "ledger restored partitions %s: %d entries, %d claimed but unconfirmed, in %.2fs",

@@ -50,6 +50,9 @@ from services.core.templates import RenderError
 
 log = logging.getLogger(__name__)
 
+# How often finished ledger entries past their retention are dropped from memory and the topic.
+PRUNE_INTERVAL_SECONDS = 3600.0
+
 
 class _Abandoned(Exception):
     """The worker is stopping: this request is left for the next owner (its offset is not committed)."""
@@ -93,6 +96,7 @@ class ChannelWorker:
         self._lock = asyncio.Lock()
         self._pending: list[asyncio.Future[Any]] = []
         self._lookups: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
         self._last_poll = 0.0
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -152,6 +156,11 @@ class ChannelWorker:
         batch = await self._consumer.getmany(timeout_ms=100, max_records=self.config.max_batch)
         self._last_poll = time.monotonic()
         self.pipeline.last_poll.labels(self.service).set(time.time())
+        if time.monotonic() >= self._next_prune:
+            async with self._lock:
+                assert self.ledger is not None
+                await self.ledger.prune(self.clock.now())
+            self._next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
         if not batch:
             return
         async with self._lock:

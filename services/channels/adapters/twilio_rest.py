@@ -9,6 +9,7 @@ errors of ``services.channels.errors`` according to whether the resource may hav
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,6 +24,7 @@ from services.channels.errors import (
     TransientSendError,
     UncertainSendError,
 )
+from services.core.masking import mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ API_VERSION = "2010-04-01"
 # Refusals Twilio answers before creating anything that can succeed later.
 TRANSIENT_CODES = frozenset({"20429", "21611", "14107"})
 MAX_PAGES = 5
+_NUMBER = re.compile(r"\+?\d{6,}")
 
 
 class TwilioRest:
@@ -111,7 +114,8 @@ def _error(response: httpx.Response, *, created_may_exist: bool) -> SendError:
         message = str(body.get("message") or response.reason_phrase)
     except (ValueError, AttributeError):
         code, message = str(response.status_code), response.reason_phrase
-    text = f"HTTP {response.status_code} code {code}: {message[:200]}"
+    # Twilio's messages quote the number ("The 'To' number +1... is not valid"): mask it, the text is logged.
+    text = f"HTTP {response.status_code} code {code}: {_NUMBER.sub(_mask, message[:200])}"
     if response.status_code in (401, 403):
         return AuthenticationError(text, code=code)
     if created_may_exist:
@@ -119,6 +123,10 @@ def _error(response: httpx.Response, *, created_may_exist: bool) -> SendError:
     if response.status_code == 429 or code in TRANSIENT_CODES:
         return TransientSendError(text, code=code, retry_after=_retry_after(response))
     return PermanentSendError(text, code=code)
+
+
+def _mask(match: re.Match[str]) -> str:
+    return mask_phone(match.group(0))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

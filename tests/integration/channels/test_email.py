@@ -11,17 +11,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from schemas import events as ev
+from schemas.topics import DISPATCH
 from schemas.vocab import Channel, OutcomeStatus
 from services.channels.app import ChannelApp
 from services.channels.drivers import message_id
+from services.channels.ledger import LEDGER, LedgerEntry, LedgerState
 from services.core.clock import ManualClock
 from services.core.settings import CommonSettings
 from services.webhooks.app import WebhooksApp
 from tests.channels_support import START, VARIABLES, Providers, approval, channels_settings, sandbox
 from tests.integration.channels.conftest import Workers
-from tests.support import Tail, publish
+from tests.support import Tail, consume, publish
 
 DEBTOR = "alex.doe@example.com"
 
@@ -156,3 +159,45 @@ async def test_starttls_is_used_when_the_relay_offers_it(
         [mail] = await relay.mail()
     assert mail["tls"] is True
     assert "Dear 张伟," in mail["text"]
+
+
+async def test_an_email_claimed_but_never_confirmed_is_not_sent_again(
+    settings: CommonSettings, providers: Providers, workers: Workers, tail: Tail
+) -> None:
+    # A worker died between its claim and the relay's answer: an SMTP relay cannot be asked whether it took
+    # the message, so the next owner records the request as unknown instead of mailing the debtor twice.
+    lost = email("r-lost")
+    await publish(settings, [lost], time=START)
+    [record] = await consume(settings, DISPATCH[Channel.EMAIL], lambda records: len(records) == 1)
+    claim = LedgerEntry(
+        request_id="r-lost",
+        channel=Channel.EMAIL,
+        state=LedgerState.CLAIMED,
+        attempt=1,
+        destination=DEBTOR,
+        claimed_at=START,
+        valid_until=lost.valid_until,
+    )
+    ledger = [(LEDGER, b"email:r-lost", claim.model_dump_json().encode(), [])]
+    await produce_to(settings, ledger, partition=record.partition)
+
+    await workers.start(Channel.EMAIL)
+    await tail.wait_for(lambda: outcomes(tail, "r-lost"))
+
+    [unknown] = outcomes(tail, "r-lost")
+    assert (unknown.status, unknown.final) == (OutcomeStatus.UNKNOWN, True)
+    assert await providers.mail() == []
+
+
+async def produce_to(
+    settings: CommonSettings, records: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]], partition: int
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for topic, key, value, headers in records:
+            await producer.send_and_wait(
+                settings.topic(topic), value, key=key, headers=headers, partition=partition
+            )
+    finally:
+        await producer.stop()

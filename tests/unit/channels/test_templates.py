@@ -231,3 +231,15 @@ def test_a_template_cannot_reach_into_python(templates: Path) -> None:
     )
     [refused] = problems_of(templates, relative)
     assert refused.startswith("does not render with the sample variables: access to attribute '__class__'")
+
+
+def test_the_worker_refuses_to_start_with_bad_templates_naming_the_file(
+    templates: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (templates / "en-US/sms/reminder.body.j2").write_text("{{ company }}: pay or face arrest.")
+    monkeypatch.setenv("CHANNELS_TEMPLATES", str(templates))
+    monkeypatch.setenv("CHANNELS_LINK_SIGNING_KEYS", "k")
+    assert channels_cli(["run", "--channel", "sms"]) == 2
+    refused = capsys.readouterr().err
+    assert refused.startswith("channels-sms: refusing to start: ")
+    assert f"{templates / 'en-US/sms/reminder.body.j2'}: forbidden phrase 'arrest'" in refused
