@@ -66,6 +66,9 @@ class ChannelsSettings(BaseSettings):
     # After a 5xx or a timeout, wait this long before looking the send up: it may still be landing.
     reconcile_delay_seconds: Annotated[float, Field(ge=0)] = 2.0
     reconcile_attempts: Annotated[int, Field(ge=1)] = 5
+    # A request's retries and lookups end within this; a batch must finish within the consumer's poll
+    # interval (300 s), or the group hands its partitions to another worker while it is still sending.
+    request_budget_seconds: Annotated[float, Field(gt=0, le=240)] = 150.0
     # Ledger entries of finished requests are dropped this long after the approval's valid_until.
     ledger_retention_days: Annotated[int, Field(ge=1)] = 35
 

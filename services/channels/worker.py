@@ -97,6 +97,11 @@ class ChannelWorker:
         self._pending: list[asyncio.Future[Any]] = []
         self._lookups: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
+        # A batch is committed only when all of it is done, and must be within the consumer's poll interval:
+        # never take more than about a minute of sending at the configured rate.
+        self._max_records = max(
+            1, min(channel_settings.max_batch, int(channel_settings.rate_per_second * 60))
+        )
         self._last_poll = 0.0
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -153,7 +158,7 @@ class ChannelWorker:
 
     async def _step(self) -> None:
         assert self._consumer is not None
-        batch = await self._consumer.getmany(timeout_ms=100, max_records=self.config.max_batch)
+        batch = await self._consumer.getmany(timeout_ms=100, max_records=self._max_records)
         self._last_poll = time.monotonic()
         self.pipeline.last_poll.labels(self.service).set(time.time())
         if time.monotonic() >= self._next_prune:
@@ -250,15 +255,17 @@ class ChannelWorker:
             )
             return
         attempt = 0
+        deadline = time.monotonic() + self.config.request_budget_seconds
         if entry is not None:
             # Claimed by an earlier owner that did not record the result: the provider may have it. Its
             # create may even still be in flight, until the claim's lease ends.
             attempt = entry.attempt
-            if await self._reconcile(job, prepared, entry, wait=entry.lease_until - time.time()):
+            wait = entry.lease_until - time.time()
+            if await self._reconcile(job, prepared, entry, wait=wait, deadline=deadline + max(0.0, wait)):
                 return
-        await self._attempts(job, prepared, attempt)
+        await self._attempts(job, prepared, attempt, deadline)
 
-    async def _attempts(self, job: Job, prepared: Prepared, attempt: int) -> None:
+    async def _attempts(self, job: Job, prepared: Prepared, attempt: int, deadline: float) -> None:
         approval = job.approval
         while True:
             if self.clock.now() >= approval.valid_until:
@@ -277,7 +284,7 @@ class ChannelWorker:
                 result = await self.driver.send(prepared)
             except TransientSendError as exc:
                 self._observe("send", started)
-                if attempt >= self.config.max_attempts:
+                if attempt >= self.config.max_attempts or time.monotonic() >= deadline:
                     await self._give_up(job, exc, attempt)
                     return
                 self.metrics.retries.labels(self.channel.value, "transient").inc()
@@ -294,9 +301,10 @@ class ChannelWorker:
                     approval.request_id,
                     exc,
                 )
-                if await self._reconcile(job, prepared, entry, wait=self.config.reconcile_delay_seconds):
+                wait = self.config.reconcile_delay_seconds
+                if await self._reconcile(job, prepared, entry, wait=wait, deadline=deadline):
                     return
-                if attempt >= self.config.max_attempts:
+                if attempt >= self.config.max_attempts or time.monotonic() >= deadline:
                     await self._give_up(job, exc, attempt)
                     return
                 self.metrics.retries.labels(self.channel.value, "uncertain").inc()
@@ -323,19 +331,23 @@ class ChannelWorker:
         await (await self.ledger.write(job.partition, entry))
         return entry
 
-    async def _reconcile(self, job: Job, prepared: Prepared, entry: LedgerEntry, *, wait: float) -> bool:
+    async def _reconcile(
+        self, job: Job, prepared: Prepared, entry: LedgerEntry, *, wait: float, deadline: float
+    ) -> bool:
         """Look an unconfirmed send up with the provider, after ``wait`` seconds (it may still be landing).
         True when the request is finished (found, or unknowable); False when the provider certainly has
         nothing, so a new attempt may follow."""
         await self._pause(wait)
         # One lookup per destination at a time: two claims must not both take the same message.
         async with self._lookups[prepared.destination]:
-            return await self._look_up(job, prepared, entry)
+            return await self._look_up(job, prepared, entry, deadline)
 
-    async def _look_up(self, job: Job, prepared: Prepared, entry: LedgerEntry) -> bool:
+    async def _look_up(self, job: Job, prepared: Prepared, entry: LedgerEntry, deadline: float) -> bool:
         assert self.ledger is not None
         taken = self.ledger.provider_refs(job.partition, prepared.destination)
         for attempt in range(1, self.config.reconcile_attempts + 1):
+            if attempt > 1 and time.monotonic() >= deadline:
+                break
             started = time.perf_counter()
             try:
                 found = await self.driver.find(prepared, entry.claimed_at, taken)
