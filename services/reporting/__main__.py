@@ -27,8 +27,13 @@ COMMANDS = ("report", "history", "audit")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv)))
+    overrides = {
+        name: value
+        for name, value in (("kafka_bootstrap", args.bootstrap), ("topic_prefix", args.prefix))
+        if value is not None
+    }
     try:
-        settings = load(CommonSettings)
+        settings = load(CommonSettings, **overrides)
         envelopes = asyncio.run(read_log(settings))
     except (ConfigError, LogReadError, KafkaError) as exc:
         print(f"reporting: cannot read the event log: {exc}", file=sys.stderr)
@@ -41,18 +46,27 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m services.reporting",
         description="Reports from the event log (broker and topic prefix from COLLECTIONS_* variables).",
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--bootstrap", help="Kafka bootstrap servers (default: COLLECTIONS_KAFKA_BOOTSTRAP)")
+    common.add_argument("--prefix", help="topic prefix (default: COLLECTIONS_TOPIC_PREFIX)")
     commands = parser.add_subparsers(dest="command", required=True)
-    report = commands.add_parser("report", help="collection effectiveness, per strategy arm and channel")
+    report = commands.add_parser(
+        "report", parents=[common], help="collection effectiveness, per strategy arm and channel"
+    )
     report.add_argument("--html", type=Path, help="also write a self-contained HTML file with charts")
     report.add_argument("--json", type=Path, help="also write the report and the audit as JSON")
     report.add_argument(
         "--grace-days", type=int, default=2, help="a promise is kept if paid this many days after its date"
     )
     report.set_defaults(run=_report)
-    story = commands.add_parser("history", help="one debtor's whole story, in time order (masked)")
+    story = commands.add_parser(
+        "history", parents=[common], help="one debtor's story, in time order (masked)"
+    )
     story.add_argument("debtor_id")
     story.set_defaults(run=_history)
-    check = commands.add_parser("audit", help="independent compliance audit; exit 1 on any violation")
+    check = commands.add_parser(
+        "audit", parents=[common], help="independent compliance audit; exit 1 on any violation"
+    )
     check.add_argument("--json", type=Path, help="also write the result as JSON")
     check.set_defaults(run=_audit)
     return parser
