@@ -302,10 +302,13 @@ def _caps(sends: list[_Send], debtor: _Debtor) -> list[Violation]:
                 continue
             if send.channel not in cap.channels or not _counts(cap, send):
                 continue
+            # Replies the debtor asked for are outside the caps (policy: a reply passes once no hard stop
+            # applies), so they neither break a cap nor count towards one.
             window = [
                 other
                 for other in approved
-                if other.channel in cap.channels
+                if other.kind is not RequestKind.REPLY
+                and other.channel in cap.channels
                 and _approved_at(other) <= at
                 and (not cap.per_account or other.account_id == send.account_id)
                 and _counts(cap, other)

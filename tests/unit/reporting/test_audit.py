@@ -83,6 +83,18 @@ def test_a_reply_the_debtor_asked_for_may_go_at_night() -> None:
     assert rules(log) == []
 
 
+def test_a_reply_neither_breaks_nor_fills_a_cap() -> None:
+    """The payment link asked for on the voice menu goes on the day of the SMS reminder: no violation."""
+    log = Logbook()
+    log.profile("d1", utc(1, 12))
+    log.contact("d1", utc(2, 14), Channel.SMS, (S.SENT, S.DELIVERED))
+    log.contact("d1", utc(2, 14), Channel.SMS, (S.SENT, S.DELIVERED), kind=RequestKind.REPLY)
+    log.contact("d1", utc(2, 15), Channel.SMS, (S.SENT, S.DELIVERED), kind=RequestKind.REPLY)
+    assert rules(log) == []
+    log.contact("d1", utc(2, 16), Channel.SMS, (S.SENT, S.DELIVERED))
+    assert rules(log) == ["FREQUENCY_CAP"]
+
+
 def test_a_send_without_a_zone_or_without_a_profile() -> None:
     log = Logbook()
     log.contact("d1", utc(2, 14), Channel.EMAIL)
