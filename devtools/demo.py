@@ -1,72 +1,471 @@
-"""``make demo``: start a local broker, apply the topic catalog, publish the sample events, read them back.
+"""``make demo``: the whole platform end to end on a local broker, a simulated bank and its customers.
 
-The simulator issue grows this into the whole platform running on the shared clock.
+It starts Kafka, the provider sandboxes and every service as separate processes on a stepped shared clock,
+generates a seeded population of overdue debtors, and plays ``--days`` simulated days: core banking publishes
+its end of day, escalation requests contacts, the gatekeeper decides, the workers send through the sandboxes,
+callbacks come back through the webhooks, and the customers react (pay, promise, press keys, reply STOP).
+Simulated time moves on only when the whole pipeline is idle, so results do not depend on machine speed.
+At the end it prints the effectiveness report and the independent audit, and writes the HTML report.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import heapq
+import itertools
 import logging
+import secrets
+import shutil
 import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
+import httpx
 from pydantic import BaseModel
 
-from devtools.localkafka import LocalKafka
-from schemas.topics import ACCOUNT
+from devtools.localkafka import LocalKafka, free_port
+from devtools.processes import Service
+from devtools.stepper import Stepper
+from schemas.topics import ACCOUNT, CONSENT, DISPATCH, OUTCOMES, REQUESTS, topic_for
+from schemas.vocab import Channel
 from services.core import codec
 from services.core import kafka as kafka_clients
-from services.core.clock import WallClock
+from services.core.clock import write_stepped
 from services.core.settings import DEPLOY_DIR, REPO_ROOT, CommonSettings
 from services.core.topics import apply
-from services.publish.__main__ import prepare, publish
+from services.reporting.audit import audit
+from services.reporting.compute import compute
+from services.reporting.html import render_html
+from services.reporting.reader import read_log
+from services.reporting.render import render_text
+from services.simulator.population import Debtor, generate, sandbox_faults
+from services.simulator.world import Action, AgentPromise, CoreBanking, Customers, Keypad, Payment, Reply
 
-SAMPLES = DEPLOY_DIR / "samples" / "events.jsonl"
-
-
-async def read_back(settings: CommonSettings, expected: int) -> list[codec.Envelope[BaseModel]]:
-    consumer = kafka_clients.consumer(settings, None, "demo-reader")
-    await consumer.start()
-    try:
-        tps = await kafka_clients.partitions(consumer, settings.topic(ACCOUNT))
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        envelopes: list[codec.Envelope[BaseModel]] = []
-        deadline = asyncio.get_running_loop().time() + 30
-        while len(envelopes) < expected and asyncio.get_running_loop().time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                envelopes.extend(codec.decode(r.key, r.value, r.headers) for r in records)
-        return sorted(envelopes, key=lambda e: e.time)
-    finally:
-        await consumer.stop()
+log = logging.getLogger("demo")
+START = date(2026, 3, 2)  # a Monday
+SMS_FROM = "+18005550100"
+VOICE_FROM = "+18005550101"
 
 
-def main() -> int:
-    # A fresh topic's leader needs a moment on the broker; the producer's retries are expected noise here.
+@dataclass
+class Options:
+    size: int = 2000
+    days: int = 60
+    seed: int = 7
+    strategy: Path = DEPLOY_DIR / "strategies" / "standard.toml"
+    out: Path = REPO_ROOT / "var" / "demo"
+
+
+@dataclass
+class Stack:
+    """Every process of the platform, wired together on loopback ports chosen for this run."""
+
+    options: Options
+    kafka: LocalKafka
+    services: dict[str, Service] = field(default_factory=dict)
+    sandbox_url: str = ""
+    webhooks_url: str = ""
+    metrics: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, options: Options) -> Stack:
+        out = options.out
+        kafka = LocalKafka(out / "kafka")
+        stack = cls(options, kafka)
+        token, link_key = secrets.token_hex(16), secrets.token_hex(32)  # per run: nothing to keep secret
+        http_port, smtp_port, hook_port = free_port(), free_port(), free_port()
+        stack.sandbox_url = f"http://127.0.0.1:{http_port}"
+        stack.webhooks_url = f"http://127.0.0.1:{hook_port}"
+        common = {
+            "COLLECTIONS_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "COLLECTIONS_CLOCK": f"file:{out / 'clock.json'}",
+            "COLLECTIONS_CLOCK_ACK_DIR": str(out / "acks"),
+            "COLLECTIONS_LOG_LEVEL": "WARNING",
+            "COLLECTIONS_SESSION_TIMEOUT_MS": "10000",
+        }
+        logs = out / "logs"
+        stack.services["sandbox"] = Service(
+            "sandbox",
+            ["services.sandbox"],
+            {
+                "SANDBOX_HTTP_PORT": str(http_port),
+                "SANDBOX_SMTP_PORT": str(smtp_port),
+                "SANDBOX_AUTH_TOKENS": token,
+                "SANDBOX_CLOCK": common["COLLECTIONS_CLOCK"],
+                "SANDBOX_INBOUND_URL": f"{stack.webhooks_url}/twilio/messages/inbound",
+                "SANDBOX_CALLBACK_DELAY_MS": "2",
+                "SANDBOX_GATHER_WAIT_MS": "3000",
+                "SANDBOX_SEED": str(options.seed),
+            },
+            "SANDBOX_READY",
+            logs,
+        )
+        stack.services["webhooks"] = Service(
+            "webhooks",
+            ["services.webhooks", "run"],
+            common
+            | {
+                "COLLECTIONS_METRICS_PORT": str(free_port()),
+                "WEBHOOKS_PORT": str(hook_port),
+                "WEBHOOKS_PUBLIC_BASE_URL": stack.webhooks_url,
+                "WEBHOOKS_TWILIO_AUTH_TOKENS": token,
+                "WEBHOOKS_LINK_SIGNING_KEYS": link_key,
+                "WEBHOOKS_AGENT_NUMBER": "+18005550102",
+                "WEBHOOKS_PROMISE_DAYS": "3",
+            },
+            "METRICS_READY",
+            logs,
+        )
+        stack.services["gatekeeper"] = Service(
+            "gatekeeper",
+            ["services.gatekeeper", "run"],
+            common
+            | {
+                "COLLECTIONS_METRICS_PORT": str(free_port()),
+            },
+            "METRICS_READY",
+            logs,
+        )
+        stack.services["escalation"] = Service(
+            "escalation",
+            ["services.escalation", "run"],
+            common
+            | {
+                "COLLECTIONS_METRICS_PORT": str(free_port()),
+                "ESCALATION_STRATEGY": str(options.strategy),
+            },
+            "METRICS_READY",
+            logs,
+        )
+        for channel in Channel:
+            stack.services[f"channels-{channel.value}"] = Service(
+                f"channels-{channel.value}",
+                ["services.channels", "run", "--channel", channel.value],
+                common
+                | {
+                    "COLLECTIONS_METRICS_PORT": str(free_port()),
+                    "CHANNELS_TWILIO_BASE_URL": stack.sandbox_url,
+                    "CHANNELS_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+                    "CHANNELS_TWILIO_AUTH_TOKEN": token,
+                    "CHANNELS_SMS_FROM": SMS_FROM,
+                    "CHANNELS_VOICE_FROM": VOICE_FROM,
+                    "CHANNELS_WEBHOOKS_BASE_URL": stack.webhooks_url,
+                    "CHANNELS_LINK_SIGNING_KEYS": link_key,
+                    "CHANNELS_SMTP_HOST": "127.0.0.1",
+                    "CHANNELS_SMTP_PORT": str(smtp_port),
+                    "CHANNELS_RATE_PER_SECOND": "500",
+                    "CHANNELS_RATE_BURST": "500",
+                    "CHANNELS_RECONCILE_DELAY_SECONDS": "0.2",
+                },
+                "METRICS_READY",
+                logs,
+            )
+        return stack
+
+    def start(self) -> None:
+        shutil.rmtree(self.options.out, ignore_errors=True)
+        (self.options.out / "acks").mkdir(parents=True)
+        write_stepped(self.options.out / "clock.json", datetime.combine(START, dtime(), tzinfo=UTC))
+        self.kafka.start()
+        asyncio.run(apply(self.kafka.bootstrap))
+        for name, service in self.services.items():
+            service.start()
+            if service.ready_marker == "METRICS_READY":
+                self.metrics[name] = service.ready_line.split()[-1]
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+        self.kafka.stop()
+
+    def groups(self) -> dict[str, list[str]]:
+        return {
+            "gatekeeper": [REQUESTS, ACCOUNT, CONSENT, OUTCOMES],
+            "escalation": [ACCOUNT, OUTCOMES, CONSENT],
+            **{f"channels-{c.value}": [DISPATCH[c]] for c in Channel},
+        }
+
+
+class Simulation:
+    """Plays the days: core banking's nights, the customers' reactions, the clock."""
+
+    def __init__(self, stack: Stack, debtors: list[Debtor]) -> None:
+        self.stack = stack
+        self.options = stack.options
+        self.debtors = debtors
+        self.by_phone = {d.phone: d for d in debtors}
+        self.by_email = {d.email: d for d in debtors if d.email}
+        self.bank = CoreBanking(debtors)
+        self.customers = Customers(self.options.seed, self.bank)
+        self.settings = CommonSettings(kafka_bootstrap=stack.kafka.bootstrap)
+        self.actions: list[tuple[datetime, int, Payment | AgentPromise]] = []
+        self._seq = itertools.count()
+        self.seen = {"messages": 0, "mail": 0, "calls": 0}
+        self.answered: set[str] = set()
+        self.counts: dict[str, int] = {}
+        self.ledger: dict[str, int] = {}
+
+    async def run(self) -> None:
+        out = self.options.out
+        async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30) as self.http:
+            await self._configure_sandbox()
+            groups = self.stack.groups()
+            async with Stepper(
+                self.stack.kafka.bootstrap,
+                out / "clock.json",
+                out / "acks",
+                groups,
+                ["gatekeeper", "escalation"],
+                [self._sandbox_idle],
+            ) as self.stepper:
+                self.stepper.now = datetime.combine(START, dtime(), tzinfo=UTC)
+                producer = kafka_clients.producer(self.settings, "simulator")
+                await producer.start()
+                self.producer = producer
+                try:
+                    await self._publish([d.profile() for d in self.debtors])
+                    started = time.monotonic()
+                    for day in range(self.options.days):
+                        today = START + timedelta(days=day)
+                        night = datetime.combine(today, dtime(2), tzinfo=UTC)
+                        await self._advance(night)
+                        for action in self.customers.self_cures(today, night):
+                            if isinstance(action, Payment):
+                                self._schedule(action)
+                        await self._publish([*self._booked(), *self.bank.end_of_day(today, night)])
+                        self._progress(day + 1, started)
+                    await self._advance(
+                        datetime.combine(START + timedelta(days=self.options.days), dtime(), tzinfo=UTC)
+                    )
+                finally:
+                    await producer.stop()
+            self.ledger = await self._received()
+        print(file=sys.stderr)
+
+    async def _received(self) -> dict[str, int]:
+        """What the providers received: messages and calls created at the Twilio sandbox, mail stored."""
+        messages = (await self.http.get("/_sandbox/messages")).json()["messages"]
+        calls = (await self.http.get("/_sandbox/calls")).json()["calls"]
+        mail = (await self.http.get("/_sandbox/mail")).json()["mail"]
+        return {
+            "sms": sum(1 for m in messages if m["direction"] == "outbound-api"),
+            "email": len(mail),
+            "voice": len(calls),
+        }
+
+    # ---- time ----------------------------------------------------------------------------------
+
+    async def _advance(self, to: datetime) -> None:
+        """Move the clock to ``to``, stopping wherever a service has work due; the customers react to what
+        reached them at each stop."""
+        while (target := self.stepper.next_due()) is not None and target <= to:
+            if target <= self._now:
+                raise RuntimeError(f"work due at {target} is still pending at {self._now}")
+            await self.stepper.step_to(target, timeout=300)
+            await self._harvest()
+        if to > self._now:
+            await self.stepper.step_to(to, timeout=300)
+            await self._harvest()
+
+    @property
+    def _now(self) -> datetime:
+        assert self.stepper.now is not None
+        return self.stepper.now
+
+    def _schedule(self, action: Payment | AgentPromise) -> None:
+        heapq.heappush(self.actions, (action.at, next(self._seq), action))
+
+    def _booked(self) -> list[BaseModel]:
+        """Payments and promises taken during the day, booked by core banking in its end-of-day batch."""
+        events: list[BaseModel] = []
+        while self.actions and self.actions[0][0] <= self._now:
+            _, _, action = heapq.heappop(self.actions)
+            if isinstance(action, Payment):
+                events.extend(self.bank.pay(action))
+            else:
+                events.extend(self.bank.promise(action))
+                for follow in self.customers.on_promise_date(action):
+                    if isinstance(follow, Payment):
+                        self._schedule(follow)
+        return events
+
+    async def _react(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Reply):
+                # A reply goes at once, through the phone network, like a real one.
+                debtor = self.bank.debtors[action.debtor_id]
+                await self.http.post(
+                    "/_sandbox/inbound", json={"From": debtor.phone, "To": SMS_FROM, "Body": action.body}
+                )
+                self._count("replies")
+            elif isinstance(action, Payment | AgentPromise):
+                self._schedule(action)
+
+    async def _harvest(self) -> None:
+        """Look at what reached the customers' phones and mailboxes, and decide how they react."""
+        now = self._now
+        messages = (await self.http.get("/_sandbox/messages", params={"after": self.seen["messages"]})).json()
+        replies = False
+        for message in messages["messages"]:
+            self.seen["messages"] += 1
+            debtor = self.by_phone.get(message["to"])
+            if debtor is not None and message["status"] == "delivered":
+                actions = self.customers.on_message(debtor.debtor_id, Channel.SMS, message["sid"], now)
+                replies |= any(isinstance(a, Reply) for a in actions)
+                await self._react(actions)
+        mail = (await self.http.get("/_sandbox/mail", params={"after": self.seen["mail"]})).json()
+        for item in mail["mail"]:
+            self.seen["mail"] += 1
+            for rcpt in item["rcpt_tos"]:
+                debtor = self.by_email.get(rcpt)
+                if debtor is not None:
+                    await self._react(
+                        self.customers.on_message(debtor.debtor_id, Channel.EMAIL, item["id"], now)
+                    )
+        if replies:
+            await self.stepper.wait_idle(300)
+
+    async def _sandbox_idle(self) -> bool:
+        """The stepper's probe: answer calls waiting at the menu, then report whether the sandbox is idle."""
+        calls = (await self.http.get("/_sandbox/calls", params={"after": self.seen["calls"]})).json()["calls"]
+        pressed = False
+        for call in calls:
+            if call["awaiting_input"] and call["sid"] not in self.answered:
+                debtor = self.by_phone.get(call["to"])
+                self.answered.add(call["sid"])
+                if debtor is None:
+                    continue
+                assert self.stepper.now is not None
+                for action in self.customers.on_call(debtor.debtor_id, call["sid"], self.stepper.now):
+                    if isinstance(action, Keypad):
+                        await self.http.post(
+                            f"/_sandbox/calls/{action.call_sid}/digits", data={"Digits": action.digits}
+                        )
+                        pressed = True
+                    else:
+                        await self._react([action])
+        finished = 0
+        for call in calls:
+            if call["status"] in ("completed", "no-answer", "busy", "failed", "canceled"):
+                finished += 1
+            else:
+                break
+        self.seen["calls"] += finished
+        idle = (await self.http.get("/_sandbox/idle")).json()
+        return not pressed and not any(idle.values())
+
+    # ---- I/O -----------------------------------------------------------------------------------
+
+    async def _configure_sandbox(self) -> None:
+        await self.http.post("/_sandbox/faults", json={"numbers": sandbox_faults(self.debtors)})
+        bouncing = {
+            d.email: {"code": 550, "stage": "rcpt", "message": "mailbox unavailable"}
+            for d in self.debtors
+            if d.email and d.persona.bounces_email
+        }
+        await self.http.post("/_sandbox/mail/faults", json={"recipients": bouncing})
+
+    async def _publish(self, events: list[BaseModel]) -> None:
+        now = self.stepper.now
+        assert now is not None
+        deliveries = []
+        for event in events:
+            enc = codec.encode(event, source="/core-banking", time=now)
+            deliveries.append(
+                await self.producer.send(
+                    self.settings.topic(topic_for(event)), enc.value, key=enc.key, headers=enc.headers
+                )
+            )
+        await asyncio.gather(*deliveries)
+        for event in events:
+            self._count(type(event).__name__)
+        await self.stepper.wait_idle(300)
+
+    def _count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def _progress(self, day: int, started: float) -> None:
+        elapsed = time.monotonic() - started
+        payments, promises = self.counts.get("PaymentPosted", 0), self.counts.get("PromiseToPayRecorded", 0)
+        print(
+            f"\rday {day:3}/{self.options.days}  recovered {self.bank.recovered:>14,.2f}  "
+            f"payments {payments:5}  promises {promises:4}  replies {self.counts.get('replies', 0):3}  "
+            f"{elapsed:6.0f}s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--size", type=int, default=Options.size, help="debtors (default 2000)")
+    parser.add_argument("--days", type=int, default=Options.days, help="simulated days (default 60)")
+    parser.add_argument("--seed", type=int, default=Options.seed)
+    parser.add_argument("--strategy", type=Path, default=Options.strategy)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    kafka = LocalKafka(REPO_ROOT / "var" / "demo" / "kafka")
-    print("starting a local Kafka broker (KRaft, single node) ...", flush=True)
-    kafka.start()
+    options = Options(size=args.size, days=args.days, seed=args.seed, strategy=args.strategy)
+    stack = Stack.build(options)
+    services = len(stack.services) - 1
+    print(
+        f"starting Kafka, the sandboxes and {services} services (logs in {options.out / 'logs'}) ...",
+        flush=True,
+    )
     try:
-        settings = CommonSettings(kafka_bootstrap=kafka.bootstrap, topic_prefix="demo.")
-        created = asyncio.run(apply(kafka.bootstrap, prefix=settings.topic_prefix))
-        print(f"broker ready on {kafka.bootstrap}; topics created: {len(created)}")
-        with SAMPLES.open(encoding="utf-8") as handle:
-            good, bad = prepare(handle, WallClock())
-        if bad:
-            print(f"{SAMPLES}: {len(bad)} invalid lines", file=sys.stderr)
-            return 1
-        asyncio.run(publish(good, settings))
-        print(f"published {len(good)} events from {SAMPLES.relative_to(REPO_ROOT)}; reading them back:\n")
-        for env in asyncio.run(read_back(settings, len(good))):
-            event = env.event
-            account = getattr(event, "account_id", "-")
-            name = type(event).__name__
-            print(f"  {env.time:%Y-%m-%d %H:%M}Z  {name:22} debtor={env.subject:6} account={account}")
-        return 0
+        stack.start()
+        debtors = generate(options.seed, options.size, START)
+        print(
+            f"{len(debtors)} debtors, {sum(len(d.loans) for d in debtors)} overdue accounts, "
+            f"{options.days} days from {START}",
+            flush=True,
+        )
+        simulation = Simulation(stack, debtors)
+        asyncio.run(simulation.run())
+        return report(stack, simulation.ledger)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping every process", file=sys.stderr)
+        return 130
     finally:
-        kafka.stop()
-        print("\nbroker stopped. Data in", Path("var/demo/kafka"))
+        stack.stop()
+
+
+def report(stack: Stack, ledger: dict[str, int]) -> int:
+    """The effectiveness report and the independent audit, computed from the topics alone, reconciled with
+    what the provider sandboxes received."""
+    settings = CommonSettings(kafka_bootstrap=stack.kafka.bootstrap)
+    envelopes = asyncio.run(read_log(settings))
+    result = compute(envelopes)
+    checked = audit(envelopes)
+    print(render_text(result, checked))
+    html = stack.options.out / "report.html"
+    html.write_text(render_html(result, checked), encoding="utf-8")
+    # A call the provider placed but that never connected is not an attempt in the report, yet was received.
+    reported = {
+        c.channel: c.attempted + c.outcomes.get("not_connected", 0) * (c.channel == "voice")
+        for c in result.channels
+    }
+    print("\nreconciliation with the sandboxes (sends in the report = contacts the providers received):")
+    mismatch = False
+    for channel, received in ledger.items():
+        sent = reported.get(channel, 0)
+        mismatch |= sent != received
+        verdict = "ok" if sent == received else "MISMATCH"
+        print(f"  {channel:6} report {sent:6}   sandbox {received:6}   {verdict}")
+    print("\nmetrics endpoints (while it ran):")
+    for name, url in stack.metrics.items():
+        print(f"  {name:20} {url}")
+    print(f"HTML report: {html}")
+    return 1 if checked.violations or mismatch else 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -42,6 +43,7 @@ class Stepper:
         self.probes = list(probes)
         self.now: datetime | None = None
         self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._tps: dict[str, list[Any]] | None = None
         self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
 
     async def __aenter__(self) -> Stepper:
@@ -97,22 +99,34 @@ class Stepper:
         ]
 
     async def lagging(self) -> dict[str, int]:
+        if self._tps is None:
+            self._tps = {
+                g: [tp for t in topics for tp in await partitions(self._ends, t)]
+                for g, topics in self.groups.items()
+            }
+        every = sorted({tp for tps in self._tps.values() for tp in tps})
+        ends, *committed = await asyncio.gather(
+            self._ends.end_offsets(every),
+            *(self._committed(group) for group in self.groups),
+        )
         behind: dict[str, int] = {}
-        for group, topics in self.groups.items():
-            try:
-                committed = await self._admin.list_consumer_group_offsets(group)
-            except KafkaError:
+        for (group, tps), offsets in zip(self._tps.items(), committed, strict=True):
+            if offsets is None:
                 behind[group] = -1  # coordinator not ready yet (fresh broker): not idle
                 continue
-            tps = [tp for topic in topics for tp in await partitions(self._ends, topic)]
-            ends = await self._ends.end_offsets(tps)
             lag = 0
             for tp in tps:
-                meta = committed.get(tp)
+                meta = offsets.get(tp)
                 lag += max(0, ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0))
             if lag:
                 behind[group] = lag
         return behind
+
+    async def _committed(self, group: str) -> dict[Any, Any] | None:
+        try:
+            return dict(await self._admin.list_consumer_group_offsets(group))
+        except KafkaError:
+            return None
 
     async def describe(self) -> str:
         return f"lagging={await self.lagging()} unacked={self.unacked()}"

@@ -152,7 +152,7 @@ class StatefulProcessor(Generic[St]):
         metrics: PipelineMetrics,
         *,
         max_records: int = 1000,
-        tick_seconds: float = 0.05,
+        tick_seconds: float = 0.02,
     ) -> None:
         self.handler = handler
         self.settings = settings
@@ -169,6 +169,7 @@ class StatefulProcessor(Generic[St]):
         self._producer: AIOKafkaProducer | None = None
         self._restorer: AIOKafkaConsumer | None = None
         self._last_poll = 0.0
+        self._last_ack: tuple[datetime, datetime | None] | None = None
         self._pending: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]], int | None]] = []
         self.on_batch: Callable[[], None] | None = None
 
@@ -419,8 +420,12 @@ class StatefulProcessor(Generic[St]):
 
     def _ack(self, now: datetime) -> None:
         ack_dir = self.settings.clock_ack_dir
-        if ack_dir is not None and isinstance(self.clock, SharedClock):
-            write_ack(ack_dir, self.instance, now, self.next_due())
+        if ack_dir is None or not isinstance(self.clock, SharedClock):
+            return
+        ack = (now, self.next_due())
+        if ack != self._last_ack:  # rewrite only when it says something new
+            write_ack(ack_dir, self.instance, *ack)
+            self._last_ack = ack
 
     async def _report_lag(self) -> None:
         assert self._consumer is not None

@@ -232,5 +232,7 @@ class Customers:
     def _daytime(debtor: Debtor, after: datetime, days: int, rng: random.Random) -> datetime:
         zone = ZoneInfo(debtor.region.timezone)
         day = after.astimezone(zone).date() + timedelta(days=days)
-        moment = datetime.combine(day, time(rng.randint(9, 19), rng.randint(0, 59)), tzinfo=zone)
+        moment = datetime.combine(
+            day, time(rng.randint(9, 19)), tzinfo=zone
+        )  # on the hour: fewer clock steps
         return max(moment, after + timedelta(minutes=5))
