@@ -65,5 +65,5 @@ up: setup ## Start the local Kafka broker on $(KAFKA_PORT) and apply the topic c
 down: ## Stop the local Kafka broker
 	@test -x $(PY) && $(PY) -m devtools.localkafka stop --dir $(KAFKA_DIR) || true
 
-demo: setup ## Run the platform end to end on a local broker and print what happened
-	$(PY) -m devtools.demo
+demo: setup ## The whole platform end to end: 2,000 simulated debtors over 60 days (ARGS="--size N --days N")
+	$(PY) -m devtools.demo $(ARGS)
