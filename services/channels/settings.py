@@ -55,7 +55,7 @@ class ChannelsSettings(BaseSettings):
     # Throughput: token bucket per sender, and sends in flight at once.
     rate_per_second: Positive = 10.0
     rate_burst: Annotated[int, Field(ge=1)] = 10
-    max_in_flight: Annotated[int, Field(ge=1, le=1000)] = 32
+    max_in_flight: Annotated[int, Field(ge=1, le=1000)] = 16
     max_batch: Annotated[int, Field(ge=1)] = 500
 
     # Retries and the uncertain-create path.

@@ -120,7 +120,7 @@ async def rig(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[tuple[P
             "CHANNELS_MAX_ATTEMPTS": "8",
             "CHANNELS_RATE_PER_SECOND": "2000",
             "CHANNELS_RATE_BURST": "200",
-            "CHANNELS_MAX_IN_FLIGHT": "64",
+            "CHANNELS_MAX_IN_FLIGHT": "16",
             "CHANNELS_MAX_BATCH": "100",
         }
         worker = Worker(env, tmp_path / "worker.log")

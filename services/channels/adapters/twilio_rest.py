@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -50,12 +51,17 @@ class TwilioRest:
     ) -> None:
         self.account_sid = account_sid
         self._prefix = f"/{API_VERSION}/Accounts/{account_sid}"
+        # No Nagle: httpx writes headers and body apart, and each small write would wait for an ACK.
+        transport = httpx.AsyncHTTPTransport(
+            verify=verify,
+            limits=httpx.Limits(max_connections=max_connections),
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             auth=(account_sid, auth_token.get_secret_value()),
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections),
-            verify=verify,
+            transport=transport,
             headers={"Accept": "application/json"},
         )
 
