@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,13 +106,15 @@ class ChannelWorker:
         self._consumer: AIOKafkaConsumer | None = None
         self._restorer: AIOKafkaConsumer | None = None
         self.ledger: SendLedger | None = None
-        self.on_batch: Callable[[], Awaitable[None]] | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
     @property
     def healthy(self) -> bool:
-        return self._consumer is not None and time.monotonic() - self._last_poll < 30
+        # A batch may legitimately hold the loop for a request's whole budget (retries, lookups): only a
+        # loop stuck well beyond that is unhealthy.
+        stuck_after = self.config.request_budget_seconds + 120
+        return self._consumer is not None and time.monotonic() - self._last_poll < stuck_after
 
     def stop(self) -> None:
         self._stopping.set()
@@ -200,8 +201,6 @@ class ChannelWorker:
             await self._consumer.commit(offsets)
             self.pipeline.batch_seconds.labels(self.service).observe(time.perf_counter() - started)
             await self._report_lag()
-        if self.on_batch is not None:
-            await self.on_batch()
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> ev.ContactApproved | None:
         try:
