@@ -19,6 +19,7 @@ import secrets
 import shutil
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -190,12 +191,30 @@ class Stack:
         }
 
 
+Hook = Callable[["Simulation"], Awaitable[None]]
+
+
+@dataclass
+class Hooks:
+    """Where a fault test acts on the running platform without changing how the days are played.
+
+    ``configured`` runs once the sandboxes are configured, before the first event is published. ``busy`` runs
+    after every move of the clock and every publish, while the pipeline works on it and before the driver
+    waits for it to be idle: simulated time cannot move on while a hook runs.
+    """
+
+    configured: Hook | None = None
+    busy: Hook | None = None
+
+
 class Simulation:
     """Plays the days: core banking's nights, the customers' reactions, the clock."""
 
-    def __init__(self, stack: Stack, debtors: list[Debtor]) -> None:
+    def __init__(self, stack: Stack, debtors: list[Debtor], hooks: Hooks | None = None) -> None:
         self.stack = stack
         self.options = stack.options
+        self.hooks = hooks or Hooks()
+        self.day = 0
         self.debtors = debtors
         self.by_phone = {d.phone: d for d in debtors}
         self.by_email = {d.email: d for d in debtors if d.email}
@@ -213,6 +232,8 @@ class Simulation:
         out = self.options.out
         async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30) as self.http:
             await self._configure_sandbox()
+            if self.hooks.configured is not None:
+                await self.hooks.configured(self)
             groups = self.stack.groups()
             async with Stepper(
                 self.stack.kafka.bootstrap,
@@ -230,6 +251,7 @@ class Simulation:
                     await self._publish([d.profile() for d in self.debtors])
                     started = time.monotonic()
                     for day in range(self.options.days):
+                        self.day = day + 1
                         today = START + timedelta(days=day)
                         night = datetime.combine(today, dtime(2), tzinfo=UTC)
                         await self._advance(night)
@@ -265,11 +287,25 @@ class Simulation:
         while (target := self.stepper.next_due()) is not None and target <= to:
             if target <= self._now:
                 raise RuntimeError(f"work due at {target} is still pending at {self._now}")
-            await self.stepper.step_to(target, timeout=300)
-            await self._harvest()
+            await self._step_to(target)
         if to > self._now:
-            await self.stepper.step_to(to, timeout=300)
-            await self._harvest()
+            await self._step_to(to)
+
+    async def _step_to(self, instant: datetime) -> None:
+        self.stepper.move(instant)
+        await self._settle()
+        await self._harvest()
+
+    async def _settle(self) -> None:
+        """Let a hook act while the pipeline is busy, then wait until it is idle."""
+        if self.hooks.busy is not None:
+            await self.hooks.busy(self)
+        await self.stepper.wait_idle(300)
+
+    @property
+    def now(self) -> datetime:
+        """The simulated time the pipeline is at."""
+        return self._now
 
     @property
     def _now(self) -> datetime:
@@ -383,7 +419,7 @@ class Simulation:
         await asyncio.gather(*deliveries)
         for event in events:
             self._count(type(event).__name__)
-        await self.stepper.wait_idle(300)
+        await self._settle()
 
     def _count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
@@ -411,10 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=Options.days, help="simulated days (default 60)")
     parser.add_argument("--seed", type=int, default=Options.seed)
     parser.add_argument("--strategy", type=Path, default=Options.strategy)
+    parser.add_argument(
+        "--out", type=Path, default=Options.out, help="working directory, emptied first (default var/demo)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    options = Options(size=args.size, days=args.days, seed=args.seed, strategy=args.strategy)
+    options = Options(size=args.size, days=args.days, seed=args.seed, strategy=args.strategy, out=args.out)
     stack = Stack.build(options)
     services = len(stack.services) - 1
     print(

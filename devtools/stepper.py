@@ -57,9 +57,13 @@ class Stepper:
 
     async def step_to(self, instant: datetime, timeout: float = 60.0) -> None:
         """Set the clock to ``instant`` and return once the pipeline has done everything due by then."""
+        self.move(instant)
+        await self.wait_idle(timeout)
+
+    def move(self, instant: datetime) -> None:
+        """Set the clock to ``instant`` without waiting; the services start on what is due by then."""
         write_stepped(self.clock_file, instant)
         self.now = instant
-        await self.wait_idle(timeout)
 
     async def wait_idle(self, timeout: float = 60.0, alive: Callable[[], None] = lambda: None) -> None:
         """Wait until idle; ``alive`` is called between readings and may raise if a service died."""
