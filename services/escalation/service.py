@@ -289,7 +289,8 @@ class Escalation:
             for rule in self.strategy.escalations:
                 if rule.after_broken_promises is not None and broken >= rule.after_broken_promises:
                     account = self._raise(case, account, rule.kind, f"{broken} broken promises", now, out)
-        elif account.phase is Phase.HARDSHIP:
+        else:
+            # Forbearance over (or a pause with nothing left to judge): the ladder goes on from where it was.
             account = account.model_copy(update={"phase": Phase.ACTIVE, "phase_until": None, "next_at": now})
         return account
 
@@ -315,6 +316,9 @@ class Escalation:
                     "next_at": self._step_at(case, account, ladder, following),
                 }
             )
+        if account.next_step >= len(ladder) and account.next_at is not None:
+            # The ladder is done (a resume after a promise, dispute or hardship may point past its end).
+            account = account.model_copy(update={"next_at": None})
         return account
 
     def _run_retries(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:

@@ -62,7 +62,11 @@ class Replay:
             # Work already due when it was scheduled runs at once, as the processor's next tick would.
             now = max(due, self.now) if self.now is not None else due
             self.now = now
-            self._store(key, self.handler.due(key, state, now), now)
+            result = self.handler.due(key, state, now)
+            if result.next_due is not None and result.next_due <= now:
+                # The processor would run it again at once, forever: a handler bug, never a strategy choice.
+                raise RuntimeError(f"{key}: work due at {result.next_due} still due after running at {now}")
+            self._store(key, result, now)
 
     def _store(self, key: str, result: Result[Case], at: datetime) -> None:
         if result.state is None:

@@ -195,6 +195,10 @@ class Gatekeeper:
         blocked = _service_blocks(state, request)
         if blocked:
             return Decision(decision=DecisionKind.BLOCK, reasons=blocked, rules=["gatekeeper.state"])
+        if state.profile is None and request.expires_at is not None and request.expires_at <= now:
+            return Decision(
+                decision=DecisionKind.BLOCK, reasons=[ReasonCode.EXPIRED], rules=["gatekeeper.profile"]
+            )
         if state.profile is None:
             # Requests and profiles travel on different topics, so a request can overtake the profile it was
             # made from. Hold it until the profile arrives (or until it expires) rather than guess.

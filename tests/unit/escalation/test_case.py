@@ -215,6 +215,33 @@ def test_promise_pauses_then_broken_resumes_at_the_stronger_step() -> None:
     assert steps(world.requests())[sent:] == ["second-call"]
 
 
+def test_a_promise_broken_after_the_last_step_leaves_nothing_due() -> None:
+    """The ladder is exhausted when the promise breaks: nothing to resume, and nothing left due forever
+    (the replay raises if a handler leaves work due after running it)."""
+    one_segment = champion_only()
+    early = one_segment.segments[0].model_copy(update={"max_dpd": 500})
+    world = World(one_segment.model_copy(update={"segments": [early]}))
+    world.nights(1, 29)
+    world.send(
+        ev.PromiseToPayRecorded(
+            debtor_id="d1",
+            account_id="a1",
+            promise_id="late",
+            currency="USD",
+            amount=Decimal(120),
+            promised_date=DUE + timedelta(days=31),
+            source=ev.PromiseSource.AGENT,
+            recorded_at=at_day(29, 16),
+        ),
+        at_day(29, 16),
+    )
+    sent = len(world.requests())
+    world.nights(30, 40)
+    world.replay.run_until(at_day(41))
+    assert len(world.requests()) == sent
+    assert world.replay.states["d1"].next_due() is None
+
+
 def test_kept_promise_sends_nothing_more() -> None:
     world = World()
     world.nights(1, 8)

@@ -208,3 +208,12 @@ def test_paused_channel_defers_with_paused_and_expiry_still_applies() -> None:
     assert gk.decisions("p1")[-1].reasons[0] is ReasonCode.EXPIRED
     finals = [o.event for o in gk.out if isinstance(o.event, ev.ContactOutcome)]
     assert [(o.status, o.final) for o in finals] == [(OutcomeStatus.EXPIRED, True)]
+
+
+def test_a_request_held_for_its_profile_ends_expired_at_its_expiry() -> None:
+    gk = Harness()
+    gk.feed(request("early", expires_at=NOON + timedelta(hours=1)), NOON)
+    assert gk.decisions("early")[0].reasons == [ReasonCode.PROFILE_MISSING]
+    gk.due(NOON + timedelta(hours=1))
+    assert gk.decisions("early")[-1].reasons == [ReasonCode.EXPIRED]
+    assert gk.state is not None and gk.state.next_due() is None
