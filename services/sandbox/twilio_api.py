@@ -338,7 +338,7 @@ def _page(request: web.Request, items: list[dict[str, Any]], key: str) -> dict[s
 
 
 def _select(records: Iterable[MessageRecord | CallRecord], query: Mapping[str, str]) -> list[Any]:
-    """Filter by ``request_id`` and ``to``; ``after=N`` skips the first N in arrival order (incremental reads)."""
+    """Filter by ``request_id`` and ``to``; ``after=N`` skips the first N received (incremental reads)."""
     wanted_request, wanted_to = query.get("request_id"), query.get("to")
     after = int(query.get("after", "0") or 0)
     return [
