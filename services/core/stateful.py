@@ -169,6 +169,7 @@ class StatefulProcessor(Generic[St]):
         self._producer: AIOKafkaProducer | None = None
         self._restorer: AIOKafkaConsumer | None = None
         self._last_poll = 0.0
+        self._lag_reported = 0.0
         self._last_ack: tuple[datetime, datetime | None] | None = None
         self._pending: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]], int | None]] = []
         self.on_batch: Callable[[], None] | None = None
@@ -244,7 +245,9 @@ class StatefulProcessor(Generic[St]):
                 await self._consumer.commit(offsets)
             if batch:
                 self.metrics.batch_seconds.labels(self.handler.service).observe(time.perf_counter() - started)
-            await self._report_lag()
+            if time.monotonic() - self._lag_reported > 1.0:  # a gauge: once a second is plenty
+                await self._report_lag()
+                self._lag_reported = time.monotonic()
             self.metrics.scheduled.labels(self.handler.service).set(
                 sum(st.scheduled for st in self.stores.values())
             )
@@ -260,8 +263,11 @@ class StatefulProcessor(Generic[St]):
         self.metrics.recoveries.labels(self.handler.service).inc()
         delay = 0.5
         while not self._stopping.is_set():
-            log.warning("%s: broker error (%s); recovering from the last committed state",
-                        self.handler.service, type(error).__name__)
+            log.warning(
+                "%s: broker error (%s); recovering from the last committed state",
+                self.handler.service,
+                type(error).__name__,
+            )
             await asyncio.sleep(delay)
             try:
                 async with self._lock:
