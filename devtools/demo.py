@@ -17,6 +17,7 @@ import itertools
 import logging
 import secrets
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -460,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         f"starting Kafka, the sandboxes and {services} services (logs in {options.out / 'logs'}) ...",
         flush=True,
     )
+    # SIGTERM as well as Ctrl-C: every process the demo started is stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.start()
         debtors = generate(options.seed, options.size, START)
@@ -476,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         stack.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def report(stack: Stack, ledger: dict[str, int]) -> int:

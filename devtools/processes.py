@@ -67,7 +67,7 @@ class Service:
             self.process.kill()
             self.process.wait()
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (drain and exit cleanly), SIGKILL if it does not exit in time."""
         if not self.alive():
             return
