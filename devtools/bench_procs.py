@@ -1,0 +1,234 @@
+"""Processes of the benchmark: start services with a clean environment, freeze and thaw them, and read what
+the kernel says they cost (CPU seconds and resident memory from /proc), plus the machine's own load."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.core.settings import REPO_ROOT
+
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+# Settings the services read from the environment: the benchmark's own values must not mix with a shell's.
+_SETTING_PREFIXES = ("COLLECTIONS_", "GATEKEEPER_", "ESCALATION_", "CHANNELS_", "WEBHOOKS_", "SANDBOX_")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` (all its threads), from /proc/<pid>/stat."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` now (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent not idle since boot (every process, ours or not)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICK
+
+
+def directory_bytes(root: Path, prefix: str) -> int:
+    """Bytes on disk of the partition folders under ``root`` whose name starts with ``prefix``."""
+    total = 0
+    for folder in root.glob(f"{prefix}*"):
+        for item in folder.rglob("*"):
+            if item.is_file():
+                total += item.stat().st_blocks * 512
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class CpuReading:
+    wall: float
+    processes: dict[str, float]
+    machine: float
+
+
+class CpuMeter:
+    """CPU seconds of named processes between two readings, and of the rest of the machine."""
+
+    def __init__(self) -> None:
+        self.pids: dict[str, int] = {"bench": os.getpid()}
+
+    def watch(self, name: str, pid: int) -> None:
+        self.pids[name] = pid
+
+    def forget_pid(self, pid: int) -> None:
+        self.pids = {name: known for name, known in self.pids.items() if known != pid}
+
+    def read(self) -> CpuReading:
+        processes = {}
+        for name, pid in self.pids.items():
+            try:
+                processes[name] = cpu_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return CpuReading(time.time(), processes, machine_busy())
+
+    @staticmethod
+    def between(first: CpuReading, second: CpuReading) -> dict[str, float]:
+        """CPU seconds per process between the readings; ``other`` is everything else on the machine."""
+        spent = {
+            name: round(second.processes[name] - first.processes[name], 2)
+            for name in second.processes
+            if name in first.processes
+        }
+        spent["other"] = round(max(0.0, second.machine - first.machine - sum(spent.values())), 2)
+        return spent
+
+
+@dataclass
+class Proc:
+    """A ``python -m`` service with only the benchmark's settings in its environment, logging to a file."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_dir: Path
+    ready_marker: str = "METRICS_READY"
+    process: subprocess.Popen[bytes] | None = None
+    ready_line: str = ""
+    frozen: bool = False
+    log_offset: int = 0  # where this run's output starts in a log shared with earlier runs
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
+        with self.log_path.open("ab") as log:
+            self.log_offset = offset = log.tell()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", *self.args],
+                cwd=REPO_ROOT,
+                env=clean | self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check()
+            with self.log_path.open("rb") as handle:
+                handle.seek(offset)
+                for line in handle.read().decode(errors="replace").splitlines():
+                    if line.startswith(self.ready_marker):
+                        self.ready_line = line
+                        return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready within {timeout:.0f}s; see {self.log_path}")
+
+    def check(self) -> None:
+        """Raise, with the end of its log, if the process has exited."""
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}"
+            )
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its group membership and state while a backlog is written."""
+        os.kill(self.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+        self.frozen = False
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (drain and leave the group), SIGKILL if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if self.frozen:
+            self.thaw()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def restores(self) -> list[float]:
+        """Seconds of each state restore the processor logged in this run (one line per assignment)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self.log_offset)
+                text = log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [float(s) for s in re.findall(r"restored \d+ states on partitions .* in ([0-9.]+)s", text)]
+
+
+class Profiler:
+    """py-spy sampling a running service; summarised as the functions with the most samples on top."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.process: subprocess.Popen[bytes] | None = None
+        self.available = shutil.which("py-spy", path=str(Path(sys.executable).parent)) is not None
+
+    def start(self, pid: int) -> None:
+        if not self.available:
+            return
+        py_spy = str(Path(sys.executable).parent / "py-spy")
+        self.process = subprocess.Popen(
+            [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(self.out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; the share of samples in which each function was on top of the stack (top 15)."""
+        if self.process is None:
+            return {}
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if not self.out.exists():
+            return {}
+        own: Counter[str] = Counter()
+        total = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            total += int(count)
+            own[_short(stack.split(";")[-1])] += int(count)
+        return {frame: round(100 * n / total, 1) for frame, n in own.most_common(15)} if total else {}
+
+
+def _short(frame: str) -> str:
+    """``decide (services/gatekeeper/engine.py:208)`` without the line and the virtualenv's path."""
+    frame = re.sub(r":\d+\)$", ")", frame)
+    return re.sub(r"\(/.*?(site-packages|main)/", "(", frame)

@@ -1,0 +1,244 @@
+"""The benchmark's report: figures gathered by the stages, the machine they ran on, the targets of issue 7,
+the JSON written to var/bench/ and the table printed on the terminal."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from devtools.bench_kafka import Drain
+from services.core.settings import DEPLOY_DIR
+
+# Every figure a complete report has, by the stage that measures it (dotted paths into the JSON); the smoke
+# test checks that each is there and positive.
+FIGURES: dict[str, tuple[str, ...]] = {
+    "baseline": (
+        "baseline.overdue.events_per_s",
+        "baseline.requests.events_per_s",
+        "baseline.approvals.events_per_s",
+    ),
+    "escalation": ("stages.escalation.events_per_s", "stages.escalation.ratio_to_baseline"),
+    "gatekeeper": ("stages.gatekeeper.events_per_s", "stages.gatekeeper.ratio_to_baseline"),
+    "sms": (
+        "stages.sms_worker.events_per_s",
+        "stages.sms_worker.ratio_to_baseline",
+        "stages.sms_worker.ratio_to_sandbox",
+        "sandbox.creates_per_s",
+    ),
+    "end-of-day": ("end_of_day.seconds_to_last_decision", "end_of_day.extrapolated_1m_seconds"),
+    "latency": (
+        "latency.request_to_approval_ms.p50",
+        "latency.request_to_approval_ms.p99",
+        "latency.request_to_approval_ms.max",
+        "latency.stop_ms.p50",
+        "latency.stop_ms.p99",
+        "latency.stop_ms.max",
+    ),
+    "scale": (
+        "scale.rss_bytes_state_loaded",
+        "scale.rss_bytes_1m_estimate",
+        "scale.changelog_disk_bytes",
+        "scale.restore_seconds",
+        "scale.one_worker.events_per_s",
+        "scale.two_workers.events_per_s",
+        "scale.two_to_one",
+    ),
+    "pipeline": ("pipeline.cpu_seconds_per_1000",),
+}
+
+GIB = 1024**3
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max (nearest rank) of millisecond samples."""
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return float(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))])
+
+    return {"count": len(ordered), "p50": rank(0.50), "p99": rank(0.99), "max": float(ordered[-1])}
+
+
+def lookup(data: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path, None when any part is missing."""
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+@dataclass
+class Report:
+    sizes: dict[str, Any]
+    baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sandbox: dict[str, Any] = field(default_factory=dict)
+    end_of_day: dict[str, Any] = field(default_factory=dict)
+    latency: dict[str, Any] = field(default_factory=dict)
+    scale: dict[str, Any] = field(default_factory=dict)
+    pipeline: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, dict[str, float]] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+
+    def stage(
+        self,
+        name: str,
+        drain: Drain,
+        baseline: str,
+        *,
+        cpu: dict[str, float],
+        profile: dict[str, float] | None = None,
+        **extra: Any,
+    ) -> None:
+        """A stage's drain, as events/s and as a ratio to the baseline over the same kind of events."""
+        ceiling = self.baseline.get(baseline, {}).get("events_per_s")
+        self.stages[name] = {
+            "events": drain.events,
+            "seconds": round(drain.seconds, 2),
+            "events_per_s": round(drain.per_second, 1),
+            "baseline": baseline,
+            "ratio_to_baseline": round(drain.per_second / ceiling, 3) if ceiling else None,
+            "cpu_seconds": cpu,
+            **extra,
+        }
+        if profile:
+            self.profiles[name] = profile
+
+    def finish(self, mode: str, seconds: float) -> None:
+        self.run = {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "mode": mode,
+            "seconds": round(seconds, 1),
+            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        }
+        self.machine = machine()
+
+    def targets(self) -> list[dict[str, Any]]:
+        """Issue 7's targets against this run's figures; ``met`` is None where the figure is missing."""
+        data = self.as_dict()
+        rows = [
+            ("escalation >= 50% of baseline", "stages.escalation.ratio_to_baseline", 0.5, ">="),
+            ("gatekeeper >= 50% of baseline", "stages.gatekeeper.ratio_to_baseline", 0.5, ">="),
+            ("p99 request-to-approval < 250 ms at 500/s", "latency.request_to_approval_ms.p99", 250, "<"),
+            ("stop latency p99 < 1 s", "latency.stop_ms.p99", 1000, "<"),
+            ("1M debtors of gatekeeper state < 1 GiB RSS", "scale.rss_bytes_1m_estimate", GIB, "<"),
+            ("end of day, 1M accounts < 10 min", "end_of_day.extrapolated_1m_seconds", 600, "<"),
+            ("2 processes >= 1.4x of 1", "scale.two_to_one", 1.4, ">="),
+        ]
+        result = []
+        for name, path, limit, op in rows:
+            value = lookup(data, path)
+            met = None if value is None else (value >= limit if op == ">=" else value < limit)
+            result.append({"target": name, "figure": path, "value": value, "limit": limit, "met": met})
+        return result
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {
+            "run": self.run,
+            "machine": self.machine,
+            "sizes": self.sizes,
+            "baseline": self.baseline,
+            "stages": self.stages,
+            "sandbox": self.sandbox,
+            "end_of_day": self.end_of_day,
+            "latency": self.latency,
+            "scale": dict(self.scale),
+            "pipeline": self.pipeline,
+            "profiles": self.profiles,
+        }
+        debtors = self.scale.get("debtors")
+        if debtors:
+            # The empty process plus the state's growth scaled linearly to 1,000,000 (measured on a full run).
+            empty, loaded = self.scale["rss_bytes_empty"], self.scale["rss_bytes_state_loaded"]
+            data["scale"]["rss_bytes_1m_estimate"] = round(empty + (loaded - empty) * 1_000_000 / debtors)
+        return data
+
+    def as_json(self) -> dict[str, Any]:
+        return self.as_dict() | {"targets": self.targets()}
+
+    def table(self) -> str:
+        data = self.as_dict()
+        lines = [
+            f"collections bench, {self.run.get('mode')} run, {self.run.get('date')}",
+            _machine_line(self),
+        ]
+        lines += ["", f"{'stage':34} {'events':>9} {'events/s':>10} {'x baseline':>10}"]
+        for name, figures in self.baseline.items():
+            lines.append(
+                f"{'baseline (' + name + ')':34} {figures['events']:>9} {figures['events_per_s']:>10}"
+            )
+        for name, figures in self.stages.items():
+            ratio = figures["ratio_to_baseline"]
+            lines.append(
+                f"{name:34} {figures['events']:>9} {figures['events_per_s']:>10} "
+                f"{'-' if ratio is None else f'{ratio:.3f}':>10}"
+            )
+        if self.sandbox:
+            for label in ("serial", "concurrent"):
+                name = f"sandbox, httpx creates ({label})"
+                rate = self.sandbox[label]["creates_per_s"]
+                lines.append(f"{name:34} {self.sandbox['creates']:>9} {rate:>10}")
+        lines.append("")
+        for key, label, unit in (
+            ("end_of_day.seconds_to_last_decision", "end of day: last decision after", "s"),
+            ("end_of_day.extrapolated_1m_seconds", "end of day, 1M accounts (extrapolated)", "s"),
+            ("latency.request_to_approval_ms.p50", "request -> approval p50", "ms"),
+            ("latency.request_to_approval_ms.p99", "request -> approval p99", "ms"),
+            ("latency.request_to_approval_ms.max", "request -> approval max", "ms"),
+            ("latency.stop_ms.p50", "payment -> stop p50", "ms"),
+            ("latency.stop_ms.p99", "payment -> stop p99", "ms"),
+            ("latency.stop_ms.max", "payment -> stop max", "ms"),
+            ("scale.restore_seconds", "gatekeeper restore of that state", "s"),
+            ("scale.rss_bytes_state_loaded", "gatekeeper RSS with state", "MiB"),
+            ("scale.rss_bytes_1m_estimate", "gatekeeper RSS, 1M debtors", "MiB"),
+            ("scale.changelog_disk_bytes", "state changelog on disk", "MiB"),
+            ("scale.one_worker.events_per_s", "decisions/s with that state, 1 worker", "/s"),
+            ("scale.two_workers.events_per_s", "decisions/s, 2 workers", "/s"),
+            ("scale.two_to_one", "2 workers / 1 worker", "x"),
+            ("pipeline.cpu_seconds_per_1000", "CPU seconds per 1,000 contacts", "s"),
+        ):
+            value = lookup(data, key)
+            if value is None:
+                continue
+            shown = f"{value / 2**20:.0f}" if unit == "MiB" else f"{value}"
+            lines.append(f"{label:42} {shown:>10} {unit}")
+        lines += ["", "targets:"]
+        for row in self.targets():
+            verdict = {True: "met", False: "NOT met", None: "not measured"}[row["met"]]
+            lines.append(f"  {row['target']:46} {verdict:>13}   ({row['value']})")
+        lines.append(
+            f"\nload average at end {self.run.get('load_average_at_end')}: figures from a shared 2-core box "
+            "are noisy; compare ratios within one run"
+        )
+        return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    pom = (DEPLOY_DIR / "kafka" / "pom.xml").read_text()
+    found = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kafka": found.group(1) if found else "unknown",
+        "aiokafka": metadata.version("aiokafka"),
+        "pydantic": metadata.version("pydantic"),
+        "platform": platform.platform(),
+    }
+
+
+def _machine_line(report: Report) -> str:
+    m = report.machine
+    return (
+        f"{m.get('cores')} cores, Python {m.get('python')}, Kafka {m.get('kafka')}, "
+        f"aiokafka {m.get('aiokafka')}, pydantic {m.get('pydantic')}"
+    )
