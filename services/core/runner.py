@@ -24,6 +24,8 @@ def configure_logging(service: str) -> None:
     )
     # The Kafka client logs every retry at WARNING; they are expected during rebalances and broker restarts.
     logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.ERROR))
+    # httpx logs every request's URL at INFO, and a provider lookup carries the debtor's number in its query.
+    logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 async def serve(
