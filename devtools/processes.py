@@ -24,16 +24,21 @@ class Service:
     log_dir: Path
     process: subprocess.Popen[bytes] | None = None
     ready_line: str = ""
-    _log: object = field(default=None, repr=False)
+    _offset: int = field(default=0, repr=False)
 
     @property
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
 
     def start(self, timeout: float = 60.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready (``wait_ready``)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        offset = self.log_path.stat().st_size
+        self._offset = self.log_path.stat().st_size
         self.process = subprocess.Popen(
             [sys.executable, "-m", *self.args],
             cwd=REPO_ROOT,
@@ -43,6 +48,10 @@ class Service:
             start_new_session=True,
         )
         log.close()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait for the ready marker in what the process printed since ``launch``; fail if it exits first."""
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -50,7 +59,7 @@ class Service:
                     f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}"
                 )
             with self.log_path.open("rb") as handle:
-                handle.seek(offset)
+                handle.seek(self._offset)
                 for line in handle.read().decode(errors="replace").splitlines():
                     if line.startswith(self.ready_marker):
                         self.ready_line = line
