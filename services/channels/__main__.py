@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -13,9 +12,9 @@ from pathlib import Path
 from schemas.vocab import Channel
 from services.channels.errors import AuthenticationError
 from services.channels.settings import ChannelsSettings
-from services.core.runner import configure_logging
-from services.core.settings import CommonSettings, ConfigError, load
-from services.core.templates import TemplateError, lint
+from services.core.runner import run_service
+from services.core.settings import CommonSettings, load
+from services.core.templates import lint
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,20 +36,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(channel: Channel) -> int:
-    configure_logging(f"channels-{channel.value}")
-    try:
-        settings = load(CommonSettings)
-        config = load(ChannelsSettings)
-        from services.channels.app import main as serve
+    from services.channels.app import main as serve
 
-        asyncio.run(serve(channel, settings, config))
-    except (ConfigError, TemplateError) as exc:
-        print(f"channels-{channel.value}: refusing to start: {exc}", file=sys.stderr)
-        return 2
+    try:
+        return run_service(
+            f"channels-{channel.value}", lambda: serve(channel, load(CommonSettings), load(ChannelsSettings))
+        )
     except AuthenticationError as exc:
         logging.getLogger("services.channels").critical("stopped: provider refused the credentials: %s", exc)
         return 3
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CollectorRegistry
 
 from services.core.metrics import MetricsServer
-from services.core.settings import CommonSettings
+from services.core.settings import CommonSettings, ConfigError
 
 
 def configure_logging(service: str) -> None:
@@ -47,3 +47,19 @@ async def serve(
         await main
     finally:
         await server.stop()
+
+
+def run_service(name: str, start: Callable[[], Awaitable[None]]) -> int:
+    """The ``run`` command of every service: logging, then ``start()`` (which reads the settings and builds
+    the service) until it ends. Bad configuration exits 2, naming the variable, file or field."""
+    configure_logging(name)
+    try:
+        asyncio.run(_awaited(start))
+    except ConfigError as exc:
+        print(f"{name}: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _awaited(start: Callable[[], Awaitable[None]]) -> None:
+    await start()

@@ -25,7 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.vocab import Channel
-from services.core.settings import format_errors
+from services.core.settings import ConfigError, format_errors
 
 # What each channel renders; a template may name other parts in the catalog (the keypad prompts).
 PARTS: dict[Channel, tuple[str, ...]] = {
@@ -53,7 +53,7 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 M = TypeVar("M", bound=BaseModel)
 
 
-class TemplateError(Exception):
+class TemplateError(ConfigError):
     """The templates cannot be used: the message names each file and what is wrong with it."""
 
 

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 
-from services.core.runner import configure_logging
-from services.core.settings import CommonSettings, ConfigError, load
+from services.core.runner import run_service
+from services.core.settings import CommonSettings, load
 from services.escalation import simulate
 from services.escalation.settings import EscalationSettings
 
 
 def _run(args: argparse.Namespace) -> int:
-    configure_logging("escalation")
-    try:
-        settings = load(CommonSettings)
-        escalation_settings = load(EscalationSettings)
-        from services.escalation.app import main
+    from services.escalation.app import main
 
-        asyncio.run(main(settings, escalation_settings))
-    except ConfigError as exc:
-        print(f"escalation: refusing to start: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_service("escalation", lambda: main(load(CommonSettings), load(EscalationSettings)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from datetime import UTC, datetime
 
 from schemas import events as ev
 from schemas.topics import CONTROL
 from services.core import codec
 from services.core.clock import clock_from_spec
-from services.core.runner import configure_logging
-from services.core.settings import CommonSettings, ConfigError, load
+from services.core.runner import run_service
+from services.core.settings import CommonSettings, load
 from services.gatekeeper.settings import GatekeeperSettings
 from services.publish.__main__ import Prepared, publish
 
@@ -24,17 +23,9 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging("gatekeeper")
-    try:
-        settings = load(CommonSettings)
-        gatekeeper_settings = load(GatekeeperSettings)
-        from services.gatekeeper.app import main
+    from services.gatekeeper.app import main
 
-        asyncio.run(main(settings, gatekeeper_settings))
-    except ConfigError as exc:
-        print(f"gatekeeper: refusing to start: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_service("gatekeeper", lambda: main(load(CommonSettings), load(GatekeeperSettings)))
 
 
 def configure_control(parser: argparse.ArgumentParser) -> None:
