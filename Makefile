@@ -14,6 +14,7 @@ export COLLECTIONS_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
 include deploy/prometheus/prometheus.mk
 include deploy/docker/compose.mk
+include deploy/bench.mk
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
