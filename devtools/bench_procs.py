@@ -205,8 +205,9 @@ class Profiler:
             stderr=subprocess.DEVNULL,
         )
 
-    def stop(self) -> dict[str, float]:
-        """Stop sampling; the share of samples in which each function was on top of the stack (top 15)."""
+    def stop(self) -> dict[str, dict[str, float]]:
+        """Stop sampling; per function, the share of busy samples in which it was on top of the stack
+        (``own``), and for the project's own functions, anywhere on it (``inclusive``): the top 12 of each."""
         if self.process is None:
             return {}
         self.process.send_signal(signal.SIGINT)
@@ -218,17 +219,62 @@ class Profiler:
         if not self.out.exists():
             return {}
         own: Counter[str] = Counter()
+        inclusive: Counter[str] = Counter()
+        kinds: Counter[str] = Counter()
         total = 0
         for line in self.out.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
             if not stack or not count.isdigit():
                 continue
+            frames = [_short(frame) for frame in stack.split(";")]
             total += int(count)
-            own[_short(stack.split(";")[-1])] += int(count)
-        return {frame: round(100 * n / total, 1) for frame, n in own.most_common(15)} if total else {}
+            own[frames[-1]] += int(count)
+            kinds[_kind(frames)] += int(count)
+            for frame in set(frames):
+                if frame.split("(")[-1].startswith(_PROJECT):
+                    inclusive[frame] += int(count)
+        if not total:
+            return {}
+        return {
+            "breakdown": {kind: round(100 * n / total, 1) for kind, n in kinds.most_common()},
+            "own": {frame: round(100 * n / total, 1) for frame, n in own.most_common(12)},
+            "inclusive": {frame: round(100 * n / total, 1) for frame, n in inclusive.most_common(12)},
+        }
+
+
+_PROJECT = ("services/", "schemas/", "devtools/")
+_HANDLERS = (
+    "gatekeeper/service",
+    "gatekeeper/state",
+    "escalation/service",
+    "escalation/strategy",
+    "escalation/state",
+)
+# Where a sample's time goes: the first kind (in this order) any frame of its stack matches.
+_KINDS = (
+    ("kafka client", "(aiokafka/"),
+    ("metrics", "(prometheus_client/"),
+    ("deterministic ids", "deterministic_id "),
+    ("shared clock", "(services/core/clock.py)"),
+    ("policy engine", "(services/gatekeeper/engine.py)"),
+    ("policy engine", "(services/gatekeeper/rules.py)"),
+    ("state decode", "StatefulProcessor._load "),
+    ("codec (decode, encode)", "(services/core/codec.py)"),
+    *(("handler (domain)", f"(services/{name}.py)") for name in _HANDLERS),
+    ("state encode", "StatefulProcessor._store "),
+)
+
+
+def _kind(frames: list[str]) -> str:
+    for kind, marker in _KINDS:
+        if any(marker in frame for frame in frames):
+            return kind
+    return "processor and event loop"
 
 
 def _short(frame: str) -> str:
-    """``decide (services/gatekeeper/engine.py:208)`` without the line and the virtualenv's path."""
+    """``decide (services/gatekeeper/engine.py)``: no line number, paths relative to the repository or to
+    site-packages."""
     frame = re.sub(r":\d+\)$", ")", frame)
-    return re.sub(r"\(/.*?(site-packages|main)/", "(", frame)
+    frame = frame.replace(f"({REPO_ROOT}/", "(")
+    return re.sub(r"\(/\S*?site-packages/", "(", frame)

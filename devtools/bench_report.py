@@ -86,7 +86,7 @@ class Report:
     latency: dict[str, Any] = field(default_factory=dict)
     scale: dict[str, Any] = field(default_factory=dict)
     pipeline: dict[str, Any] = field(default_factory=dict)
-    profiles: dict[str, dict[str, float]] = field(default_factory=dict)
+    profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
 
@@ -97,22 +97,37 @@ class Report:
         baseline: str,
         *,
         cpu: dict[str, float],
-        profile: dict[str, float] | None = None,
+        roles: list[str],
+        profile: dict[str, dict[str, float]] | None = None,
         **extra: Any,
     ) -> None:
-        """A stage's drain, as events/s and as a ratio to the baseline over the same kind of events."""
-        ceiling = self.baseline.get(baseline, {}).get("events_per_s")
+        """A stage's drain, as events/s and as a ratio to the baseline over the same kind of events; and the
+        CPU its own processes (``roles``) spent per event, with the same ratio computed on CPU, which other
+        load on the machine disturbs far less than it disturbs wall-clock rates."""
+        ceiling = self.baseline.get(baseline, {})
+        cost = _per_event_us(sum(cpu.get(role, 0.0) for role in roles), drain.events)
         self.stages[name] = {
             "events": drain.events,
             "seconds": round(drain.seconds, 2),
             "events_per_s": round(drain.per_second, 1),
             "baseline": baseline,
-            "ratio_to_baseline": round(drain.per_second / ceiling, 3) if ceiling else None,
+            "ratio_to_baseline": _ratio(drain.per_second, ceiling.get("events_per_s")),
+            "cpu_us_per_event": cost,
+            "cpu_ratio_to_baseline": _ratio(ceiling.get("cpu_us_per_event"), cost),
             "cpu_seconds": cpu,
             **extra,
         }
         if profile:
             self.profiles[name] = profile
+
+    def add_baseline(self, name: str, drain: Drain, cpu: dict[str, float]) -> None:
+        self.baseline[name] = {
+            "events": drain.events,
+            "seconds": round(drain.seconds, 2),
+            "events_per_s": round(drain.per_second, 1),
+            "cpu_us_per_event": _per_event_us(cpu.get("bench", 0.0), drain.events),
+            "cpu_seconds": cpu,
+        }
 
     def finish(self, mode: str, seconds: float) -> None:
         self.run = {
@@ -223,6 +238,14 @@ class Report:
         return "\n".join(lines)
 
 
+def _per_event_us(cpu_seconds: float, events: int) -> float:
+    return round(cpu_seconds * 1e6 / max(events, 1), 1)
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    return round(part / whole, 3) if part and whole else None
+
+
 def machine() -> dict[str, Any]:
     pom = (DEPLOY_DIR / "kafka" / "pom.xml").read_text()
     found = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
@@ -234,6 +257,10 @@ def machine() -> dict[str, Any]:
         "pydantic": metadata.version("pydantic"),
         "platform": platform.platform(),
     }
+
+
+def _shown(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.3f}"
 
 
 def _machine_line(report: Report) -> str:
