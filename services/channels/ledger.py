@@ -1,10 +1,11 @@
 """The send ledger: which request ids a channel worker has claimed, sent or finished, durable on the
 compacted topic ``collections.sender.ledger.v1``.
 
-A claim is written, and acknowledged by every in-sync replica, before the provider is called; the result
-is written after the request's outcome is acknowledged. Entries live on the ledger partition with the
-number of the dispatch partition the request came from, so a worker restores exactly the entries of the
-partitions it is assigned, before it reads a single approval from them.
+A claim is written, and acknowledged by every in-sync replica, before the provider is called; the result,
+with what its outcome says, is acknowledged before the outcome is published, so that whoever finds a
+finished entry can publish its outcome again. Entries live on the ledger partition with the number of the
+dispatch partition the request came from, so a worker restores exactly the entries of the partitions it is
+assigned, before it reads a single approval from them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.vocab import Channel, OutcomeStatus
+from services.channels.outcomes import Result
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,8 @@ LEDGER = "collections.sender.ledger.v1"
 
 class LedgerState(StrEnum):
     CLAIMED = "claimed"  # the provider is being called, or was: it may have created the message
-    SENT = "sent"  # the provider has it (provider_ref); the outcome is published
-    DONE = "done"  # finished without a send (failed, expired, opted out); the outcome is published
+    SENT = "sent"  # the provider has it (provider_ref); the outcome follows
+    DONE = "done"  # finished without a send (failed, expired, opted out); the outcome follows
     UNKNOWN = "unknown"  # could not be reconciled: never sent again; the outcome says unknown
 
 
@@ -49,11 +52,31 @@ class LedgerEntry(BaseModel):
     lease_until: float = 0.0
     provider_ref: str = ""
     outcome: OutcomeStatus | None = None
+    # The rest of the outcome of a finished request, to publish it again if a crash came first.
+    final: bool = False
+    error_code: str | None = None
+    detail: str = ""
+    segments: int = 0
+    cost: Decimal = Decimal(0)
     valid_until: AwareDatetime
 
     @property
     def settled(self) -> bool:
         return self.state is not LedgerState.CLAIMED
+
+    def result(self) -> Result | None:
+        """What the outcome of a finished request said."""
+        if self.outcome is None:
+            return None
+        return Result(
+            self.outcome,
+            self.final,
+            provider_ref=self.provider_ref,
+            error_code=self.error_code,
+            detail=self.detail,
+            segments=self.segments,
+            cost=self.cost,
+        )
 
 
 class SendLedger:

@@ -2,10 +2,11 @@
 publish its outcome, commit.
 
 Per batch: decode; per request (up to ``max_in_flight`` at once) look it up in the send ledger, then
-claim → provider call → outcome → ledger result; then wait for every ledger write, and commit the
-offsets. A claim is acknowledged before the provider is called, an outcome before its ledger result is
-written, and an offset only after all of them: at every crash point the ledger says either "finished"
-(the outcome is out) or "claimed" (look the send up with the provider before anything else).
+claim → provider call → ledger result → outcome; then wait for every outcome, and commit the offsets. A
+claim is acknowledged before the provider is called, a ledger result before its outcome is published, and
+an offset only after all of them: at every crash point the ledger says either "finished" (publish its
+outcome again: the same id, applied once downstream) or "claimed" (look the send up with the provider
+before anything else). Never both a finished request's outcome and a second one from a new owner.
 """
 
 from __future__ import annotations
@@ -240,6 +241,11 @@ class ChannelWorker:
         approval = job.approval
         entry = self.ledger.get(job.partition, approval.request_id)
         if entry is not None and entry.settled:
+            # Finished, but a crash may have come before its outcome was out: publish it again (same id).
+            recorded = entry.result()
+            if recorded is not None:
+                event = self._outcome(job, recorded)
+                await self._publish(event, event.outcome_id, OUTCOMES, event.occurred_at)
             self.pipeline.duplicates.labels(self.service).inc()
             return
         if self._stopping.is_set():
@@ -379,9 +385,6 @@ class ChannelWorker:
         return True
 
     async def _confirm(self, job: Job, prepared: Prepared, result: Result, attempt: int) -> None:
-        assert self.ledger is not None
-        await self._publish_outcome(job, result)
-        self.metrics.cost.labels(self.channel.value, self.config.price_currency).inc(float(result.cost))
         entry = LedgerEntry(
             request_id=job.approval.request_id,
             channel=self.channel,
@@ -390,11 +393,11 @@ class ChannelWorker:
             destination=prepared.destination,
             digest=prepared.digest,
             claimed_at=self.clock.now(),
-            provider_ref=result.provider_ref,
-            outcome=result.status,
             valid_until=job.approval.valid_until,
+            **_recorded(result),
         )
-        self._pending.append(await self.ledger.write(job.partition, entry))
+        await self._record(job, entry, result)
+        self.metrics.cost.labels(self.channel.value, self.config.price_currency).inc(float(result.cost))
         log.info(
             "request %s sent to %s as %s (attempt %d)",
             job.approval.request_id,
@@ -418,35 +421,49 @@ class ChannelWorker:
         await self._finish(job, Result(OutcomeStatus.FAILED, True, error_code=exc.code, detail=detail))
 
     async def _finish(self, job: Job, result: Result, state: LedgerState = LedgerState.DONE) -> None:
-        """Publish a final outcome of a request that was not (or may not have been) sent, then record it."""
-        assert self.ledger is not None
-        await self._publish_outcome(job, result)
+        """Record and publish the final outcome of a request that was not (or may not have been) sent."""
         entry = LedgerEntry(
             request_id=job.approval.request_id,
             channel=self.channel,
             state=state,
             destination=job.approval.destination,
             claimed_at=self.clock.now(),
-            outcome=result.status,
             valid_until=job.approval.valid_until,
+            **_recorded(result),
         )
-        self._pending.append(await self.ledger.write(job.partition, entry))
+        await self._record(job, entry, result)
 
-    async def _publish_outcome(self, job: Job, result: Result) -> None:
-        now = self.clock.now()
-        event = outcome(
-            job.approval, result, provider=self.driver.provider, currency=self.config.price_currency, now=now
-        )
-        await self._publish(event, event.outcome_id, OUTCOMES, now)
+    async def _record(self, job: Job, entry: LedgerEntry, result: Result) -> None:
+        """The ledger result first, acknowledged; then the outcome, acknowledged before the offsets are
+        committed. A crash in between leaves a finished entry whose outcome the next owner publishes again."""
+        assert self.ledger is not None
+        await (await self.ledger.write(job.partition, entry))
+        event = self._outcome(job, result)
+        self._pending.append(await self._send(event, event.outcome_id, OUTCOMES, event.occurred_at))
         self.metrics.sends.labels(self.channel.value, result.status.value).inc()
 
+    def _outcome(self, job: Job, result: Result) -> ev.ContactOutcome:
+        return outcome(
+            job.approval,
+            result,
+            provider=self.driver.provider,
+            currency=self.config.price_currency,
+            now=self.clock.now(),
+        )
+
     async def _publish(self, event: BaseModel, event_id: str, topic: str, now: datetime) -> None:
+        await (await self._send(event, event_id, topic, now))
+
+    async def _send(self, event: BaseModel, event_id: str, topic: str, now: datetime) -> asyncio.Future[Any]:
+        """Hand ``event`` to the producer; the returned future resolves once the broker acknowledged it."""
         assert self._producer is not None
         enc = codec.encode(event, source=self.source, time=now, id=event_id)
         name = self.settings.topic(topic)
-        # Acknowledged before the ledger records the request as finished: an outcome is never lost.
-        await (await self._producer.send(name, enc.value, key=enc.key, headers=enc.headers))
+        delivery: asyncio.Future[Any] = await self._producer.send(
+            name, enc.value, key=enc.key, headers=enc.headers
+        )
         self.pipeline.produced.labels(self.service, name).inc()
+        return delivery
 
     # ---- plumbing ---------------------------------------------------------------------------------
 
@@ -490,6 +507,19 @@ class ChannelWorker:
             if high is not None:
                 lag += max(0, high - await self._consumer.position(tp))
         self.pipeline.lag.labels(self.service, self.settings.topic(DISPATCH[self.channel])).set(lag)
+
+
+def _recorded(result: Result) -> dict[str, Any]:
+    """What a finished ledger entry keeps of the request's outcome, to publish it again after a crash."""
+    return {
+        "outcome": result.status,
+        "final": result.final,
+        "provider_ref": result.provider_ref,
+        "error_code": result.error_code,
+        "detail": result.detail[:500],
+        "segments": result.segments,
+        "cost": result.cost,
+    }
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
