@@ -83,6 +83,7 @@ class Webhooks:
         self.links = LinkSigner(config.link_signing_keys)
         self.base = config.public_base_url.rstrip("/")
         self.retries = Seen()
+        self.handled = Seen()
         self.furthest = Furthest()
 
     def routes(self) -> list[web.RouteDef]:
@@ -101,7 +102,7 @@ class Webhooks:
     def _guard(
         self, endpoint: str, handler: Callable[[web.Request, MultiDict[str]], Awaitable[web.Response]]
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        """Verify the Twilio signature, skip a provider's retry of a request already handled."""
+        """Verify the Twilio signature, skip a provider's retry or a replay of a request already handled."""
 
         async def guarded(request: web.Request) -> web.Response:
             started = time.perf_counter()
@@ -109,10 +110,13 @@ class Webhooks:
             form = _strings(posted)
             # Twilio signs the URL it was given (the public one), not the one a proxy forwarded to us.
             url = self.base + request.raw_path
-            if not self.signatures.valid(url, form, request.headers.get("X-Twilio-Signature")):
+            signature = request.headers.get("X-Twilio-Signature", "")
+            if not self.signatures.valid(url, form, signature):
                 return self._forbidden(endpoint, "twilio_signature")
             retry_of = request.headers.get("I-Twilio-Idempotency-Token")
-            if retry_of and retry_of in self.retries:
+            # Twilio's retry repeats its idempotency token; a captured request posted again repeats the
+            # signature, which covers the URL and every parameter (the token header is not signed).
+            if (retry_of and retry_of in self.retries) or signature in self.handled:
                 self.metrics.duplicates.labels(endpoint).inc()
                 return web.Response(text="", content_type="text/plain")
             try:
@@ -121,6 +125,7 @@ class Webhooks:
                 return self._forbidden(endpoint, exc.reason)
             if retry_of:
                 self.retries.add(retry_of)
+            self.handled.add(signature)
             self.metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - started)
             return response
 
