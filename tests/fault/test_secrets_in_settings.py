@@ -76,7 +76,9 @@ def test_every_service_settings_class_is_checked() -> None:
     }
 
 
-@pytest.mark.parametrize(("cls", "name", "field"), credentials(), ids=lambda v: getattr(v, "__name__", v))
+@pytest.mark.parametrize(
+    ("cls", "name", "field"), [pytest.param(*c, id=f"{c[0].__name__}.{c[1]}") for c in credentials()]
+)
 def test_a_credential_is_a_secret_with_no_value_in_the_repository(
     cls: type[BaseSettings], name: str, field: FieldInfo
 ) -> None:
