@@ -27,7 +27,7 @@ import orjson
 from devtools import bench_events as events
 from devtools.bench_kafka import Drain, Kafka, baseline, last_timestamp, partition_of
 from devtools.bench_procs import CpuMeter, CpuReading, Proc, Profiler, directory_bytes, rss_bytes
-from devtools.bench_report import Report, percentiles
+from devtools.bench_report import Report, others_load, percentiles
 from devtools.localkafka import LocalKafka, free_port
 from schemas.topics import ACCOUNT, DECISIONS, DISPATCH, OUTCOMES, REQUESTS
 from schemas.vocab import Channel
@@ -234,7 +234,7 @@ class Bench:
             "extrapolated_1m_seconds": round(seconds * 1_000_000 / n, 1),
             "extrapolation": "linear in accounts: per-account work and per-debtor state are constant; "
             "compare the decision rate with 1M debtors of state (scale) to check it does not grow",
-            "cpu_seconds": self._cpu(before),
+            **self._usage(before),
         }
         self._stop(escalation)
         self._stop(gatekeeper)
@@ -259,7 +259,7 @@ class Bench:
         before = self.meter.read()
         await self.kafka.produce_paced(prefix, schedule)
         await self.kafka.wait_total(prefix + DECISIONS, 2 * held + live, 120, gatekeeper.check)
-        cpu = self._cpu(before)
+        usage = self._usage(before)
         sent = {_field(r.value, b"request_id"): r.timestamp for r in await self.kafka.read(prefix + REQUESTS)}
         approved = {
             _field(r.value, b"request_id"): r.timestamp
@@ -285,7 +285,7 @@ class Bench:
             "payments": held,
             "stopped": len(stops),
             "stop_ms": percentiles(stops),
-            "cpu_seconds": cpu,
+            **usage,
         }
         self._stop(gatekeeper)
 
@@ -322,8 +322,10 @@ class Bench:
         backlog = requests.many(range(m, 2 * m))
         two, two_cpu, _ = await self._drain([first, second], prefix, backlog, DECISIONS, m)
         figures |= {
-            "one_worker": _drain_figures(one) | {"cpu_seconds": one_cpu},
-            "two_workers": _drain_figures(two) | {"cpu_seconds": two_cpu},
+            "one_worker": _drain_figures(one)
+            | {"cpu_seconds": one_cpu, "others_load": others_load(one_cpu, one.seconds)},
+            "two_workers": _drain_figures(two)
+            | {"cpu_seconds": two_cpu, "others_load": others_load(two_cpu, two.seconds)},
             "two_to_one": round(two.per_second / one.per_second, 3),
             "allowed": await self._count_decisions(prefix, b'"decision":"allow"'),
             "restore_seconds_second_worker": round(sum(second.restores()), 2),
@@ -352,7 +354,8 @@ class Bench:
         await self.kafka.produce(prefix, events.overdue().each(range(n)))
         await self.kafka.wait_total(prefix + DISPATCH[Channel.SMS], n, _budget(n, 50), _alive(*procs))
         await self._quiet(prefix, sandbox_url, n, procs)
-        cpu = self._cpu(before)
+        usage = self._usage(before)
+        cpu = usage["cpu_seconds"]
         services = ("escalation", "gatekeeper", "channels-sms", "webhooks", "sandbox")
         total = sum(cpu.get(name, 0.0) for name in services)
         self.report.pipeline = {
@@ -360,7 +363,7 @@ class Bench:
             "seconds": round(time.time() - started, 2),
             "cpu_seconds_per_1000": round(total * 1000 / n, 2),
             "broker_cpu_seconds_per_1000": round(cpu.get("broker", 0.0) * 1000 / n, 2),
-            "cpu_seconds": cpu,
+            **usage,
         }
         for proc in procs:
             self._stop(proc)
@@ -505,7 +508,7 @@ class Bench:
             figures[label] = {
                 "creates_per_s": round(self.sizes.sandbox / seconds, 1),
                 "failures": failures,
-                "cpu_seconds": self._cpu(before),
+                **self._usage(before),
             }
         figures["creates_per_s"] = max(
             figures["serial"]["creates_per_s"], figures["concurrent"]["creates_per_s"]
@@ -534,6 +537,12 @@ class Bench:
 
     def _cpu(self, before: CpuReading) -> dict[str, float]:
         return CpuMeter.between(before, self.meter.read())
+
+    def _usage(self, before: CpuReading) -> dict[str, Any]:
+        """CPU seconds per process since ``before``, and how busy other users kept the machine meanwhile."""
+        after = self.meter.read()
+        cpu = CpuMeter.between(before, after)
+        return {"cpu_seconds": cpu, "others_load": others_load(cpu, after.wall - before.wall)}
 
     def _stop_all(self) -> None:
         for proc in reversed(self._procs):

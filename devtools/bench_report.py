@@ -114,6 +114,7 @@ class Report:
             "ratio_to_baseline": _ratio(drain.per_second, ceiling.get("events_per_s")),
             "cpu_us_per_event": cost,
             "cpu_ratio_to_baseline": _ratio(ceiling.get("cpu_us_per_event"), cost),
+            "others_load": others_load(cpu, drain.seconds),
             "cpu_seconds": cpu,
             **extra,
         }
@@ -126,6 +127,7 @@ class Report:
             "seconds": round(drain.seconds, 2),
             "events_per_s": round(drain.per_second, 1),
             "cpu_us_per_event": _per_event_us(cpu.get("bench", 0.0), drain.events),
+            "others_load": others_load(cpu, drain.seconds),
             "cpu_seconds": cpu,
         }
 
@@ -187,16 +189,21 @@ class Report:
             f"collections bench, {self.run.get('mode')} run, {self.run.get('date')}",
             _machine_line(self),
         ]
-        lines += ["", f"{'stage':34} {'events':>9} {'events/s':>10} {'x baseline':>10}"]
+        lines += [
+            "",
+            f"{'stage':34} {'events':>9} {'events/s':>10} {'x baseline':>10} {'CPU us/event':>13} "
+            f"{'x (CPU)':>8} {'others':>7}",
+        ]
         for name, figures in self.baseline.items():
             lines.append(
-                f"{'baseline (' + name + ')':34} {figures['events']:>9} {figures['events_per_s']:>10}"
+                f"{'baseline (' + name + ')':34} {figures['events']:>9} {figures['events_per_s']:>10} "
+                f"{'':>10} {figures['cpu_us_per_event']:>13} {'':>8} {figures['others_load']:>7.0%}"
             )
         for name, figures in self.stages.items():
-            ratio = figures["ratio_to_baseline"]
             lines.append(
                 f"{name:34} {figures['events']:>9} {figures['events_per_s']:>10} "
-                f"{'-' if ratio is None else f'{ratio:.3f}':>10}"
+                f"{_shown(figures['ratio_to_baseline']):>10} {figures['cpu_us_per_event']:>13} "
+                f"{_shown(figures['cpu_ratio_to_baseline']):>8} {figures['others_load']:>7.0%}"
             )
         if self.sandbox:
             for label in ("serial", "concurrent"):
@@ -232,14 +239,19 @@ class Report:
             verdict = {True: "met", False: "NOT met", None: "not measured"}[row["met"]]
             lines.append(f"  {row['target']:46} {verdict:>13}   ({row['value']})")
         lines.append(
-            f"\nload average at end {self.run.get('load_average_at_end')}: figures from a shared 2-core box "
-            "are noisy; compare ratios within one run"
+            f"\n'others': share of the cores busy outside the benchmark meanwhile; load average at end "
+            f"{self.run.get('load_average_at_end')}. On a shared 2-core box compare ratios within one run."
         )
         return "\n".join(lines)
 
 
 def _per_event_us(cpu_seconds: float, events: int) -> float:
     return round(cpu_seconds * 1e6 / max(events, 1), 1)
+
+
+def others_load(cpu: dict[str, float], seconds: float) -> float:
+    """The share of the machine's cores that processes outside the benchmark kept busy meanwhile."""
+    return round(cpu.get("other", 0.0) / (max(seconds, 1e-6) * (os.cpu_count() or 1)), 2)
 
 
 def _ratio(part: float | None, whole: float | None) -> float | None:
