@@ -123,7 +123,8 @@ class ChannelWorker:
     async def run(self) -> None:
         s = self.settings
         instance = s.instance or self.service
-        self._producer = kafka_clients.producer(s, f"{instance}-producer")
+        # Dead letters carry the refused record whole (base64), so they can exceed any event's size limit.
+        self._producer = kafka_clients.producer(s, f"{instance}-producer", max_request_size=4_194_304)
         self._restorer = kafka_clients.consumer(s, None, f"{instance}-ledger")
         self._consumer = kafka_clients.consumer(s, s.group(self.service), instance)
         self.ledger = SendLedger(
