@@ -80,17 +80,17 @@ FULL = Sizes(
     pipeline=10_000,
 )
 QUICK = Sizes(
-    baseline=10_000,
+    baseline=8_000,
     escalation=4_000,
     gatekeeper=4_000,
     sms=600,
     sandbox=500,
-    end_of_day=4_000,
+    end_of_day=3_000,
     latency_seconds=8,
     stop_payments=200,
     scale_debtors=100_000,
-    scale_requests=4_000,
-    pipeline=1_000,
+    scale_requests=3_000,
+    pipeline=600,
 )
 # The smoke test's size: every stage runs, nothing is worth quoting.
 TINY = Sizes(
