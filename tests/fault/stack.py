@@ -14,12 +14,13 @@ How a request ends (DESIGN.md section 5: sent, failed, blocked or expired), from
 
 A request killed between approval and send has no final outcome yet when its worker dies: the approval's
 offset is not committed, so the next owner reads it again. Its ledger entry says what happened: none
-(nothing was claimed, so nothing sent: it is sent now), finished (skipped), or claimed (after the claim's
-lease the provider is asked: found is ``sent``, certainly absent is a new attempt, an email is ``unknown``).
+(nothing was claimed, so nothing sent: it is sent now), finished (not sent again; its outcome is published
+again with the same id), or claimed (after the claim's lease the provider is asked: found is ``sent``,
+certainly absent is a new attempt, an email is ``unknown``).
 Either way it ends with one final outcome. Two states are not ends but not losses either: a request still
 deferred past the end of the run (``waiting``), and a provider-accepted SMS or call whose final status
-report the provider could not deliver because the webhooks service was down (``unconfirmed``: the sandbox,
-like Twilio by default, does not retry a status callback).
+report the provider could not deliver because the webhooks service was down (``unconfirmed``: the sandbox
+does not retry a status callback).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ ENDS: dict[OutcomeStatus, str] = {
     S.CANCELLED: "blocked",
     S.EXPIRED: "expired",
 }
-# Failure detection and claim leases shorter than production's, so that a killed member leaves its group
-# after 6 s and a dead worker's claims are looked up 8 s after they were made.
+# Failure detection faster than production's: a killed member leaves its group after 6 s (the broker's
+# minimum would allow less, but heartbeats of a busy process on 2 cores can lag by seconds).
 FAST: dict[str, str] = {"COLLECTIONS_SESSION_TIMEOUT_MS": "6000", "COLLECTIONS_HEARTBEAT_INTERVAL_MS": "1000"}
 CHANNELS = tuple(f"channels-{c.value}" for c in Channel)
 CONSUMERS = ("gatekeeper", "escalation", *CHANNELS)
