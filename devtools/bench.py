@@ -655,7 +655,8 @@ def main(argv: list[str] | None = None) -> int:
         # Gigabytes of topic data nobody reads again; the broker's and the services' logs stay.
         shutil.rmtree(run_dir / "kafka" / "data", ignore_errors=True)
     report.finish("quick" if args.quick else "full", time.monotonic() - started)
-    path = args.out / f"bench-{time.strftime('%Y-%m-%d')}.json"
+    # A quick run does not overwrite the day's full figures.
+    path = args.out / f"bench-{time.strftime('%Y-%m-%d')}{'-quick' if args.quick else ''}.json"
     path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2))
     print(report.table())
     print(f"\nwritten to {path} (services' logs in {run_dir / 'logs'})")
