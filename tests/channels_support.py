@@ -3,11 +3,8 @@ HTTP and SMTP), approvals, settings pointing at the sandboxes, and services run 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +22,7 @@ from services.sandbox.settings import SandboxSettings
 from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
 from services.sandbox.twilio_api import create_twilio_app
 from services.webhooks.settings import WebhooksSettings
+from tests.support import eventually as eventually  # re-exported for the channel tests
 
 # 11:00 in New York on a Wednesday: inside every allowed window.
 START = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
@@ -59,21 +57,6 @@ def table_number(suffix: str, area: str = "202") -> str:
 def phone(index: int) -> str:
     """An ordinary number (never in the fault table)."""
     return f"+1415{2000000 + index:07d}"
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s, last value: {result!r}")
-        await asyncio.sleep(interval)
 
 
 def approval(

@@ -3,8 +3,6 @@ checks Twilio signatures the way a real webhook service would, and a deadline-bo
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from services.core.clock import ManualClock
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
 from services.sandbox.twilio_api import create_twilio_app
+from tests import support
 
 # A Monday, far from the wall clock, so that any timestamp taken from the wrong clock shows.
 START = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -29,18 +28,8 @@ SENDER = "+15550009000"
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s, last value: {result!r}")
-        await asyncio.sleep(interval)
+    """``tests.support.eventually`` with the sandbox's tighter defaults (everything here is in-process)."""
+    return await support.eventually(check, timeout, interval)
 
 
 @dataclass
