@@ -80,6 +80,32 @@ def at_day(dpd: int, hour: int = 2) -> datetime:
     )
 
 
+def payment(payment_id: str, amount: int, outstanding_after: int, posted_at: datetime) -> ev.PaymentPosted:
+    return ev.PaymentPosted(
+        debtor_id="d1",
+        account_id="a1",
+        payment_id=payment_id,
+        currency="USD",
+        amount=Decimal(amount),
+        outstanding_after=Decimal(outstanding_after),
+        posted_at=posted_at,
+    )
+
+
+def promise(promise_id: str, promised_date: date, recorded_at: datetime) -> ev.PromiseToPayRecorded:
+    """An agent-taken promise of 120 USD, the instalment due."""
+    return ev.PromiseToPayRecorded(
+        debtor_id="d1",
+        account_id="a1",
+        promise_id=promise_id,
+        currency="USD",
+        amount=Decimal(120),
+        promised_date=promised_date,
+        source=ev.PromiseSource.AGENT,
+        recorded_at=recorded_at,
+    )
+
+
 class World:
     """A debtor whose core banking publishes AccountOverdue every night, fed through the replay."""
 
@@ -153,35 +179,13 @@ def test_a_replayed_night_requests_nothing_twice() -> None:
 def test_full_payment_stops_and_cancels_partial_does_not() -> None:
     world = World()
     world.nights(1, 12)
-    world.send(
-        ev.PaymentPosted(
-            debtor_id="d1",
-            account_id="a1",
-            payment_id="p1",
-            currency="USD",
-            amount=Decimal(50),
-            outstanding_after=Decimal(2350),
-            posted_at=at_day(12, 15),
-        ),
-        at_day(12, 15),
-    )
+    world.send(payment("p1", 50, 2350, at_day(12, 15)), at_day(12, 15))
     assert steps(world.requests())[-1] == "sms-followup"
     world.nights(13, 20)
     world.replay.run_until(at_day(20, 14))
     assert steps(world.requests())[-1] == "second-call"  # partial payment: the ladder goes on
     assert world.of(ev.ContactCancelled) == []
-    world.send(
-        ev.PaymentPosted(
-            debtor_id="d1",
-            account_id="a1",
-            payment_id="p2",
-            currency="USD",
-            amount=Decimal(2350),
-            outstanding_after=Decimal(0),
-            posted_at=at_day(20, 15),
-        ),
-        at_day(20, 15),
-    )
+    world.send(payment("p2", 2350, 0, at_day(20, 15)), at_day(20, 15))
     [cancel] = world.of(ev.ContactCancelled)
     # No outcome came back for any request in this test, so every one is still pending and withdrawn.
     assert set(cancel.request_ids) == {r.request_id for r in world.requests()}
@@ -194,19 +198,7 @@ def test_full_payment_stops_and_cancels_partial_does_not() -> None:
 def test_promise_pauses_then_broken_resumes_at_the_stronger_step() -> None:
     world = World()
     world.nights(1, 8)
-    world.send(
-        ev.PromiseToPayRecorded(
-            debtor_id="d1",
-            account_id="a1",
-            promise_id="ptp",
-            currency="USD",
-            amount=Decimal(120),
-            promised_date=DUE + timedelta(days=10),
-            source=ev.PromiseSource.AGENT,
-            recorded_at=at_day(8, 16),
-        ),
-        at_day(8, 16),
-    )
+    world.send(promise("ptp", DUE + timedelta(days=10), at_day(8, 16)), at_day(8, 16))
     assert world.of(ev.ContactCancelled)[0].reason is ev.CancelReason.PROMISE_TO_PAY
     sent = len(world.requests())
     world.nights(9, 12)
@@ -222,19 +214,7 @@ def test_a_promise_broken_after_the_last_step_leaves_nothing_due() -> None:
     early = one_segment.segments[0].model_copy(update={"max_dpd": 500})
     world = World(one_segment.model_copy(update={"segments": [early]}))
     world.nights(1, 29)
-    world.send(
-        ev.PromiseToPayRecorded(
-            debtor_id="d1",
-            account_id="a1",
-            promise_id="late",
-            currency="USD",
-            amount=Decimal(120),
-            promised_date=DUE + timedelta(days=31),
-            source=ev.PromiseSource.AGENT,
-            recorded_at=at_day(29, 16),
-        ),
-        at_day(29, 16),
-    )
+    world.send(promise("late", DUE + timedelta(days=31), at_day(29, 16)), at_day(29, 16))
     sent = len(world.requests())
     world.nights(30, 40)
     world.replay.run_until(at_day(41))
@@ -245,31 +225,8 @@ def test_a_promise_broken_after_the_last_step_leaves_nothing_due() -> None:
 def test_kept_promise_sends_nothing_more() -> None:
     world = World()
     world.nights(1, 8)
-    world.send(
-        ev.PromiseToPayRecorded(
-            debtor_id="d1",
-            account_id="a1",
-            promise_id="ptp",
-            currency="USD",
-            amount=Decimal(120),
-            promised_date=DUE + timedelta(days=10),
-            source=ev.PromiseSource.AGENT,
-            recorded_at=at_day(8, 16),
-        ),
-        at_day(8, 16),
-    )
-    world.send(
-        ev.PaymentPosted(
-            debtor_id="d1",
-            account_id="a1",
-            payment_id="p1",
-            currency="USD",
-            amount=Decimal(120),
-            outstanding_after=Decimal(2280),
-            posted_at=at_day(10, 15),
-        ),
-        at_day(10, 15),
-    )
+    world.send(promise("ptp", DUE + timedelta(days=10), at_day(8, 16)), at_day(8, 16))
+    world.send(payment("p1", 120, 2280, at_day(10, 15)), at_day(10, 15))
     sent = len(world.requests())
     world.nights(11, 30)
     assert len(world.requests()) == sent
