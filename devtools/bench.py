@@ -402,7 +402,7 @@ class Bench:
         self.meter.forget_pid(proc.pid)
 
     async def _service(self, name: str, prefix: str, args: list[str]) -> Proc:
-        proc = Proc(prefix + name, args, self._env(prefix, name), self.logs)
+        proc = Proc(prefix + name, args, self._env(prefix, name), "METRICS_READY", self.logs)
         return await self._start(proc, "gatekeeper" if name == "gatekeeper-1" else name)
 
     async def _sandbox_url(self) -> str:
@@ -414,7 +414,7 @@ class Bench:
                 "SANDBOX_CLOCK": f"file:{self.clock_file}",
                 "SANDBOX_LOG_LEVEL": "WARNING",
             }
-            proc = Proc("sandbox", ["services.sandbox"], env, self.logs, "SANDBOX_READY")
+            proc = Proc("sandbox", ["services.sandbox"], env, "SANDBOX_READY", self.logs)
             self._sandbox = await self._start(proc, "sandbox")
         return "http://" + self._sandbox.ready_line.split()[1].removeprefix("http=")
 
@@ -426,7 +426,7 @@ class Bench:
             "WEBHOOKS_TWILIO_AUTH_TOKENS": self.token,
             "WEBHOOKS_LINK_SIGNING_KEYS": self.link_key,
         }
-        proc = Proc(f"{prefix}webhooks", ["services.webhooks", "run"], env, self.logs, "WEBHOOKS_READY")
+        proc = Proc(f"{prefix}webhooks", ["services.webhooks", "run"], env, "WEBHOOKS_READY", self.logs)
         return await self._start(proc, "webhooks")
 
     async def _sms_worker(self, prefix: str, sandbox_url: str, webhooks: Proc) -> Proc:
@@ -442,7 +442,8 @@ class Bench:
             "CHANNELS_RATE_BURST": "100000",
         }
         args = ["services.channels", "run", "--channel", "sms"]
-        return await self._start(Proc(f"{prefix}channels-sms", args, env, self.logs), "channels-sms")
+        proc = Proc(f"{prefix}channels-sms", args, env, "METRICS_READY", self.logs)
+        return await self._start(proc, "channels-sms")
 
     async def _preload(self, prefix: str, debtors: int, services: list[tuple[Proc, str]]) -> None:
         """Profiles for ``debtors`` through the running services, until each has written their state."""

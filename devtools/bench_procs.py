@@ -14,11 +14,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.processes import Service
 from services.core.settings import REPO_ROOT
 
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
-# Settings the services read from the environment: the benchmark's own values must not mix with a shell's.
-_SETTING_PREFIXES = ("COLLECTIONS_", "GATEKEEPER_", "ESCALATION_", "CHANNELS_", "WEBHOOKS_", "SANDBOX_")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -94,59 +93,15 @@ class CpuMeter:
 
 
 @dataclass
-class Proc:
-    """A ``python -m`` service with only the benchmark's settings in its environment, logging to a file."""
+class Proc(Service):
+    """A ``python -m`` service with only the benchmark's settings in its environment, logging to a file, that
+    can be frozen while a backlog is written."""
 
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log_dir: Path
-    ready_marker: str = "METRICS_READY"
-    process: subprocess.Popen[bytes] | None = None
-    ready_line: str = ""
+    inherit_settings: bool = False
     frozen: bool = False
-    log_offset: int = 0  # where this run's output starts in a log shared with earlier runs
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_dir / f"{self.name}.log"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
 
     def start(self, timeout: float = 90.0) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
-        with self.log_path.open("ab") as log:
-            self.log_offset = offset = log.tell()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", *self.args],
-                cwd=REPO_ROOT,
-                env=clean | self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check()
-            with self.log_path.open("rb") as handle:
-                handle.seek(offset)
-                for line in handle.read().decode(errors="replace").splitlines():
-                    if line.startswith(self.ready_marker):
-                        self.ready_line = line
-                        return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready within {timeout:.0f}s; see {self.log_path}")
-
-    def check(self) -> None:
-        """Raise, with the end of its log, if the process has exited."""
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}"
-            )
+        super().start(timeout)
 
     def freeze(self) -> None:
         """SIGSTOP: the process keeps its group membership and state while a backlog is written."""
@@ -158,23 +113,10 @@ class Proc:
         self.frozen = False
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM (drain and leave the group), SIGKILL if it does not exit in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        if self.frozen:
+        """Thawed if frozen, then SIGTERM (drain and leave the group), SIGKILL if it does not exit in time."""
+        if self.frozen and self.alive():
             self.thaw()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
+        super().stop(timeout)
 
     def restores(self) -> list[float]:
         """Seconds of each state restore the processor logged in this run (one line per assignment)."""

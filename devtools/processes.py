@@ -7,15 +7,21 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.core.settings import REPO_ROOT
 
+# Prefixes of the settings the services read from the environment.
+SETTING_PREFIXES = ("COLLECTIONS_", "GATEKEEPER_", "ESCALATION_", "CHANNELS_", "WEBHOOKS_", "SANDBOX_")
+
 
 @dataclass
 class Service:
-    """One service process; its output goes to ``logs/<name>.log``."""
+    """One service process; its output goes to ``logs/<name>.log``.
+
+    With ``inherit_settings`` false, the services' settings in this process's own environment are not passed
+    on: only ``env`` sets them."""
 
     name: str
     args: list[str]
@@ -24,11 +30,17 @@ class Service:
     log_dir: Path
     process: subprocess.Popen[bytes] | None = None
     ready_line: str = ""
-    _offset: int = field(default=0, repr=False)
+    log_offset: int = 0  # where this run's output starts in a log shared with earlier runs
+    inherit_settings: bool = True
 
     @property
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def start(self, timeout: float = 60.0) -> None:
         self.launch()
@@ -37,35 +49,41 @@ class Service:
     def launch(self) -> None:
         """Start the process without waiting for it to be ready (``wait_ready``)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self._offset = self.log_path.stat().st_size
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", *self.args],
-            cwd=REPO_ROOT,
-            env=os.environ | self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        inherited = dict(os.environ)
+        if not self.inherit_settings:
+            inherited = {k: v for k, v in inherited.items() if not k.startswith(SETTING_PREFIXES)}
+        with self.log_path.open("ab") as log:
+            self.log_offset = self.log_path.stat().st_size
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", *self.args],
+                cwd=REPO_ROOT,
+                env=inherited | self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait for the ready marker in what the process printed since ``launch``; fail if it exits first."""
         assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}"
-                )
+            self.check()
             with self.log_path.open("rb") as handle:
-                handle.seek(self._offset)
+                handle.seek(self.log_offset)
                 for line in handle.read().decode(errors="replace").splitlines():
                     if line.startswith(self.ready_marker):
                         self.ready_line = line
                         return
             time.sleep(0.05)
         raise RuntimeError(f"{self.name} not ready within {timeout:.0f}s; see {self.log_path}")
+
+    def check(self) -> None:
+        """Raise, with the end of its log, if the process has exited."""
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}"
+            )
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
