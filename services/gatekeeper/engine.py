@@ -155,17 +155,32 @@ def _plan(inp: DecideInput, applied: Sequence[AppliedPack], zones: ContactZones,
             for ap in applied
             if ap.version.calendar is not None
         ),
+        # A cap with fewer counted entries in all of history than its limit, or a cooldown with no trigger,
+        # cannot fail at any instant of this decision: leaving it out changes no verdict, and most
+        # requests are decided without evaluating a single cap.
         caps=tuple(
-            (f"{ap.pack}:{cap.name}", cap, rules.cap_counts(dated, cap, request.account_id))
-            for ap in applied
-            for cap in ap.version.caps
-            if cap.applies(channel)
+            (name, cap, counts)
+            for name, cap, counts in (
+                (f"{ap.pack}:{cap.name}", cap, rules.cap_counts(dated, cap, request.account_id))
+                for ap in applied
+                for cap in ap.version.caps
+                if cap.applies(channel)
+            )
+            if sum(counts.values()) >= cap.limit
         ),
         cooldowns=tuple(
-            (f"{ap.pack}:{cooldown.name}", cooldown, rules.cooldown_days(dated, cooldown, request.account_id))
-            for ap in applied
-            for cooldown in ap.version.cooldowns
-            if channel in cooldown.applies_to
+            (name, cooldown, triggers)
+            for name, cooldown, triggers in (
+                (
+                    f"{ap.pack}:{cooldown.name}",
+                    cooldown,
+                    rules.cooldown_days(dated, cooldown, request.account_id),
+                )
+                for ap in applied
+                for cooldown in ap.version.cooldowns
+                if channel in cooldown.applies_to
+            )
+            if triggers
         ),
         edges=tuple(
             (zone, window_edges | primary_edges if zone == primary else window_edges)
@@ -174,9 +189,11 @@ def _plan(inp: DecideInput, applied: Sequence[AppliedPack], zones: ContactZones,
     )
 
 
-def _first(plan: _Plan, start: datetime, until: datetime, *, holding: bool) -> datetime | None:
+def _first(
+    plan: _Plan, start: datetime, until: datetime, *, holding: bool, holds_at_start: bool
+) -> datetime | None:
     """The first of ``start`` and the boundaries in (start, until] where ``holds`` is ``holding``."""
-    if plan.holds(start) is holding:
+    if holds_at_start is holding:
         return start
     low = start
     while low < until:
@@ -242,7 +259,8 @@ def decide(inp: DecideInput, book: PolicyBook) -> Decision:
     if expires is not None and expires <= now:
         return _expired(at_now, versions)
     until = now + HORIZON if expires is None else min(now + HORIZON, _ceil_second(expires))
-    allowed_at = _first(plan, now, until, holding=True)
+    holds_now = not at_now
+    allowed_at = _first(plan, now, until, holding=True, holds_at_start=holds_now)
     if allowed_at is None or (expires is not None and allowed_at >= expires):
         return _expired(at_now, versions)
     if allowed_at > now:
@@ -253,7 +271,7 @@ def decide(inp: DecideInput, book: PolicyBook) -> Decision:
             rules=_rule_names(at_now),
             pack_versions=versions,
         )
-    closes_at = _first(plan, now, until, holding=False) or until
+    closes_at = _first(plan, now, until, holding=False, holds_at_start=holds_now) or until
     return Decision(
         decision=DecisionKind.ALLOW,
         pack_versions=versions,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 import pytest
 
@@ -111,3 +113,11 @@ def test_drift_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
         generate, "ALL_EVENTS", tuple(changed if m is ev.PaymentPosted else m for m in ALL_EVENTS)
     )
     assert any(p.name == "PaymentPosted.schema.json" for p in generate.drifted())
+
+
+@pytest.mark.parametrize("parts", [("decision", "r-1", "1"), ("approval", "r-1"), ("reply", "链接", ""), ()])
+def test_deterministic_ids_are_the_uuid5_of_their_parts(parts: tuple[str, ...]) -> None:
+    # Ids written before the hand-built UUID must stay the ids a replay produces now.
+    expected = str(uuid.uuid5(codec._NAMESPACE, "\x1f".join(parts)))
+    assert codec.deterministic_id(*parts) == expected
+    assert uuid.UUID(expected).version == 5
