@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime, parseaddr
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from schemas import events as ev
@@ -97,15 +97,21 @@ def webhook_url(base: str, path: str, request_id: str, token: str) -> str:
     return f"{base.rstrip('/')}{path}?{urlencode({'request_id': request_id, 'ctx': token})}"
 
 
-def platform_variables(settings: ChannelsSettings) -> dict[str, str]:
-    return {"company": settings.company, "callback_number": settings.callback_number}
+class _Port(Protocol):
+    provider: str
+
+    async def aclose(self) -> None: ...
 
 
-class SmsDriver:
-    channel = Channel.SMS
+_PortT = TypeVar("_PortT", bound=_Port)
+
+
+class _PortDriver(Generic[_PortT]):
+    """What every driver holds (its provider's port, the templates, the link signer and the settings), the
+    variables every template gets, and closing the port."""
 
     def __init__(
-        self, port: SmsSender, templates: TemplateBook, links: LinkSigner, settings: ChannelsSettings
+        self, port: _PortT, templates: TemplateBook, links: LinkSigner, settings: ChannelsSettings
     ) -> None:
         self.port = port
         self.provider = port.provider
@@ -113,8 +119,23 @@ class SmsDriver:
         self.links = links
         self.settings = settings
 
+    def variables(self, approval: ev.ContactApproved) -> dict[str, str]:
+        """The approval's variables and the platform's own (company, callback number)."""
+        return {
+            **approval.variables,
+            "company": self.settings.company,
+            "callback_number": self.settings.callback_number,
+        }
+
+    async def aclose(self) -> None:
+        await self.port.aclose()
+
+
+class SmsDriver(_PortDriver[SmsSender]):
+    channel = Channel.SMS
+
     def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
-        variables = {**approval.variables, **platform_variables(self.settings)}
+        variables = self.variables(approval)
         body = self.templates.render(Channel.SMS, approval.template, approval.language, variables).parts[
             "body"
         ]
@@ -143,9 +164,6 @@ class SmsDriver:
         cost = self.settings.sms_price_per_segment * segments
         return Result(OutcomeStatus.SENT, False, provider_ref=provider_ref, segments=segments, cost=cost)
 
-    async def aclose(self) -> None:
-        await self.port.aclose()
-
 
 def match_message(candidates: list[SentSms], prepared: Prepared, taken: set[str]) -> SentSms | None:
     """The message this claim created, if any: same sender, same text (the rendering is deterministic) and
@@ -158,20 +176,11 @@ def match_message(candidates: list[SentSms], prepared: Prepared, taken: set[str]
     return min(same, key=lambda c: c.created_at) if same else None
 
 
-class VoiceDriver:
+class VoiceDriver(_PortDriver[VoiceCaller]):
     channel = Channel.VOICE
 
-    def __init__(
-        self, port: VoiceCaller, templates: TemplateBook, links: LinkSigner, settings: ChannelsSettings
-    ) -> None:
-        self.port = port
-        self.provider = port.provider
-        self.templates = templates
-        self.links = links
-        self.settings = settings
-
     def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
-        variables = {**approval.variables, **platform_variables(self.settings)}
+        variables = self.variables(approval)
         # Render now, so a bad template fails here and not in front of the debtor; the webhooks service
         # renders the same files again when the call is answered.
         self.templates.render(Channel.VOICE, approval.template, approval.language, variables)
@@ -198,9 +207,6 @@ class VoiceDriver:
         found = match_call(candidates, prepared, taken)
         return Result(OutcomeStatus.SENT, False, provider_ref=found.provider_ref) if found else None
 
-    async def aclose(self) -> None:
-        await self.port.aclose()
-
 
 def match_call(candidates: list[PlacedCall], prepared: Prepared, taken: set[str]) -> PlacedCall | None:
     """A call has no text to recognise: any call from our number to this one not attributed to another
@@ -209,26 +215,18 @@ def match_call(candidates: list[PlacedCall], prepared: Prepared, taken: set[str]
     return min(same, key=lambda c: c.created_at) if same else None
 
 
-class EmailDriver:
+class EmailDriver(_PortDriver[EmailSender]):
     channel = Channel.EMAIL
 
     def __init__(
         self, port: EmailSender, templates: TemplateBook, links: LinkSigner, settings: ChannelsSettings
     ) -> None:
-        self.port = port
-        self.provider = port.provider
-        self.templates = templates
-        self.links = links
-        self.settings = settings
+        super().__init__(port, templates, links, settings)
         self.domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
 
     def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
         unsubscribe = self.unsubscribe_url(approval)
-        variables = {
-            **approval.variables,
-            **platform_variables(self.settings),
-            "unsubscribe_url": unsubscribe,
-        }
+        variables = {**self.variables(approval), "unsubscribe_url": unsubscribe}
         parts = self.templates.render(Channel.EMAIL, approval.template, approval.language, variables).parts
         message = Email(
             to=approval.destination,
@@ -266,9 +264,6 @@ class EmailDriver:
 
     async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
         raise CannotReconcile("an SMTP relay cannot be asked whether it received a message")
-
-    async def aclose(self) -> None:
-        await self.port.aclose()
 
 
 def message_id(request_id: str, domain: str) -> str:
