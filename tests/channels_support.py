@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,6 +134,24 @@ class Providers:
 
 
 @contextlib.asynccontextmanager
+async def serve_sandbox(settings: SandboxSettings, clock: Clock) -> AsyncIterator[tuple[str, int]]:
+    """The Twilio-compatible and SMTP sandboxes in this process on loopback: their HTTP base URL and SMTP
+    port (the ports of ``settings`` are not used: each listens on a free one)."""
+    store = MailStore(clock, settings.smtp_faults)
+    app = create_twilio_app(settings, clock)
+    add_mail_routes(app, store)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    smtp = await start_smtp_server(settings, store)
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", smtp.sockets[0].getsockname()[1]
+    finally:
+        smtp.close()
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
 async def sandbox(tokens: list[str], clock: Clock, **overrides: Any) -> Any:
     """Both sandboxes in this process, on free ports, with test-friendly delays."""
     options: dict[str, Any] = {
@@ -145,22 +164,12 @@ async def sandbox(tokens: list[str], clock: Clock, **overrides: Any) -> Any:
         "timeout_response_ms": 1500,
         **overrides,
     }
-    settings = SandboxSettings(**options)
-    store = MailStore(clock, settings.smtp_faults)
-    app = create_twilio_app(settings, clock)
-    add_mail_routes(app, store)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    smtp = await start_smtp_server(settings, store)
-    base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    control = httpx.AsyncClient(base_url=base_url, timeout=15)
-    try:
-        yield Providers(base_url, smtp.sockets[0].getsockname()[1], tokens, control)
-    finally:
-        await control.aclose()
-        smtp.close()
-        await runner.cleanup()
+    async with serve_sandbox(SandboxSettings(**options), clock) as (base_url, smtp_port):
+        control = httpx.AsyncClient(base_url=base_url, timeout=15)
+        try:
+            yield Providers(base_url, smtp_port, tokens, control)
+        finally:
+            await control.aclose()
 
 
 def channels_settings(

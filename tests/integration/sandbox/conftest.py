@@ -3,6 +3,7 @@ checks Twilio signatures the way a real webhook service would, and a deadline-bo
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,8 @@ from twilio.request_validator import RequestValidator
 
 from services.core.clock import ManualClock
 from services.sandbox.settings import SandboxSettings
-from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
-from services.sandbox.twilio_api import create_twilio_app
 from tests import support
+from tests.channels_support import serve_sandbox
 
 # A Monday, far from the wall clock, so that any timestamp taken from the wrong clock shows.
 START = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -140,7 +140,7 @@ MakeSandbox = Callable[..., Awaitable[Sandbox]]
 @pytest.fixture
 async def make_sandbox(tokens: list[str], receiver: Receiver) -> AsyncIterator[MakeSandbox]:
     """Start a sandbox with test-friendly settings (short delays), overridable per test."""
-    stops: list[Callable[[], Awaitable[None]]] = []
+    running = contextlib.AsyncExitStack()
 
     async def make(**overrides: Any) -> Sandbox:
         options: dict[str, Any] = {
@@ -154,32 +154,18 @@ async def make_sandbox(tokens: list[str], receiver: Receiver) -> AsyncIterator[M
         }
         settings = SandboxSettings(**options)
         clock = ManualClock(START)
-        store = MailStore(clock, settings.smtp_faults)
-        app = create_twilio_app(settings, clock)
-        add_mail_routes(app, store)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        smtp = await start_smtp_server(settings, store)
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        base_url, smtp_port = await running.enter_async_context(serve_sandbox(settings, clock))
         # Plain HTTP on loopback: verify=False only spares loading the CA bundle for every client.
         api = httpx.AsyncClient(
             base_url=base_url, auth=(settings.account_sid, tokens[0]), timeout=10, verify=False
         )
         control = httpx.AsyncClient(base_url=base_url, timeout=10, verify=False)
+        running.push_async_callback(control.aclose)
+        running.push_async_callback(api.aclose)
+        return Sandbox(settings, clock, base_url, smtp_port, api, control)
 
-        async def stop() -> None:
-            await api.aclose()
-            await control.aclose()
-            smtp.close()
-            await runner.cleanup()
-
-        stops.append(stop)
-        return Sandbox(settings, clock, base_url, smtp.sockets[0].getsockname()[1], api, control)
-
-    yield make
-    for stop in stops:
-        await stop()
+    async with running:
+        yield make
 
 
 @pytest.fixture
