@@ -86,6 +86,7 @@ def create_twilio_app(settings: SandboxSettings, clock: Clock) -> web.Applicatio
             web.get("/_sandbox/messages", _sandbox_messages),
             web.get("/_sandbox/calls", _sandbox_calls),
             web.post("/_sandbox/calls/{sid}/digits", _press_digits),
+            web.post("/_sandbox/calls/{sid}/silence", _stay_silent),
             web.post("/_sandbox/inbound", _inbound),
             web.get("/_sandbox/faults", _get_faults),
             web.post("/_sandbox/faults", _set_faults),
@@ -383,6 +384,19 @@ async def _press_digits(request: web.Request) -> web.Response:
     except TimeoutError:
         outcome = {"action_url": None, "http_status": None}
     return _json({"call_sid": call.sid, "digits": digits, **outcome})
+
+
+async def _stay_silent(request: web.Request) -> web.Response:
+    """The person at a ``<Gather>`` presses nothing: the Gather times out now instead of after
+    GATHER_WAIT_MS of wall time (a driver on a stepped clock has no reason to wait for it)."""
+    call = request.app[SANDBOX].calls.get(request.match_info["sid"])
+    if call is None:
+        return _json({"error": "no such call"}, status=404)
+    waiter = call.digit_waiter
+    if waiter is None or waiter.done():
+        return _json({"error": "the call is not waiting for keypad input"}, status=409)
+    waiter.set_result("")
+    return _json({"call_sid": call.sid, "digits": ""})
 
 
 async def _inbound(request: web.Request) -> web.Response:

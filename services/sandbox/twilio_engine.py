@@ -409,7 +409,8 @@ class TwilioSandbox:
             return ""
         finally:
             call.digit_waiter = None
-        call.digits.append(digits)
+        if digits:  # "" is the silence endpoint: a timeout that came early
+            call.digits.append(digits)
         return digits
 
     def list_calls(self, query: Mapping[str, str]) -> list[CallRecord]:

@@ -209,6 +209,29 @@ async def test_gather_times_out_without_input(sandbox: Sandbox, receiver: Receiv
     assert receiver.at("/gather") == []
 
 
+async def test_silence_ends_the_gather_at_once_as_a_timeout(
+    make_sandbox: MakeSandbox, receiver: Receiver
+) -> None:
+    sandbox = await make_sandbox(gather_wait_ms=60_000)  # a minute: only the silence endpoint ends it in time
+    receiver.reply(
+        "/voice",
+        '<Response><Gather action="/gather"><Say>Press 1</Say></Gather><Say>Goodbye.</Say></Response>',
+    )
+    sid = (await sandbox.call(DEBTOR, Url=receiver.url("/voice"))).json()["sid"]
+    await eventually(lambda: _awaiting_input(sandbox, sid))
+
+    silent = await sandbox.control.post(f"/_sandbox/calls/{sid}/silence")
+
+    assert silent.status_code == 200
+    assert silent.json() == {"call_sid": sid, "digits": ""}
+    record = await eventually(lambda: _completed(sandbox, sid), timeout=10)
+    assert record["digits"] == []
+    assert [said["text"] for said in record["spoken"]] == ["Press 1", "Goodbye."]
+    assert receiver.at("/gather") == []
+    again = await sandbox.control.post(f"/_sandbox/calls/{sid}/silence")
+    assert again.status_code == 409
+
+
 async def test_inline_twiml(sandbox: Sandbox) -> None:
     sid = (await sandbox.call(DEBTOR, Twiml="<Response><Say>Hello</Say></Response>")).json()["sid"]
 
