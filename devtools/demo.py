@@ -219,6 +219,7 @@ class Simulation:
         self.options = stack.options
         self.hooks = hooks or Hooks()
         self.day = 0
+        self.steps = 0  # clock stops: each costs an idle check of the whole pipeline
         self.debtors = debtors
         self.by_phone = {d.phone: d for d in debtors}
         self.by_email = {d.email: d for d in debtors if d.email}
@@ -296,6 +297,7 @@ class Simulation:
             await self._step_to(to)
 
     async def _step_to(self, instant: datetime) -> None:
+        self.steps += 1
         self.stepper.move(instant)
         await self._settle()
         await self._harvest()
@@ -380,14 +382,18 @@ class Simulation:
                 if debtor is None:
                     continue
                 assert self.stepper.now is not None
-                for action in self.customers.on_call(debtor.debtor_id, call["sid"], self.stepper.now):
+                actions = self.customers.on_call(debtor.debtor_id, call["sid"], self.stepper.now)
+                for action in actions:
                     if isinstance(action, Keypad):
                         await self.http.post(
                             f"/_sandbox/calls/{action.call_sid}/digits", data={"Digits": action.digits}
                         )
-                        pressed = True
                     else:
                         await self._react([action])
+                if not any(isinstance(action, Keypad) for action in actions):
+                    # Listens and presses nothing: the menu times out now, not after seconds of wall time.
+                    await self.http.post(f"/_sandbox/calls/{call['sid']}/silence")
+                pressed = True
         finished = 0
         for call in calls:
             if call["status"] in ("completed", "no-answer", "busy", "failed", "canceled"):
@@ -434,7 +440,7 @@ class Simulation:
         print(
             f"\rday {day:3}/{self.options.days}  recovered {self.bank.recovered:>14,.2f}  "
             f"payments {payments:5}  promises {promises:4}  replies {self.counts.get('replies', 0):3}  "
-            f"{elapsed:6.0f}s",
+            f"clock stops {self.steps:5}  {elapsed:6.0f}s",
             end="",
             file=sys.stderr,
             flush=True,
