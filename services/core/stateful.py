@@ -19,6 +19,7 @@ import heapq
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -389,7 +390,6 @@ class StatefulProcessor(Generic[St]):
         partition: int | None = None,
     ) -> None:
         self._pending.append((topic, key, value, headers, partition))
-        self.metrics.produced.labels(self.handler.service, topic).inc()
 
     async def _flush(self) -> None:
         """Hand every pending record to the producer, then wait until the broker has acknowledged all."""
@@ -405,6 +405,9 @@ class StatefulProcessor(Generic[St]):
             for topic, key, value, headers, partition in pending
         ]
         await asyncio.gather(*deliveries)
+        # Counted per topic once per batch: a labelled child lookup per record was ~4% of escalation's CPU.
+        for topic, count in Counter(record[0] for record in pending).items():
+            self.metrics.produced.labels(self.handler.service, topic).inc(count)
 
     def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], reason: str, error: str, now: datetime
