@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.vocab import Channel, DecisionKind, ReasonCode, RequestKind
+from schemas.vocab import DecisionKind, ReasonCode, RequestKind
 from services.gatekeeper import rules
 from services.gatekeeper.model import DecideInput, Decision, LocalWindow
-from services.gatekeeper.policy import AppliedPack, Cap, Cooldown, PolicyBook, Window
+from services.gatekeeper.policy import Cap, ChannelRules, Cooldown, PolicyBook, Window
 from services.gatekeeper.rules import ContactZones, Failure
 
 HORIZON = timedelta(days=30)
@@ -129,64 +129,8 @@ def _ceil_second(moment: datetime) -> datetime:
     return whole if whole == moment else whole + _SECOND
 
 
-@dataclass(frozen=True)
-class _PackRules:
-    """What the applied pack versions say about one channel: the same for every request they govern."""
-
-    applied: tuple[AppliedPack, ...]  # held so that the ids keying the cache cannot be reused
-    windows: tuple[tuple[str, Window], ...]
-    window_edges: frozenset[time]
-    calendars: tuple[tuple[str, str], ...]
-    caps: tuple[tuple[str, Cap], ...]
-    cooldowns: tuple[tuple[str, Cooldown], ...]
-
-
-_PACK_RULES: dict[tuple[tuple[int, ...], Channel], _PackRules] = {}
-
-
-def _pack_rules(applied: Sequence[AppliedPack], channel: Channel) -> _PackRules:
-    """Gathered once per pack versions and channel (profiled: rebuilding it was ~6% of a decision)."""
-    key = (tuple(id(ap.version) for ap in applied), channel)
-    found = _PACK_RULES.get(key)
-    if found is not None:
-        return found
-    windows = tuple(
-        (f"{ap.pack}:{window.name}", window)
-        for ap in applied
-        for window in ap.version.windows
-        if channel in window.channels
-    )
-    found = _PackRules(
-        applied=tuple(applied),
-        windows=windows,
-        window_edges=frozenset(edge for _, window in windows for edge in (window.start, window.end)),
-        calendars=tuple(
-            (f"{ap.pack}:working_days", ap.version.calendar)
-            for ap in applied
-            if ap.version.calendar is not None
-        ),
-        caps=tuple(
-            (f"{ap.pack}:{cap.name}", cap)
-            for ap in applied
-            for cap in ap.version.caps
-            if cap.applies(channel)
-        ),
-        cooldowns=tuple(
-            (f"{ap.pack}:{cooldown.name}", cooldown)
-            for ap in applied
-            for cooldown in ap.version.cooldowns
-            if channel in cooldown.applies_to
-        ),
-    )
-    if len(_PACK_RULES) > 4096:  # pack reloads in a long-lived process: start again rather than grow
-        _PACK_RULES.clear()
-    _PACK_RULES[key] = found
-    return found
-
-
-def _plan(inp: DecideInput, applied: Sequence[AppliedPack], zones: ContactZones, primary: ZoneInfo) -> _Plan:
+def _plan(inp: DecideInput, packs: ChannelRules, zones: ContactZones, primary: ZoneInfo) -> _Plan:
     request = inp.request
-    packs = _pack_rules(applied, request.channel)
     dated = [(entry, entry.at.astimezone(primary).date()) for entry in inp.history]
     inconvenient = tuple(inp.debtor.inconvenient)
     primary_edges = frozenset(
@@ -286,7 +230,7 @@ def decide(inp: DecideInput, book: PolicyBook) -> Decision:
         )
     # hard_stops reports TIMEZONE_UNKNOWN whenever there is no primary zone.
     assert zones.primary is not None
-    plan = _plan(inp, applied, zones, zones.primary)
+    plan = _plan(inp, book.rules_for(applied, request.channel), zones, zones.primary)
     at_now = plan.failures(now)
     if expires is not None and expires <= now:
         return _expired(at_now, versions)
