@@ -366,7 +366,6 @@ class StatefulProcessor(Generic[St]):
         # A debtor changed twice in a batch (an overdue record, then the ladder step it made due) is
         # serialized and written once, at the end of the batch (profiled: the second write was ~10% of a
         # record in escalation). A tombstone queued meanwhile stays before it, as it happened.
-        self._dirty.pop((partition, key), None)
         self._dirty[(partition, key)] = entry
 
     def _persist_dirty(self) -> None:
