@@ -8,7 +8,6 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime
 
-import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,26 +24,12 @@ from services.escalation.settings import EscalationSettings
 from services.gatekeeper.app import GatekeeperApp
 from services.gatekeeper.settings import GatekeeperSettings
 from tests.factories import samples
+from tests.fault import garbage
+from tests.fault.garbage import Junk
 from tests.support import Tail, produce
 
 NOW = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # noon in New York
 GOOD = codec.encode(samples(debtor="d-junk")[0], source="/core-banking", time=NOW)
-Junk = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
-
-
-def _with_headers(
-    drop: set[str] = frozenset(), replace: dict[str, bytes] | None = None
-) -> list[tuple[str, bytes]]:
-    replace = replace or {}
-    return [(n, replace.get(n, v)) for n, v in GOOD.headers if n not in drop]
-
-
-def _not_json(raw: bytes) -> bool:
-    try:
-        orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return True
-    return False
 
 
 def _not_a_number(text: str) -> bool:
@@ -55,37 +40,15 @@ def _not_a_number(text: str) -> bool:
     return False
 
 
-def _wrong_types(value: object) -> Junk:
-    body = orjson.loads(GOOD.value) | {"days_past_due": value}
-    return ("schema_violation", GOOD.key, orjson.dumps(body), _with_headers())
-
-
-junk = st.one_of(
-    st.binary(min_size=1, max_size=300)
-    .filter(_not_json)
-    .map(lambda b: ("invalid_json", GOOD.key, b, _with_headers())),
-    # Values pydantic cannot read as a positive day count: its lax mode would take "5", " 7 " or 5.0.
+# Values pydantic cannot read as a positive day count: its lax mode would take "5", " 7 " or 5.0.
+junk = garbage.junk(
+    GOOD,
     st.one_of(
         st.text(max_size=20).filter(_not_a_number),
         st.lists(st.integers(-(10**6), 10**6), max_size=3),
         st.floats(allow_nan=False).filter(lambda f: not f.is_integer()),
         st.integers(-(2**63), 0),  # orjson writes 64-bit integers only
-    ).map(_wrong_types),
-    st.sets(st.sampled_from(codec.REQUIRED_HEADERS), min_size=1).map(
-        lambda drop: ("missing_header", GOOD.key, GOOD.value, _with_headers(drop=drop))
-    ),
-    st.text(alphabet="abcdefghijklmnopqrstuvwxyz.", min_size=1, max_size=40).map(
-        lambda t: (
-            "unknown_type",
-            GOOD.key,
-            GOOD.value,
-            _with_headers(replace={"ce_type": f"x.{t}".encode()}),
-        )
-    ),
-    st.just(("too_large", GOOD.key, b'{"pad": "' + b"x" * 900 * 1024 + b'"}', _with_headers())),
-    st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=12)
-    .filter(lambda k: k != "d-junk")
-    .map(lambda k: ("key_mismatch", k.encode(), GOOD.value, _with_headers())),
+    ).map(lambda value: garbage.with_field(GOOD, "days_past_due", value)),
 )
 
 
