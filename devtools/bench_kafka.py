@@ -17,6 +17,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
 
 from devtools.bench_events import SOURCE, Record
+from devtools.stepper import uncommitted
 from services.core import codec
 from services.core import kafka as kafka_clients
 from services.core.kafka import partitions
@@ -151,12 +152,7 @@ class Kafka:
         except KafkaError:
             return -1
         tps = [tp for topic in topics for tp in await self.partitions(topic)]
-        ends = await self._probe.end_offsets(tps)
-        behind = 0
-        for tp in tps:
-            meta = committed.get(tp)
-            behind += max(0, ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0))
-        return behind
+        return uncommitted(tps, await self._probe.end_offsets(tps), committed)
 
     async def read(self, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
         """Every record of ``topic`` up to its current end, undecoded, with broker timestamps."""

@@ -25,6 +25,15 @@ from services.core.kafka import partitions
 Probe = Callable[[], Awaitable[bool]]
 
 
+def uncommitted(tps: Iterable[Any], ends: dict[Any, int], committed: dict[Any, Any]) -> int:
+    """Records of ``tps`` before their ``ends`` that a consumer group's ``committed`` offsets do not cover."""
+    lag = 0
+    for tp in tps:
+        meta = committed.get(tp)
+        lag += max(0, ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0))
+    return lag
+
+
 class Stepper:
     def __init__(
         self,
@@ -117,10 +126,7 @@ class Stepper:
             if offsets is None:
                 behind[group] = -1  # coordinator not ready yet (fresh broker): not idle
                 continue
-            lag = 0
-            for tp in tps:
-                meta = offsets.get(tp)
-                lag += max(0, ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0))
+            lag = uncommitted(tps, ends, offsets)
             if lag:
                 behind[group] = lag
         return behind
