@@ -374,7 +374,7 @@ class Simulation:
     async def _sandbox_idle(self) -> bool:
         """The stepper's probe: answer calls waiting at the menu, then report whether the sandbox is idle."""
         calls = (await self.http.get("/_sandbox/calls", params={"after": self.seen["calls"]})).json()["calls"]
-        pressed = False
+        acted = False  # a menu answered: the call moves on, so not idle yet
         for call in calls:
             if call["awaiting_input"] and call["sid"] not in self.answered:
                 debtor = self.by_phone.get(call["to"])
@@ -393,7 +393,7 @@ class Simulation:
                 if not any(isinstance(action, Keypad) for action in actions):
                     # Listens and presses nothing: the menu times out now, not after seconds of wall time.
                     await self.http.post(f"/_sandbox/calls/{call['sid']}/silence")
-                pressed = True
+                acted = True
         finished = 0
         for call in calls:
             if call["status"] in ("completed", "no-answer", "busy", "failed", "canceled"):
@@ -402,7 +402,7 @@ class Simulation:
                 break
         self.seen["calls"] += finished
         idle = (await self.http.get("/_sandbox/idle")).json()
-        return not pressed and not any(idle.values())
+        return not acted and not any(idle.values())
 
     # ---- I/O -----------------------------------------------------------------------------------
 
