@@ -61,7 +61,7 @@ schemas: setup ## Regenerate schemas/json and schemas/asyncapi.json from the mod
 
 up: setup ## Start the local Kafka broker on $(KAFKA_PORT) and apply the topic catalog
 	$(PY) -m devtools.localkafka start --dir $(KAFKA_DIR) --port $(KAFKA_PORT)
-	$(PY) -m services.core.topics apply
+	$(PY) -m services.core.catalog apply
 
 down: ## Stop the local Kafka broker
 	@test -x $(PY) && $(PY) -m devtools.localkafka stop --dir $(KAFKA_DIR) || true

@@ -32,9 +32,9 @@ from devtools.localkafka import LocalKafka, free_port
 from schemas.topics import ACCOUNT, DECISIONS, DISPATCH, OUTCOMES, REQUESTS
 from schemas.vocab import Channel
 from services.channels.settings import ChannelsSettings
+from services.core.catalog import apply
 from services.core.clock import write_stepped
 from services.core.settings import REPO_ROOT, CommonSettings
-from services.core.topics import apply
 
 GATEKEEPER_STATE = "collections.gatekeeper.state.v1"
 ESCALATION_STATE = "collections.escalation.state.v1"

@@ -14,14 +14,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from schemas import events as ev
 from schemas.topics import topic_for
 from schemas.vocab import Channel, RequestKind
 from services.core import codec
-from services.gatekeeper.metrics import GatekeeperMetrics
 from services.gatekeeper.policy import PolicyBook
 from services.gatekeeper.service import Gatekeeper
 from services.gatekeeper.settings import GatekeeperSettings
@@ -211,9 +209,7 @@ class StateTemplate:
     def __init__(self, topic: str) -> None:
         source = profile()
         envelope = codec.decode(source.key, source.value, source.headers)
-        handler = Gatekeeper(
-            PolicyBook.load(GatekeeperSettings().policies), GatekeeperMetrics(CollectorRegistry())
-        )
+        handler = Gatekeeper(PolicyBook.load(GatekeeperSettings().policies))
         result = handler.apply(codec.key_of(envelope.event), None, envelope, NOW)
         if result.state is None or result.outputs:
             raise RuntimeError("the gatekeeper's answer to a profile is no longer a bare state")

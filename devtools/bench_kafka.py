@@ -19,8 +19,8 @@ from aiokafka.structs import ConsumerRecord
 from devtools.bench_events import SOURCE, Record
 from devtools.stepper import uncommitted
 from services.core import codec
-from services.core import kafka as kafka_clients
-from services.core.kafka import partitions
+from services.core.runtime import clients as kafka_clients
+from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
 
 _BATCHES_IN_FLIGHT = 200  # batches handed over before waiting for them: bounds the loader's memory

@@ -20,6 +20,7 @@ import shutil
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,13 +33,13 @@ from pydantic import BaseModel
 from devtools.localkafka import LocalKafka, free_port
 from devtools.processes import Service
 from devtools.stepper import Stepper
-from schemas.topics import ACCOUNT, CONSENT, DISPATCH, OUTCOMES, REQUESTS, topic_for
+from schemas.topics import ACCOUNT, CONSENT, DISPATCH, OUTCOMES, REQUESTS
 from schemas.vocab import Channel
-from services.core import codec
-from services.core import kafka as kafka_clients
+from services.core.catalog import apply
 from services.core.clock import write_stepped
+from services.core.runtime.connector import KafkaConnector
+from services.core.runtime.publisher import Publisher
 from services.core.settings import DEPLOY_DIR, REPO_ROOT, CommonSettings
-from services.core.topics import apply
 from services.reporting.audit import audit
 from services.reporting.compute import compute
 from services.reporting.html import render_html
@@ -249,9 +250,13 @@ class Simulation:
                 [self._sandbox_idle],
             ) as self.stepper:
                 self.stepper.now = datetime.combine(START, dtime(), tzinfo=UTC)
-                producer = kafka_clients.producer(self.settings, "simulator")
-                await producer.start()
-                self.producer = producer
+                self.publisher = Publisher(
+                    KafkaConnector(self.settings).producer("simulator"),
+                    self.settings,
+                    "simulator",
+                    "/core-banking",
+                )
+                await self.publisher.start()
                 try:
                     await self._publish([d.profile() for d in self.debtors])
                     started = time.monotonic()
@@ -269,7 +274,7 @@ class Simulation:
                         datetime.combine(START + timedelta(days=self.options.days), dtime(), tzinfo=UTC)
                     )
                 finally:
-                    await producer.stop()
+                    await self.publisher.stop()
             self.ledger = await self._received()
         print(file=sys.stderr)
 
@@ -418,15 +423,7 @@ class Simulation:
     async def _publish(self, events: list[BaseModel]) -> None:
         now = self.stepper.now
         assert now is not None
-        deliveries = []
-        for event in events:
-            enc = codec.encode(event, source="/core-banking", time=now)
-            deliveries.append(
-                await self.producer.send(
-                    self.settings.topic(topic_for(event)), enc.value, key=enc.key, headers=enc.headers
-                )
-            )
-        await asyncio.gather(*deliveries)
+        await self.publisher.publish([(event, str(uuid.uuid4())) for event in events], now)
         for event in events:
             self._count(type(event).__name__)
         await self._settle()

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from services.core.clock import write_stepped
-from services.core.kafka import partitions
+from services.core.runtime.clients import partitions
 
 Probe = Callable[[], Awaitable[bool]]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
+from schemas.vocab import Channel, DeadLetterReason, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -337,15 +337,7 @@ class DeadLetter(BaseModel):
     source_partition: int
     source_offset: int
     consumer: str
-    reason: Literal[
-        "invalid_json",
-        "schema_violation",
-        "unknown_type",
-        "missing_header",
-        "key_mismatch",
-        "too_large",
-        "processing_error",
-    ]
+    reason: DeadLetterReason
     error: Annotated[str, StringConstraints(max_length=4000)]
     key_b64: str | None
     value_b64: str | None

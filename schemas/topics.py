@@ -21,6 +21,11 @@ ESCALATIONS = "collections.escalations.v1"
 CONTROL = "collections.control.v1"
 DEADLETTER = "collections.deadletter.v1"
 DISPATCH = {channel: f"collections.dispatch.{channel.value}.v1" for channel in Channel}
+# Changelogs: compacted, partition-local state of the stateful services, never read by other services.
+GATEKEEPER_STATE = "collections.gatekeeper.state.v1"
+ESCALATION_STATE = "collections.escalation.state.v1"
+SENDER_LEDGER = "collections.sender.ledger.v1"
+CHANGELOGS = (GATEKEEPER_STATE, ESCALATION_STATE, SENDER_LEDGER)
 
 TOPIC_EVENTS: dict[str, tuple[type[BaseModel], ...]] = {
     ACCOUNT: (
@@ -39,6 +44,13 @@ TOPIC_EVENTS: dict[str, tuple[type[BaseModel], ...]] = {
     CONTROL: (ev.OutreachControlChanged,),
     DEADLETTER: (ev.DeadLetter,),
 }
+
+
+def declared(topic: str, event: BaseModel) -> bool:
+    """Whether ``event`` may travel on the logical ``topic`` (an approval only on its channel's topic)."""
+    if type(event) not in TOPIC_EVENTS.get(topic, ()):
+        return False
+    return not isinstance(event, ev.ContactApproved) or DISPATCH[event.channel] == topic
 
 
 def topic_for(event: BaseModel) -> str:

@@ -86,3 +86,16 @@ class DebtorFlag(StrEnum):
     BANKRUPTCY = "bankruptcy"
     DISPUTE = "dispute"
     BREATHING_SPACE = "breathing_space"
+
+
+class DeadLetterReason(StrEnum):
+    """Why a consumer could not use a record (the ``reason`` of a dead letter)."""
+
+    INVALID_JSON = "invalid_json"
+    SCHEMA_VIOLATION = "schema_violation"
+    UNKNOWN_TYPE = "unknown_type"
+    MISSING_HEADER = "missing_header"
+    KEY_MISMATCH = "key_mismatch"
+    TOO_LARGE = "too_large"
+    PROCESSING_ERROR = "processing_error"
+    WRONG_TOPIC = "wrong_topic"  # a valid event on a topic the catalog does not declare it for

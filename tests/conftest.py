@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from devtools.localkafka import LocalKafka
+from services.core.catalog import apply
 from services.core.settings import CommonSettings
-from services.core.topics import apply
 
 # Tests use 4 partitions per topic (production uses the catalog's 12): enough to exercise partitioning
 # and rebalancing, few enough that hundreds of per-test topics stay cheap on one small broker.

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from schemas.topics import topic_for
 from services.core import codec
-from services.core.kafka import partitions
+from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
 
 Record = ConsumerRecord[bytes, bytes]

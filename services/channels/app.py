@@ -20,6 +20,8 @@ from services.core.clock import Clock, clock_from_spec
 from services.core.links import LinkSigner
 from services.core.metrics import PipelineMetrics
 from services.core.runner import serve
+from services.core.runtime.connector import Connector
+from services.core.runtime.loop import Runtime
 from services.core.settings import CommonSettings, ConfigError
 from services.core.templates import TemplateBook
 
@@ -81,26 +83,37 @@ class ChannelApp:
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
         driver: Driver | None = None,
+        connector: Connector | None = None,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         templates = TemplateBook.load(config.templates)  # refuses bad templates, naming each file
         self.metrics = ChannelMetrics(self.registry)
+        clock = clock or clock_from_spec(settings.clock)
         self.worker = ChannelWorker(
-            driver or build_driver(channel, config, templates),
+            driver or build_driver(channel, config, templates), config, clock, self.metrics
+        )
+        self.runtime = Runtime(
+            self.worker,
             settings,
-            config,
-            clock or clock_from_spec(settings.clock),
-            self.metrics,
-            PipelineMetrics(self.registry, f"channels-{channel.value}"),
+            clock,
+            PipelineMetrics(self.registry, self.worker.service),
+            connector=connector,
+            source=f"/collections/channels/{channel.value}",
+            max_records=self.worker.max_records,
+            tick_seconds=0.1,
         )
 
+    @property
+    def healthy(self) -> bool:
+        return self.runtime.healthy
+
     async def run(self) -> None:
-        await self.worker.run()
+        await self.runtime.run()
 
     def stop(self) -> None:
-        self.worker.stop()
+        self.runtime.stop()
 
 
 async def main(channel: Channel, settings: CommonSettings, config: ChannelsSettings) -> None:
     app = ChannelApp(channel, settings, config)
-    await serve(settings, app.registry, lambda: app.worker.healthy, app.run(), app.stop)
+    await serve(settings, app.registry, lambda: app.healthy, app.run(), app.stop)

@@ -15,16 +15,16 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.structs import ConsumerRecord
+from aiokafka import TopicPartition
 from pydantic import BaseModel
 
 from schemas import events as ev
-from schemas.topics import CONSENT, DEADLETTER, DISPATCH, OUTCOMES
+from schemas.topics import CONSENT, DISPATCH, OUTCOMES, SENDER_LEDGER
 from schemas.vocab import OutcomeStatus
 from services.channels.drivers import CannotReconcile, Driver, Prepared
 from services.channels.errors import (
@@ -34,18 +34,16 @@ from services.channels.errors import (
     TransientSendError,
     UncertainSendError,
 )
-from services.channels.ledger import LEDGER, LedgerEntry, LedgerState, SendLedger, lease_until
+from services.channels.ledger import LedgerEntry, LedgerState, lease_until
+from services.channels.ledger_store import SendLedger
 from services.channels.metrics import ChannelMetrics
 from services.channels.outcomes import PROVIDER_OPT_OUT, Result, consent_id, outcome, provider_opt_out
 from services.channels.pacing import Backoff, RateLimiter
 from services.channels.settings import ChannelsSettings
-from services.core import codec
-from services.core import kafka as kafka_clients
 from services.core.clock import Clock
-from services.core.deadletter import dead_letter_record
 from services.core.masking import mask_address
-from services.core.metrics import PipelineMetrics
-from services.core.settings import CommonSettings, ConfigError
+from services.core.runtime.loop import Inbound, Runtime
+from services.core.settings import ConfigError
 from services.core.templates import RenderError
 
 log = logging.getLogger(__name__)
@@ -66,155 +64,122 @@ class Job:
 
 
 class ChannelWorker:
-    """One channel's worker; ``run`` until ``stop`` (SIGTERM), which drains the sends in flight."""
+    """One channel's worker: a stage of the runtime around the send ledger. The runtime's ``stop`` (SIGTERM)
+    drains the sends in flight."""
 
     def __init__(
         self,
         driver: Driver,
-        settings: CommonSettings,
         channel_settings: ChannelsSettings,
         clock: Clock,
         metrics: ChannelMetrics,
-        pipeline: PipelineMetrics,
         backoff: Backoff | None = None,
     ) -> None:
         self.driver = driver
         self.channel = driver.channel
-        self.settings = settings
         self.config = channel_settings
         self.clock = clock
         self.metrics = metrics
-        self.pipeline = pipeline
         self.service = f"channels-{self.channel.value}"
-        self.source = f"/collections/channels/{self.channel.value}"
+        self.input_topics: tuple[str, ...] = (DISPATCH[self.channel],)
+        # A batch may legitimately hold the loop for a request's whole budget (retries, lookups): only a
+        # loop stuck well beyond that is unhealthy.
+        self.stuck_after = channel_settings.request_budget_seconds + 120
         self.backoff = backoff or Backoff(
             channel_settings.backoff_initial_seconds, channel_settings.backoff_max_seconds
         )
         self.limiter = RateLimiter(channel_settings.rate_per_second, channel_settings.rate_burst)
         self._slots = asyncio.Semaphore(channel_settings.max_in_flight)
-        self._stopping = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._pending: list[asyncio.Future[Any]] = []
         self._lookups: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
         # A batch is committed only when all of it is done, and must be within the consumer's poll interval:
         # never take more than about a minute of sending at the configured rate.
-        self._max_records = max(
-            1, min(channel_settings.max_batch, int(channel_settings.rate_per_second * 60))
-        )
-        self._last_poll = 0.0
-        self._producer: AIOKafkaProducer | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._restorer: AIOKafkaConsumer | None = None
+        self.max_records = max(1, min(channel_settings.max_batch, int(channel_settings.rate_per_second * 60)))
+        self._runtime: Runtime | None = None
         self.ledger: SendLedger | None = None
 
-    # ---- lifecycle --------------------------------------------------------------------------------
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None, "the worker is not open"
+        return self._runtime
 
     @property
-    def healthy(self) -> bool:
-        # A batch may legitimately hold the loop for a request's whole budget (retries, lookups): only a
-        # loop stuck well beyond that is unhealthy.
-        stuck_after = self.config.request_budget_seconds + 120
-        return self._consumer is not None and time.monotonic() - self._last_poll < stuck_after
+    def stopping(self) -> bool:
+        return self.runtime.stopping
 
-    def stop(self) -> None:
-        self._stopping.set()
+    # ---- the stage's hooks ------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        s = self.settings
-        instance = s.instance or self.service
-        # Dead letters carry the refused record whole (base64), so they can exceed any event's size limit.
-        self._producer = kafka_clients.producer(s, f"{instance}-producer", max_request_size=4_194_304)
-        self._restorer = kafka_clients.consumer(s, None, f"{instance}-ledger")
-        self._consumer = kafka_clients.consumer(s, s.group(self.service), instance)
+    async def open(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        reader = runtime.reader("ledger")
+        await reader.start()
         self.ledger = SendLedger(
-            self._producer,
-            self._restorer,
-            s.topic(LEDGER),
+            runtime.publisher,
+            reader,
+            runtime.settings.topic(SENDER_LEDGER),
             self.channel,
             timedelta(days=self.config.ledger_retention_days),
         )
-        await self._producer.start()
-        await self._restorer.start()
-        await self._consumer.start()
-        try:
-            await self._check_partitions()
-            self._consumer.subscribe([s.topic(DISPATCH[self.channel])], listener=_Rebalance(self))
-            while not self._stopping.is_set():
-                await self._step()
-        finally:
-            await self._consumer.stop()
-            await self._restorer.stop()
-            await self._producer.stop()
-            await self.driver.aclose()
-
-    async def _check_partitions(self) -> None:
-        assert self._restorer is not None
-        dispatch = await kafka_clients.partitions(self._restorer, self.settings.topic(DISPATCH[self.channel]))
-        ledger = await kafka_clients.partitions(self._restorer, self.settings.topic(LEDGER))
+        dispatch = await reader.partitions(runtime.settings.topic(DISPATCH[self.channel]))
+        ledger = await reader.partitions(runtime.settings.topic(SENDER_LEDGER))
         if len(ledger) < len(dispatch):
             raise ConfigError(
-                f"{LEDGER} has {len(ledger)} partitions, fewer than the {len(dispatch)} of the dispatch topic"
+                f"{SENDER_LEDGER} has {len(ledger)} partitions, fewer than the {len(dispatch)} "
+                "of the dispatch topic"
             )
+
+    async def close(self) -> None:
+        try:
+            if self.ledger is not None:
+                await self.ledger.close()
+        finally:
+            await self.driver.aclose()
+
+    async def assigned(self, partitions: set[int]) -> None:
+        assert self.ledger is not None
+        await self.ledger.restore(sorted(partitions), self.clock.now())
+
+    async def revoked(self, partitions: set[int]) -> None:
+        assert self.ledger is not None
+        self.ledger.drop(partitions)
+
+    def next_due(self) -> datetime | None:
+        return None
+
+    def scheduled(self) -> int:
+        return 0
 
     # ---- one batch --------------------------------------------------------------------------------
 
-    async def _step(self) -> None:
-        assert self._consumer is not None
-        batch = await self._consumer.getmany(timeout_ms=100, max_records=self._max_records)
-        self._last_poll = time.monotonic()
-        self.pipeline.last_poll.labels(self.service).set(time.time())
+    async def handle(self, batch: list[Inbound], now: datetime) -> Mapping[TopicPartition, int]:
+        assert self.ledger is not None
         if time.monotonic() >= self._next_prune:
-            async with self._lock:
-                assert self.ledger is not None
-                await self.ledger.prune(self.clock.now())
+            await self.ledger.prune(self.clock.now())
             self._next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
-        if not batch:
-            return
-        async with self._lock:
-            started = time.perf_counter()
-            jobs: dict[str, list[Job]] = defaultdict(list)
-            ends: dict[TopicPartition, int] = {}
-            for tp, records in batch.items():
-                self.pipeline.consumed.labels(self.service, tp.topic).inc(len(records))
-                self.pipeline.record_age.labels(self.service).observe(
-                    max(0.0, time.time() - records[-1].timestamp / 1000)
-                )
-                for record in records:
-                    approval = self._decode(record)
-                    if approval is not None:
-                        jobs[approval.request_id].append(Job(approval, tp.partition, record.offset))
-                ends[tp] = records[-1].offset + 1
-            # Redeliveries of one request in one batch run one after the other: the second sees the ledger.
-            results = await asyncio.gather(
-                *(self._serve_in_order(same) for same in jobs.values()), return_exceptions=True
-            )
-            await self._flush()
-            self._lookups.clear()
-            fatal = next((r for r in results if isinstance(r, BaseException)), None)
-            if fatal is not None:
-                # Nothing of this batch is committed: the next owner finds the ledger and goes on.
-                raise fatal
-            abandoned = [job for unfinished in results if isinstance(unfinished, list) for job in unfinished]
-            offsets = dict(ends)
-            for job in abandoned:
-                tp = TopicPartition(self.settings.topic(DISPATCH[self.channel]), job.partition)
-                offsets[tp] = min(offsets[tp], job.offset)
-            await self._consumer.commit(offsets)
-            self.pipeline.batch_seconds.labels(self.service).observe(time.perf_counter() - started)
-            await self._report_lag()
-
-    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> ev.ContactApproved | None:
-        try:
-            envelope = codec.decode(record.key, record.value, record.headers)
-        except codec.DecodeError as exc:
-            self._dead_letter(record, exc.reason, exc.message)
-            return None
-        event = envelope.event
-        if not isinstance(event, ev.ContactApproved) or event.channel is not self.channel:
-            self._dead_letter(record, "schema_violation", f"{envelope.type} is not a {self.channel} approval")
-            return None
-        return event
+        jobs: dict[str, list[Job]] = defaultdict(list)
+        for inbound in batch:
+            approval = inbound.envelope.event
+            assert isinstance(approval, ev.ContactApproved)  # the runtime checked it is declared here
+            jobs[approval.request_id].append(Job(approval, inbound.partition, inbound.offset))
+        if not jobs:
+            return {}
+        # Redeliveries of one request in one batch run one after the other: the second sees the ledger.
+        results = await asyncio.gather(
+            *(self._serve_in_order(same) for same in jobs.values()), return_exceptions=True
+        )
+        self._lookups.clear()
+        fatal = next((r for r in results if isinstance(r, BaseException)), None)
+        if fatal is not None:
+            # Nothing of this batch is committed: the next owner finds the ledger and goes on.
+            await self.runtime.publisher.flush()
+            raise fatal
+        held: dict[TopicPartition, int] = {}
+        topic = self.runtime.settings.topic(DISPATCH[self.channel])
+        for unfinished in results:
+            for job in unfinished if isinstance(unfinished, list) else ():
+                tp = TopicPartition(topic, job.partition)
+                held[tp] = min(held.get(tp, job.offset), job.offset)
+        return held
 
     async def _serve_in_order(self, jobs: list[Job]) -> list[Job]:
         """Serve the records of one request id; return those left unfinished because the worker stops."""
@@ -231,7 +196,7 @@ class ChannelWorker:
             except AuthenticationError:
                 # Every other send would be refused too: abandon them, and stop.
                 log.critical("%s: the provider refused our credentials; stopping", self.service)
-                self.stop()
+                self.runtime.stop()
                 raise
         return []
 
@@ -247,9 +212,9 @@ class ChannelWorker:
             if recorded is not None:
                 event = self._outcome(job, recorded)
                 await self._publish(event, event.outcome_id, OUTCOMES, event.occurred_at)
-            self.pipeline.duplicates.labels(self.service).inc()
+            self.runtime.metrics.duplicates.labels(self.service).inc()
             return
-        if self._stopping.is_set():
+        if self.stopping:
             raise _Abandoned
         now = self.clock.now()
         try:
@@ -281,7 +246,7 @@ class ChannelWorker:
             await self._pause(self.limiter.delay(prepared.sender, time.monotonic()), rate_limit=True)
             if self.clock.now() >= approval.valid_until:
                 continue
-            if self._stopping.is_set():
+            if self.stopping:
                 raise _Abandoned
             attempt += 1
             entry = await self._claim(job, prepared, attempt)
@@ -440,7 +405,7 @@ class ChannelWorker:
         assert self.ledger is not None
         await (await self.ledger.write(job.partition, entry))
         event = self._outcome(job, result)
-        self._pending.append(await self._send(event, event.outcome_id, OUTCOMES, event.occurred_at))
+        await self.runtime.publisher.send_event(event, event.outcome_id, event.occurred_at, OUTCOMES)
         self.metrics.sends.labels(self.channel.value, result.status.value).inc()
 
     def _outcome(self, job: Job, result: Result) -> ev.ContactOutcome:
@@ -453,18 +418,8 @@ class ChannelWorker:
         )
 
     async def _publish(self, event: BaseModel, event_id: str, topic: str, now: datetime) -> None:
-        await (await self._send(event, event_id, topic, now))
-
-    async def _send(self, event: BaseModel, event_id: str, topic: str, now: datetime) -> asyncio.Future[Any]:
-        """Hand ``event`` to the producer; the returned future resolves once the broker acknowledged it."""
-        assert self._producer is not None
-        enc = codec.encode(event, source=self.source, time=now, id=event_id)
-        name = self.settings.topic(topic)
-        delivery: asyncio.Future[Any] = await self._producer.send(
-            name, enc.value, key=enc.key, headers=enc.headers
-        )
-        self.pipeline.produced.labels(self.service, name).inc()
-        return delivery
+        """Publish and wait for the broker's acknowledgement."""
+        await (await self.runtime.publisher.send_event(event, event_id, now, topic))
 
     # ---- plumbing ---------------------------------------------------------------------------------
 
@@ -475,7 +430,7 @@ class ChannelWorker:
         if rate_limit:
             self.metrics.rate_limited_seconds.labels(self.channel.value).inc(seconds)
         try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            await asyncio.wait_for(self.runtime.stopped(), seconds)
         except TimeoutError:
             return
         raise _Abandoned
@@ -484,30 +439,6 @@ class ChannelWorker:
         self.metrics.provider_seconds.labels(self.channel.value, operation).observe(
             time.perf_counter() - started
         )
-
-    def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, error: str) -> None:
-        assert self._producer is not None
-        key, value, headers = dead_letter_record(record, self.service, reason, error, self.clock.now())
-        topic = self.settings.topic(DEADLETTER)
-        self._pending.append(
-            asyncio.ensure_future(self._producer.send(topic, value, key=key, headers=headers))
-        )
-        self.pipeline.deadletters.labels(self.service, reason).inc()
-
-    async def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        results = await asyncio.gather(*pending)
-        # Dead letters resolve to a delivery future of their own; ledger writes already are one.
-        await asyncio.gather(*(r for r in results if isinstance(r, asyncio.Future)))
-
-    async def _report_lag(self) -> None:
-        assert self._consumer is not None
-        lag = 0
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            if high is not None:
-                lag += max(0, high - await self._consumer.position(tp))
-        self.pipeline.lag.labels(self.service, self.settings.topic(DISPATCH[self.channel])).set(lag)
 
 
 def _recorded(result: Result) -> dict[str, Any]:
@@ -521,20 +452,3 @@ def _recorded(result: Result) -> dict[str, Any]:
         "segments": result.segments,
         "cost": result.cost,
     }
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Revocation waits for the batch in hand; assignment restores the ledger before any approval is read."""
-
-    def __init__(self, worker: ChannelWorker) -> None:
-        self.worker = worker
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self.worker._lock:
-            assert self.worker.ledger is not None
-            self.worker.ledger.drop(tp.partition for tp in revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        async with self.worker._lock:
-            assert self.worker.ledger is not None
-            await self.worker.ledger.restore(sorted(tp.partition for tp in assigned), self.worker.clock.now())

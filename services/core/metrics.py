@@ -7,11 +7,15 @@ run several services in one process and read each one's numbers.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from services.core.runtime.keyed import Count
 
 
 class PipelineMetrics:
@@ -115,3 +119,13 @@ class MetricsServer:
     async def _health(self, _: web.Request) -> web.Response:
         ok = self.healthy()
         return web.json_response({"ok": ok, "time": time.time()}, status=200 if ok else 503)
+
+
+def record_counts(metrics: Mapping[str, Counter | Histogram], counts: Iterable[Count]) -> None:
+    """Apply a handler's counts to the service's metrics, found by the counted name."""
+    for count in counts:
+        metric = metrics[count.metric]
+        if isinstance(metric, Histogram):
+            (metric.labels(*count.labels) if count.labels else metric).observe(count.value)
+        else:
+            (metric.labels(*count.labels) if count.labels else metric).inc(count.value)

@@ -22,8 +22,10 @@ import orjson
 
 from schemas.events import DeadLetter
 from schemas.topics import DEADLETTER
-from services.core import kafka as kafka_clients
+from services.core.cli import Command, main
 from services.core.deadletter import original
+from services.core.runtime.connector import KafkaConnector
+from services.core.runtime.reader import TopicReader
 from services.core.settings import CommonSettings, load
 
 
@@ -47,31 +49,14 @@ class Selection:
 
 async def read(settings: CommonSettings, selection: Selection) -> list[tuple[int, DeadLetter]]:
     """Every dead letter currently on the topic that matches ``selection``, in offset order."""
-    consumer = kafka_clients.consumer(
-        settings, None, "collections-redrive", max_partition_fetch_bytes=8_388_608, fetch_max_bytes=16_777_216
-    )
-    await consumer.start()
-    try:
-        topic = settings.topic(DEADLETTER)
-        tps = await kafka_clients.partitions(consumer, topic)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+    async with TopicReader.connect(settings, "collections-redrive", large=True) as reader:
         found: list[tuple[int, DeadLetter]] = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    letter = DeadLetter.model_validate_json(record.value or b"")
-                    if selection.matches(record.offset, letter):
-                        found.append((record.offset, letter))
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        async for records in reader.replay(await reader.partitions(settings.topic(DEADLETTER))):
+            for record in records:
+                letter = DeadLetter.model_validate_json(record.value or b"")
+                if selection.matches(record.offset, letter):
+                    found.append((record.offset, letter))
         return sorted(found, key=lambda item: (item[1].failed_at, item[0]))
-    finally:
-        await consumer.stop()
 
 
 async def replay(settings: CommonSettings, letters: list[DeadLetter]) -> int:
@@ -115,7 +100,7 @@ async def import_lines(settings: CommonSettings, lines: list[bytes]) -> int:
 async def _produce(
     settings: CommonSettings, records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]
 ) -> int:
-    producer = kafka_clients.producer(settings, "collections-redrive", max_request_size=4_194_304)
+    producer = KafkaConnector(settings).producer("collections-redrive")
     await producer.start()
     try:
         futures = [
@@ -128,50 +113,72 @@ async def _produce(
     return len(records)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m services.core.redrive",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("command", choices=["list", "replay", "export", "import"])
-    parser.add_argument("file", nargs="?", type=Path, help="for export and import")
+def _selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source-topic")
     parser.add_argument("--reason")
     parser.add_argument("--consumer")
     parser.add_argument("--offsets", help="FROM-TO, dead-letter topic offsets, inclusive")
-    args = parser.parse_args(argv)
-    settings = load(CommonSettings)
-    if args.command == "import":
-        if args.file is None:
-            parser.error("import needs a FILE")
-        count = asyncio.run(import_lines(settings, args.file.read_bytes().splitlines()))
-        print(f"{count} records republished")
-        return 0
+
+
+def _selection(args: argparse.Namespace) -> Selection:
     first, last = 0, None
     if args.offsets:
         low, _, high = args.offsets.partition("-")
         first, last = int(low), int(high) if high else None
-    selection = Selection(args.source_topic, args.reason, args.consumer, first, last)
-    letters = asyncio.run(read(settings, selection))
-    if args.command == "list":
-        for offset, letter in letters:
-            size = len(base64.b64decode(letter.value_b64)) if letter.value_b64 else 0
-            print(
-                f"{offset:>8} {letter.failed_at.isoformat()} {letter.consumer:12} {letter.reason:17} "
-                f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset} {size}B "
-                f"{letter.error[:120]}"
-            )
-        print(f"{len(letters)} dead letters")
-    elif args.command == "replay":
-        print(f"{asyncio.run(replay(settings, [letter for _, letter in letters]))} records republished")
-    else:
-        if args.file is None:
-            parser.error("export needs a FILE")
-        args.file.write_bytes(b"\n".join(export_lines(letters)) + b"\n")
-        print(f"{len(letters)} dead letters written to {args.file}")
+    return Selection(args.source_topic, args.reason, args.consumer, first, last)
+
+
+def _with_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path)
+    _selection_options(parser)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    letters = asyncio.run(read(load(CommonSettings), _selection(args)))
+    for offset, letter in letters:
+        size = len(base64.b64decode(letter.value_b64)) if letter.value_b64 else 0
+        print(
+            f"{offset:>8} {letter.failed_at.isoformat()} {letter.consumer:12} {letter.reason:17} "
+            f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset} {size}B "
+            f"{letter.error[:120]}"
+        )
+    print(f"{len(letters)} dead letters")
     return 0
 
 
+def run_replay(args: argparse.Namespace) -> int:
+    settings = load(CommonSettings)
+    letters = asyncio.run(read(settings, _selection(args)))
+    print(f"{asyncio.run(replay(settings, [letter for _, letter in letters]))} records republished")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    letters = asyncio.run(read(load(CommonSettings), _selection(args)))
+    args.file.write_bytes(b"\n".join(export_lines(letters)) + b"\n")
+    print(f"{len(letters)} dead letters written to {args.file}")
+    return 0
+
+
+def configure_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    settings = load(CommonSettings)
+    count = asyncio.run(import_lines(settings, args.file.read_bytes().splitlines()))
+    print(f"{count} records republished")
+    return 0
+
+
+COMMANDS = {
+    "list": Command("print the chosen dead letters (never their payload)", _selection_options, run_list),
+    "replay": Command("republish the chosen dead letters unchanged", _selection_options, run_replay),
+    "export": Command(
+        "write the chosen dead letters as JSON lines to correct by hand", _with_file, run_export
+    ),
+    "import": Command("republish corrected lines to their source topics", configure_import, run_import),
+}
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("python -m services.core.redrive", COMMANDS, description=__doc__))

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.core.metrics import record_counts
+from services.core.runtime.keyed import Count
+from services.escalation.service import Counted
 
 
 class EscalationMetrics:
@@ -36,3 +42,13 @@ class EscalationMetrics:
             registry=registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
+        self._by_name: dict[str, Counter | Histogram] = {
+            Counted.CASE: self.cases,
+            Counted.REQUEST: self.requests,
+            Counted.ESCALATION: self.escalations,
+            Counted.NO_CHANNEL: self.no_channel,
+            Counted.STOP_LATENCY: self.stop_latency,
+        }
+
+    def record(self, counts: Iterable[Count]) -> None:
+        record_counts(self._by_name, counts)

@@ -10,18 +10,19 @@ requested is recorded, so replays, restarts and strategy version changes never r
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from schemas import events as ev
-from schemas.topics import ACCOUNT, CONSENT, OUTCOMES
+from schemas.topics import ACCOUNT, CONSENT, ESCALATION_STATE, OUTCOMES
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
 from services.core.codec import Envelope, deterministic_id
-from services.core.stateful import Output, Result
-from services.escalation.metrics import EscalationMetrics
+from services.core.runtime.keyed import Count, Output, Result
 from services.escalation.state import AccountCase, Case, Phase, Promise, RequestRef, Retry
 from services.escalation.strategy import Segment, Step, Strategy, send_instant, step_day, steps_for
 
@@ -30,17 +31,41 @@ PERMANENT_CODES = {"21211", "21614", "21408", "30005", "30006", "550", "551", "5
 _FINAL_NO_RETRY = {OutcomeStatus.DELIVERED, OutcomeStatus.CONVERSATION, OutcomeStatus.REPLIED}
 
 
+class Counted(StrEnum):
+    """What the handler counts; ``EscalationMetrics`` declares a metric for each."""
+
+    CASE = "case"  # an account entering a segment; labels: segment, arm
+    REQUEST = "request"  # labels: channel, step
+    ESCALATION = "escalation"  # labels: kind
+    NO_CHANNEL = "no_channel"
+    STOP_LATENCY = "stop_latency"  # seconds from a payment in full to outreach stopped
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One application of the handler: the instant, and what it publishes and counts."""
+
+    now: datetime
+    out: list[Output] = field(default_factory=list)
+    counts: list[Count] = field(default_factory=list)
+
+    def count(self, metric: Counted, *labels: str, value: float = 1.0) -> None:
+        self.counts.append(Count(metric, labels, value))
+
+    def result(self, case: Case) -> Result[Case]:
+        return Result(case, self.out, case.next_due(), case.scheduled(), self.counts)
+
+
 class Escalation:
-    """Implements ``services.core.stateful.Handler`` for escalation."""
+    """Implements ``services.core.runtime.keyed.Handler`` for escalation."""
 
     service = "escalation"
     input_topics: tuple[str, ...] = (ACCOUNT, OUTCOMES, CONSENT)
-    state_topic = "collections.escalation.state.v1"
+    state_topic = ESCALATION_STATE
     state_model = Case
 
-    def __init__(self, strategy: Strategy, metrics: EscalationMetrics, payment_link_base: str) -> None:
+    def __init__(self, strategy: Strategy, payment_link_base: str) -> None:
         self.strategy = strategy
-        self.metrics = metrics
         self.payment_link_base = payment_link_base.rstrip("/")
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -49,20 +74,20 @@ class Escalation:
         self, key: str, state: Case | None, envelope: Envelope[BaseModel], now: datetime
     ) -> Result[Case]:
         case = state or Case(debtor_id=key, arm=self.strategy.experiment.arm_for(key))
-        out: list[Output] = []
+        turn = _Turn(now)
         event = envelope.event
         match event:
             case ev.DebtorProfileUpdated():
                 if case.profile_time is None or envelope.time >= case.profile_time:
                     case = case.model_copy(update={"profile": event, "profile_time": envelope.time})
             case ev.AccountOverdue():
-                case = self._overdue(case, event, now, out)
+                case = self._overdue(case, event, turn)
             case ev.PaymentPosted():
-                case = self._payment(case, event, envelope, now, out)
+                case = self._payment(case, event, envelope, turn)
             case ev.PromiseToPayRecorded():
-                case = self._promise(case, event, envelope, now, out)
+                case = self._promise(case, event, envelope, turn)
             case ev.AccountStatusChanged():
-                case = self._status(case, event, envelope, now, out)
+                case = self._status(case, event, envelope, turn)
             case ev.ConsentChanged():
                 pair = (event.address, event.channel)
                 unusable = [u for u in case.unusable if u != pair]
@@ -73,22 +98,23 @@ class Escalation:
                 case = self._outcome(case, event, now)
             case _:
                 pass
-        return Result(case, out, case.next_due(), case.scheduled())
+        return turn.result(case)
 
     def due(self, key: str, state: Case, now: datetime) -> Result[Case]:
-        out: list[Output] = []
+        turn = _Turn(now)
         case = state
         for account in list(case.accounts.values()):
-            account = self._wake(case, account, now, out)
+            account = self._wake(case, account, turn)
             if account.phase is Phase.ACTIVE:
-                account = self._run_retries(case, account, now, out)
-                account = self._run_ladder(case, account, now, out)
+                account = self._run_retries(case, account, turn)
+                account = self._run_ladder(case, account, turn)
             case = _with(case, account)
-        return Result(case, out, case.next_due(), case.scheduled())
+        return turn.result(case)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def _overdue(self, case: Case, event: ev.AccountOverdue, now: datetime, out: list[Output]) -> Case:
+    def _overdue(self, case: Case, event: ev.AccountOverdue, turn: _Turn) -> Case:
+        now = turn.now
         account = case.accounts.get(event.account_id)
         if account is None or _new_cycle(account, event):
             account = AccountCase(
@@ -115,23 +141,23 @@ class Escalation:
                     "as_of": event.as_of,
                 }
             )
-        account = self._thresholds(case, account, now, out)
+        account = self._thresholds(case, account, turn)
         if account.phase in (Phase.ACTIVE, Phase.PROMISED, Phase.DISPUTED, Phase.HARDSHIP):
             segment = self.strategy.segment_for(
                 account.days_past_due, account.total_outstanding, account.risk_score, account.product
             )
             if segment is not None and segment.name != account.segment:
-                account = self._enter(case, account, segment)
+                account = self._enter(case, account, segment, turn)
         return _with(case, account)
 
-    def _enter(self, case: Case, account: AccountCase, segment: Segment) -> AccountCase:
+    def _enter(self, case: Case, account: AccountCase, segment: Segment, turn: _Turn) -> AccountCase:
         """Start a segment's ladder at the latest step already due (missed earlier ones are not sent)."""
         ladder = steps_for(segment, case.arm)
         start = 0
         for index, step in enumerate(ladder):
             if step.at_dpd is not None and step.at_dpd <= account.days_past_due:
                 start = index
-        self.metrics.cases.labels(segment.name, case.arm).inc()
+        turn.count(Counted.CASE, segment.name, case.arm)
         account = account.model_copy(update={"segment": segment.name, "next_step": start})
         return account.model_copy(update={"next_at": self._step_at(case, account, ladder, start)})
 
@@ -140,15 +166,14 @@ class Escalation:
         case: Case,
         event: ev.PaymentPosted,
         envelope: Envelope[BaseModel],
-        now: datetime,
-        out: list[Output],
+        turn: _Turn,
     ) -> Case:
         account = case.accounts.get(event.account_id)
         if account is None:
             return case
         if event.paid_in_full:
-            self.metrics.stop_latency.observe(max(0.0, (now - envelope.time).total_seconds()))
-            account = self._stop(case, account, Phase.STOPPED, ev.CancelReason.PAID, envelope.id, now, out)
+            turn.count(Counted.STOP_LATENCY, value=max(0.0, (turn.now - envelope.time).total_seconds()))
+            account = self._stop(case, account, Phase.STOPPED, ev.CancelReason.PAID, envelope.id, turn)
             return _with(case, account.model_copy(update={"total_outstanding": Decimal(0)}))
         update: dict[str, object] = {"total_outstanding": event.outstanding_after}
         if account.promise is not None:
@@ -163,8 +188,7 @@ class Escalation:
         case: Case,
         event: ev.PromiseToPayRecorded,
         envelope: Envelope[BaseModel],
-        now: datetime,
-        out: list[Output],
+        turn: _Turn,
     ) -> Case:
         account = case.accounts.get(event.account_id)
         if account is None or account.phase in (Phase.STOPPED, Phase.HANDED_OFF):
@@ -177,7 +201,7 @@ class Escalation:
             promised_date=event.promised_date,
             check_at=send_instant(check_day, self.strategy, zone),
         )
-        account = self._cancel_pending(case, account, ev.CancelReason.PROMISE_TO_PAY, envelope.id, now, out)
+        account = self._cancel_pending(case, account, ev.CancelReason.PROMISE_TO_PAY, envelope.id, turn)
         return _with(
             case,
             account.model_copy(
@@ -190,19 +214,19 @@ class Escalation:
         case: Case,
         event: ev.AccountStatusChanged,
         envelope: Envelope[BaseModel],
-        now: datetime,
-        out: list[Output],
+        turn: _Turn,
     ) -> Case:
+        now = turn.now
         status, reason = event.status, ev.CancelReason
         if status is ev.AccountStatus.BANKRUPTCY:
             for each in list(case.accounts.values()):
                 case = _with(
-                    case, self._stop(case, each, Phase.STOPPED, reason.BANKRUPTCY, envelope.id, now, out)
+                    case, self._stop(case, each, Phase.STOPPED, reason.BANKRUPTCY, envelope.id, turn)
                 )
             bankrupt = case.accounts.get(event.account_id)
             if bankrupt is not None:
                 review = ev.EscalationKind.BANKRUPTCY_REVIEW
-                case = _with(case, self._raise(case, bankrupt, review, "bankruptcy reported", now, out))
+                case = _with(case, self._raise(case, bankrupt, review, "bankruptcy reported", turn))
             return case.model_copy(update={"bankrupt": True})
         found = case.accounts.get(event.account_id)
         if found is None:
@@ -212,19 +236,19 @@ class Escalation:
             why = {ev.AccountStatus.CURED: reason.CURED, ev.AccountStatus.CLOSED: reason.CLOSED}.get(
                 status, reason.RESTRUCTURED
             )
-            account = self._stop(case, account, Phase.STOPPED, why, envelope.id, now, out)
+            account = self._stop(case, account, Phase.STOPPED, why, envelope.id, turn)
         elif status is ev.AccountStatus.DISPUTE_OPENED and account.phase is not Phase.STOPPED:
-            account = self._stop(case, account, Phase.DISPUTED, reason.DISPUTE, envelope.id, now, out)
+            account = self._stop(case, account, Phase.DISPUTED, reason.DISPUTE, envelope.id, turn)
         elif status is ev.AccountStatus.DISPUTE_CLOSED and account.phase is Phase.DISPUTED:
             account = account.model_copy(update={"phase": Phase.ACTIVE, "next_at": now})
         elif status is ev.AccountStatus.HARDSHIP and account.phase not in (Phase.STOPPED, Phase.HANDED_OFF):
-            account = self._stop(case, account, Phase.HARDSHIP, reason.HARDSHIP, envelope.id, now, out)
+            account = self._stop(case, account, Phase.HARDSHIP, reason.HARDSHIP, envelope.id, turn)
             account = account.model_copy(
                 update={"phase_until": now + timedelta(days=self.strategy.hardship_pause_days)}
             )
             for rule in self.strategy.escalations:
                 if rule.on_hardship:
-                    account = self._raise(case, account, rule.kind, "hardship reported", now, out)
+                    account = self._raise(case, account, rule.kind, "hardship reported", turn)
         return _with(case, account)
 
     def _outcome(self, case: Case, event: ev.ContactOutcome, now: datetime) -> Case:
@@ -272,7 +296,8 @@ class Escalation:
 
     # ---- scheduled work ----------------------------------------------------------------------
 
-    def _wake(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:
+    def _wake(self, case: Case, account: AccountCase, turn: _Turn) -> AccountCase:
+        now = turn.now
         if account.phase_until is None or account.phase_until > now:
             return account
         if account.phase is Phase.PROMISED and account.promise is not None:
@@ -288,7 +313,7 @@ class Escalation:
             account = self._resume_stronger(case, account, now)
             for rule in self.strategy.escalations:
                 if rule.after_broken_promises is not None and broken >= rule.after_broken_promises:
-                    account = self._raise(case, account, rule.kind, f"{broken} broken promises", now, out)
+                    account = self._raise(case, account, rule.kind, f"{broken} broken promises", turn)
         else:
             # Forbearance over (or a pause with nothing left to judge): the ladder goes on from where it was.
             account = account.model_copy(update={"phase": Phase.ACTIVE, "phase_until": None, "next_at": now})
@@ -301,13 +326,14 @@ class Escalation:
                 return account.model_copy(update={"next_step": index, "next_at": now})
         return account.model_copy(update={"next_at": now})
 
-    def _run_ladder(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:
+    def _run_ladder(self, case: Case, account: AccountCase, turn: _Turn) -> AccountCase:
+        now = turn.now
         ladder = self._ladder(case, account)
         while account.next_at is not None and account.next_at <= now and account.next_step < len(ladder):
             step = ladder[account.next_step]
             step_id = self._step_id(account, step)
             if step_id not in account.done:
-                account = self._request(case, account, step, step.channel, 1, account.next_at, now, out)
+                account = self._request(case, account, step, step.channel, 1, account.next_at, turn)
                 account = account.model_copy(update={"done": [*account.done, step_id], "last_step_at": now})
             following = account.next_step + 1
             account = account.model_copy(
@@ -321,7 +347,8 @@ class Escalation:
             account = account.model_copy(update={"next_at": None})
         return account
 
-    def _run_retries(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:
+    def _run_retries(self, case: Case, account: AccountCase, turn: _Turn) -> AccountCase:
+        now = turn.now
         due = [r for r in account.retries if r.at <= now]
         if not due:
             return account
@@ -329,7 +356,7 @@ class Escalation:
         for retry in due:
             step = self._step_by_id(retry.step, case.arm)
             if step is not None:
-                account = self._request(case, account, step, retry.channel, retry.attempt, retry.at, now, out)
+                account = self._request(case, account, step, retry.channel, retry.attempt, retry.at, turn)
         return account
 
     def _step_at(self, case: Case, account: AccountCase, ladder: list[Step], index: int) -> datetime | None:
@@ -349,13 +376,13 @@ class Escalation:
         channel: Channel,
         attempt: int,
         scheduled: datetime,
-        now: datetime,
-        out: list[Output],
+        turn: _Turn,
     ) -> AccountCase:
+        now = turn.now
         step_id = self._step_id(account, step)
         chosen = self._route(case, channel)
         if chosen is None:
-            self.metrics.no_channel.inc()
+            turn.count(Counted.NO_CHANNEL)
             return account
         channel, destination = chosen
         request_id = deterministic_id("request", case.debtor_id, account.account_id, step_id, str(attempt))
@@ -378,8 +405,8 @@ class Escalation:
             expires_at=not_before + timedelta(hours=step.expires_hours),
             requested_at=now,
         )
-        out.append(Output(request, request_id))
-        self.metrics.requests.labels(channel.value, step.name).inc()
+        turn.out.append(Output(request, request_id))
+        turn.count(Counted.REQUEST, channel.value, step.name)
         attempts = {**account.attempts, step_id: max(attempt, account.attempts.get(step_id, 0))}
         ref = RequestRef(step=step_id, channel=channel, destination=destination, attempt=attempt)
         return account.model_copy(
@@ -436,11 +463,11 @@ class Escalation:
         account: AccountCase,
         reason: ev.CancelReason,
         cause: str,
-        now: datetime,
-        out: list[Output],
+        turn: _Turn,
     ) -> AccountCase:
         """Withdraw the account's requests still pending; ``cause`` (the triggering event's id) makes the
         cancellation's id deterministic."""
+        now = turn.now
         if account.pending:
             cancel = ev.ContactCancelled(
                 debtor_id=case.debtor_id,
@@ -449,7 +476,7 @@ class Escalation:
                 reason=reason,
                 cancelled_at=now,
             )
-            out.append(Output(cancel, deterministic_id("cancel", cause, account.account_id)))
+            turn.out.append(Output(cancel, deterministic_id("cancel", cause, account.account_id)))
         return account.model_copy(update={"pending": [], "requests": {}, "retries": []})
 
     def _stop(
@@ -459,25 +486,25 @@ class Escalation:
         phase: Phase,
         reason: ev.CancelReason,
         cause: str,
-        now: datetime,
-        out: list[Output],
+        turn: _Turn,
     ) -> AccountCase:
-        account = self._cancel_pending(case, account, reason, cause, now, out)
+        now = turn.now
+        account = self._cancel_pending(case, account, reason, cause, turn)
         update: dict[str, object] = {"phase": phase, "phase_until": None}
         if phase is Phase.STOPPED:
             update.update(stopped_at=now, promise=None, next_at=None)
         return account.model_copy(update=update)
 
-    def _thresholds(self, case: Case, account: AccountCase, now: datetime, out: list[Output]) -> AccountCase:
+    def _thresholds(self, case: Case, account: AccountCase, turn: _Turn) -> AccountCase:
         for rule in self.strategy.escalations:
             if rule.at_dpd is None or account.days_past_due < rule.at_dpd:
                 continue
             if account.total_outstanding < rule.min_balance or account.phase is Phase.STOPPED:
                 continue
-            account = self._raise(case, account, rule.kind, f"days past due >= {rule.at_dpd}", now, out)
+            account = self._raise(case, account, rule.kind, f"days past due >= {rule.at_dpd}", turn)
             if rule.stops_outreach and account.phase is not Phase.HANDED_OFF:
                 account = self._cancel_pending(
-                    case, account, ev.CancelReason.HANDED_OFF, f"handoff:{rule.kind.value}", now, out
+                    case, account, ev.CancelReason.HANDED_OFF, f"handoff:{rule.kind.value}", turn
                 )
                 account = account.model_copy(update={"phase": Phase.HANDED_OFF, "next_at": None})
         return account
@@ -488,15 +515,15 @@ class Escalation:
         account: AccountCase,
         kind: ev.EscalationKind,
         reason: str,
-        now: datetime,
-        out: list[Output],
+        turn: _Turn,
     ) -> AccountCase:
+        now = turn.now
         if kind in account.escalated:
             return account
         escalation_id = deterministic_id(
             "escalation", case.debtor_id, account.account_id, account.due_date.isoformat(), kind.value
         )
-        out.append(
+        turn.out.append(
             Output(
                 ev.EscalationRaised(
                     debtor_id=case.debtor_id,
@@ -514,7 +541,7 @@ class Escalation:
                 escalation_id,
             )
         )
-        self.metrics.escalations.labels(kind.value).inc()
+        turn.count(Counted.ESCALATION, kind.value)
         return account.model_copy(update={"escalated": [*account.escalated, kind]})
 
     # ---- helpers -----------------------------------------------------------------------------

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from collections.abc import Iterable
 
-from services.gatekeeper.model import Decision
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.core.metrics import record_counts
+from services.core.runtime.keyed import Count
+from services.gatekeeper.service import Counted
 
 
 class GatekeeperMetrics:
@@ -23,7 +27,10 @@ class GatekeeperMetrics:
         self.paused_scopes = Gauge(
             "collections_gatekeeper_paused_scopes", "Operator pauses in force", registry=registry
         )
+        self._by_name: dict[str, Counter | Histogram] = {
+            Counted.DECISION: self.decisions,
+            Counted.DUPLICATE_REQUEST: self.duplicates,
+        }
 
-    def observe(self, decision: Decision) -> None:
-        for reason in [str(r) for r in decision.reasons] or ["none"]:
-            self.decisions.labels(decision.decision.value, reason).inc()
+    def record(self, counts: Iterable[Count]) -> None:
+        record_counts(self._by_name, counts)

@@ -9,17 +9,18 @@ requests with PAUSED until resumed; a redelivered request id is decided once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel
 
 from schemas import events as ev
-from schemas.topics import ACCOUNT, CONSENT, OUTCOMES, REQUESTS
+from schemas.topics import ACCOUNT, CONSENT, GATEKEEPER_STATE, OUTCOMES, REQUESTS
 from schemas.vocab import Channel, DebtorFlag, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
 from services.core.codec import Envelope, deterministic_id
-from services.core.stateful import Output, Result
+from services.core.runtime.keyed import Count, Output, Result
 from services.gatekeeper.engine import decide
-from services.gatekeeper.metrics import GatekeeperMetrics
 from services.gatekeeper.model import (
     DebtorView,
     DecideInput,
@@ -38,19 +39,39 @@ _HARD_STOP = {flag.value: ReasonCode(flag.name) for flag in DebtorFlag}
 Paused = Callable[[ev.ContactRequested], bool]
 
 
+class Counted(StrEnum):
+    """What the handler counts; ``GatekeeperMetrics`` declares a metric for each."""
+
+    DECISION = "decision"  # labels: decision, reason ("none" for a decision without reasons)
+    DUPLICATE_REQUEST = "duplicate_request"
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One application of the handler: the instant, and what it publishes and counts."""
+
+    now: datetime
+    outputs: list[Output] = field(default_factory=list)
+    counts: list[Count] = field(default_factory=list)
+
+    def decided(self, decision: Decision) -> None:
+        for reason in [str(r) for r in decision.reasons] or ["none"]:
+            self.counts.append(Count(Counted.DECISION, (decision.decision.value, reason)))
+
+    def result(self, state: GatekeeperState) -> Result[GatekeeperState]:
+        return Result(state, self.outputs, state.next_due(), len(state.deferred), self.counts)
+
+
 class Gatekeeper:
     """Implements ``services.core.stateful.Handler`` for the gatekeeper."""
 
     service = "gatekeeper"
     input_topics: tuple[str, ...] = (REQUESTS, ACCOUNT, CONSENT, OUTCOMES)
-    state_topic = "collections.gatekeeper.state.v1"
+    state_topic = GATEKEEPER_STATE
     state_model = GatekeeperState
 
-    def __init__(
-        self, book: PolicyBook, metrics: GatekeeperMetrics, paused: Paused = lambda _: False
-    ) -> None:
+    def __init__(self, book: PolicyBook, paused: Paused = lambda _: False) -> None:
         self.book = book
-        self.metrics = metrics
         self.paused = paused
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -60,17 +81,16 @@ class Gatekeeper:
     ) -> Result[GatekeeperState]:
         state = (state or GatekeeperState()).pruned(now)
         event = envelope.event
-        outputs: list[Output] = []
+        turn = _Turn(now)
         match event:
             case ev.ContactRequested():
-                state = self._request(state, event, now, outputs)
+                state = self._request(state, event, turn)
             case ev.ContactCancelled():
                 cancelled = [*state.cancelled, *event.request_ids][-200:]
                 state = state.model_copy(update={"cancelled": cancelled})
                 state = self._end_deferred(
                     state,
-                    now,
-                    outputs,
+                    turn,
                     ReasonCode.CANCELLED,
                     lambda d: (
                         d.request.request_id in event.request_ids
@@ -82,15 +102,13 @@ class Gatekeeper:
                     state = state.model_copy(update={"profile": event, "profile_time": envelope.time})
                     stops = {_HARD_STOP[f] for f in event.flags if f in _HARD_STOP}
                     if stops:
-                        state = self._end_deferred(state, now, outputs, sorted(stops), lambda d: True)
-                    state = self._redecide(
-                        state, now, outputs, lambda d: ReasonCode.PROFILE_MISSING in d.reasons
-                    )
+                        state = self._end_deferred(state, turn, sorted(stops), lambda d: True)
+                    state = self._redecide(state, turn, lambda d: ReasonCode.PROFILE_MISSING in d.reasons)
             case ev.ConsentChanged():
-                state = self._consent(state, event, now, outputs)
+                state = self._consent(state, event, turn)
             case ev.PaymentPosted() if event.paid_in_full:
                 state = state.model_copy(update={"paid": _add(state.paid, event.account_id)})
-                state = self._end_deferred(state, now, outputs, ReasonCode.PAID, _account(event.account_id))
+                state = self._end_deferred(state, turn, ReasonCode.PAID, _account(event.account_id))
             case ev.AccountOverdue():
                 # Overdue again after a payment or closure: the account is collectable once more.
                 if event.account_id in state.paid or event.account_id in state.closed:
@@ -101,60 +119,56 @@ class Gatekeeper:
                         }
                     )
             case ev.AccountStatusChanged():
-                state = self._status(state, event, now, outputs)
+                state = self._status(state, event, turn)
             case ev.ContactOutcome():
                 state = _record_outcome(state, event)
             case _:
                 pass
-        return Result(state, outputs, state.next_due(), len(state.deferred))
+        return turn.result(state)
 
     def due(self, key: str, state: GatekeeperState, now: datetime) -> Result[GatekeeperState]:
         """Decide again every deferred request whose time has come, under the state and packs of now."""
-        outputs: list[Output] = []
+        turn = _Turn(now)
         state = state.pruned(now)
-        state = self._redecide(
-            state, now, outputs, lambda d: d.not_before is not None and d.not_before <= now
-        )
-        return Result(state, outputs, state.next_due(), len(state.deferred))
+        state = self._redecide(state, turn, lambda d: d.not_before is not None and d.not_before <= now)
+        return turn.result(state)
 
     def wake_paused(self, key: str, state: GatekeeperState, now: datetime) -> Result[GatekeeperState]:
         """After a resume: paused requests are decided again at once."""
-        outputs: list[Output] = []
+        turn = _Turn(now)
         state = self._redecide(
-            state, now, outputs, lambda d: ReasonCode.PAUSED in d.reasons and not self.paused(d.request)
+            state, turn, lambda d: ReasonCode.PAUSED in d.reasons and not self.paused(d.request)
         )
-        return Result(state, outputs, state.next_due(), len(state.deferred))
+        return turn.result(state)
 
     def _redecide(
-        self, state: GatekeeperState, now: datetime, outputs: list[Output], which: Callable[[Deferred], bool]
+        self, state: GatekeeperState, turn: _Turn, which: Callable[[Deferred], bool]
     ) -> GatekeeperState:
         for item in [d for d in state.deferred if which(d)]:
             state = state.model_copy(update={"deferred": [d for d in state.deferred if d is not item]})
-            state = self._decide(state, item.request, now, outputs, attempt=item.decisions + 1)
+            state = self._decide(state, item.request, turn, attempt=item.decisions + 1)
         return state
 
     # ---- decisions ---------------------------------------------------------------------------
 
-    def _request(
-        self, state: GatekeeperState, request: ev.ContactRequested, now: datetime, outputs: list[Output]
-    ) -> GatekeeperState:
+    def _request(self, state: GatekeeperState, request: ev.ContactRequested, turn: _Turn) -> GatekeeperState:
         if state.knows(request.request_id):
-            self.metrics.duplicates.inc()
+            turn.counts.append(Count(Counted.DUPLICATE_REQUEST))
             return state
-        return self._decide(state, request, now, outputs, attempt=1)
+        return self._decide(state, request, turn, attempt=1)
 
     def _decide(
         self,
         state: GatekeeperState,
         request: ev.ContactRequested,
-        now: datetime,
-        outputs: list[Output],
+        turn: _Turn,
         attempt: int,
     ) -> GatekeeperState:
+        now = turn.now
         decision = self._evaluate(state, request, now)
         decision_id = deterministic_id("decision", request.request_id, str(attempt))
-        outputs.append(Output(_decision_event(request, decision, decision_id, now), decision_id))
-        self.metrics.observe(decision)
+        turn.outputs.append(Output(_decision_event(request, decision, decision_id, now), decision_id))
+        turn.decided(decision)
         if decision.decision is DecisionKind.DEFER:
             deferred = Deferred(
                 request=request, not_before=decision.not_before, reasons=decision.reasons, decisions=attempt
@@ -165,7 +179,7 @@ class Gatekeeper:
             status = (
                 OutcomeStatus.EXPIRED if ReasonCode.EXPIRED in decision.reasons else OutcomeStatus.BLOCKED
             )
-            outputs.append(_final_outcome(request, status, decision, now))
+            turn.outputs.append(_final_outcome(request, status, decision, now))
             return state.model_copy(update={"decided": decided})
         assert decision.valid_until is not None
         approval = ev.ContactApproved(
@@ -185,7 +199,7 @@ class Gatekeeper:
             approved_at=now,
             valid_until=decision.valid_until,
         )
-        outputs.append(Output(approval, deterministic_id("approval", request.request_id)))
+        turn.outputs.append(Output(approval, deterministic_id("approval", request.request_id)))
         entry = LedgerEntry(
             request_id=request.request_id, channel=request.channel, account_id=request.account_id, at=now
         )
@@ -235,8 +249,7 @@ class Gatekeeper:
     def _end_deferred(
         self,
         state: GatekeeperState,
-        now: datetime,
-        outputs: list[Output],
+        turn: _Turn,
         reasons: ReasonCode | list[ReasonCode],
         which: Callable[[Deferred], bool],
     ) -> GatekeeperState:
@@ -245,20 +258,20 @@ class Gatekeeper:
         ending = [d for d in state.deferred if which(d)]
         if not ending:
             return state
-        decided = dict(state.decided)
+        decided, now = dict(state.decided), turn.now
         for item in ending:
             decision = Decision(decision=DecisionKind.BLOCK, reasons=codes, rules=["gatekeeper.state"])
             decision_id = deterministic_id("decision", item.request.request_id, str(item.decisions + 1))
-            outputs.append(Output(_decision_event(item.request, decision, decision_id, now), decision_id))
-            outputs.append(_final_outcome(item.request, OutcomeStatus.BLOCKED, decision, now))
-            self.metrics.observe(decision)
+            turn.outputs.append(
+                Output(_decision_event(item.request, decision, decision_id, now), decision_id)
+            )
+            turn.outputs.append(_final_outcome(item.request, OutcomeStatus.BLOCKED, decision, now))
+            turn.decided(decision)
             decided[item.request.request_id] = now
         remaining = [d for d in state.deferred if not which(d)]
         return state.model_copy(update={"deferred": remaining, "decided": decided})
 
-    def _consent(
-        self, state: GatekeeperState, event: ev.ConsentChanged, now: datetime, outputs: list[Output]
-    ) -> GatekeeperState:
+    def _consent(self, state: GatekeeperState, event: ev.ConsentChanged, turn: _Turn) -> GatekeeperState:
         current = [c for c in state.consent if c.address == event.address and c.channel is event.channel]
         if current and current[0].at > event.occurred_at:
             return state  # an older change arriving late does not undo a newer one
@@ -273,28 +286,25 @@ class Gatekeeper:
         if override.opted_out:
             state = self._end_deferred(
                 state,
-                now,
-                outputs,
+                turn,
                 ReasonCode.OPTED_OUT,
                 lambda d: d.request.destination == event.address and d.request.channel is event.channel,
             )
         return state
 
-    def _status(
-        self, state: GatekeeperState, event: ev.AccountStatusChanged, now: datetime, outputs: list[Output]
-    ) -> GatekeeperState:
+    def _status(self, state: GatekeeperState, event: ev.AccountStatusChanged, turn: _Turn) -> GatekeeperState:
         status, account = event.status, event.account_id
         if status is ev.AccountStatus.BANKRUPTCY:
             state = state.model_copy(update={"bankrupt": True})
-            return self._end_deferred(state, now, outputs, ReasonCode.BANKRUPTCY, lambda d: True)
+            return self._end_deferred(state, turn, ReasonCode.BANKRUPTCY, lambda d: True)
         if status is ev.AccountStatus.DISPUTE_OPENED:
             state = state.model_copy(update={"disputed": _add(state.disputed, account)})
-            return self._end_deferred(state, now, outputs, ReasonCode.DISPUTE, _account(account))
+            return self._end_deferred(state, turn, ReasonCode.DISPUTE, _account(account))
         if status is ev.AccountStatus.DISPUTE_CLOSED:
             return state.model_copy(update={"disputed": _drop(state.disputed, account)})
         if status is ev.AccountStatus.CLOSED:
             state = state.model_copy(update={"closed": _add(state.closed, account)})
-            return self._end_deferred(state, now, outputs, ReasonCode.ACCOUNT_CLOSED, _account(account))
+            return self._end_deferred(state, turn, ReasonCode.ACCOUNT_CLOSED, _account(account))
         return state
 
 

@@ -7,16 +7,16 @@ import asyncio
 import logging
 
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-from schemas.topics import topic_for
-from services.core import codec
-from services.core import kafka as kafka_clients
+from schemas.topics import ACCOUNT
 from services.core.clock import Clock, clock_from_spec
 from services.core.metrics import PipelineMetrics
 from services.core.runner import serve
+from services.core.runtime.connector import Connector, KafkaConnector
+from services.core.runtime.publisher import Publisher
+from services.core.runtime.reader import TopicReader
 from services.core.settings import CommonSettings, ConfigError
 from services.core.templates import TemplateBook
 from services.webhooks.directory import Directory
@@ -37,6 +37,7 @@ class WebhooksApp:
         config: WebhooksSettings,
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
+        connector: Connector | None = None,
     ) -> None:
         for name, value in (
             ("WEBHOOKS_PUBLIC_BASE_URL", config.public_base_url),
@@ -51,7 +52,15 @@ class WebhooksApp:
         self.registry = registry or CollectorRegistry()
         self.metrics = WebhookMetrics(self.registry)
         self.pipeline = PipelineMetrics(self.registry, "webhooks")
-        self.directory = Directory(settings, self.pipeline)
+        connector = connector or KafkaConnector(settings)
+        self.publisher = Publisher(
+            connector.producer("webhooks"), settings, "webhooks", SOURCE, self.pipeline
+        )
+        self.directory = Directory(
+            TopicReader(connector.consumer(None, "webhooks-directory")),
+            settings.topic(ACCOUNT),
+            self.pipeline,
+        )
         self.hooks = Webhooks(
             config,
             self.publish,
@@ -61,7 +70,6 @@ class WebhooksApp:
             self.metrics,
         )
         self.port = 0
-        self._producer: AIOKafkaProducer | None = None
         self._runner: web.AppRunner | None = None
         self._follow: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -71,8 +79,7 @@ class WebhooksApp:
         return self._runner is not None and self._follow is not None and not self._follow.done()
 
     async def start(self) -> None:
-        self._producer = kafka_clients.producer(self.settings, "webhooks")
-        await self._producer.start()
+        await self.publisher.start()
         await self.directory.start()
         self._follow = asyncio.create_task(self.directory.follow())
         # Serve only once the directory has read what was published before: an early STOP finds its debtor.
@@ -95,20 +102,11 @@ class WebhooksApp:
         if self._follow is not None:
             self._follow.cancel()
             await asyncio.gather(self._follow, return_exceptions=True)
-        if self._producer is not None:
-            await self._producer.stop()
+        await self.publisher.stop()
 
     async def publish(self, events: list[tuple[BaseModel, str]]) -> None:
         """Encode and publish; returns once the broker has acknowledged every event."""
-        assert self._producer is not None
-        now = self.clock.now()
-        deliveries = []
-        for event, event_id in events:
-            enc = codec.encode(event, source=SOURCE, time=now, id=event_id)
-            topic = self.settings.topic(topic_for(event))
-            deliveries.append(await self._producer.send(topic, enc.value, key=enc.key, headers=enc.headers))
-            self.pipeline.produced.labels("webhooks", topic).inc()
-        await asyncio.gather(*deliveries)
+        await self.publisher.publish(events, self.clock.now())
 
     async def run(self) -> None:
         await self.start()

@@ -1,28 +1,26 @@
 """Who a phone number or email address belongs to: an inbound SMS carries only the number.
 
-Follows ``collections.account.v1`` from the beginning with no consumer group (every instance keeps the
-whole directory; it is small: one profile per debtor), keeping the newest DebtorProfileUpdated per debtor by
-``ce_time``, and the latest overdue account of each debtor for the replies it asks for.
+Follows ``collections.account.v1`` from the beginning with the runtime's reader, without a consumer group:
+every instance keeps the whole directory (it is small: one profile per debtor), the newest
+DebtorProfileUpdated per debtor by ``ce_time``, and the latest overdue account of each debtor for the
+replies it asks for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
 from datetime import datetime
 
 import phonenumbers
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from schemas import events as ev
-from schemas.topics import ACCOUNT
 from services.core import codec
-from services.core import kafka as kafka_clients
 from services.core.metrics import PipelineMetrics
-from services.core.settings import CommonSettings
+from services.core.runtime.reader import TopicReader
+from services.core.runtime.transport import Record
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +37,13 @@ def canonical(address: str) -> str:
 
 
 class Directory:
-    def __init__(self, settings: CommonSettings, pipeline: PipelineMetrics) -> None:
-        self.settings = settings
+    def __init__(self, reader: TopicReader, topic: str, pipeline: PipelineMetrics) -> None:
+        self.reader = reader
+        self.topic = topic
         self.pipeline = pipeline
         self.profiles: dict[str, tuple[datetime, ev.DebtorProfileUpdated]] = {}
         self.accounts: dict[str, str] = {}
         self._owners: defaultdict[str, set[str]] = defaultdict(set)
-        self._consumer: AIOKafkaConsumer | None = None
-        self._tps: list[TopicPartition] = []
         self._stopping = asyncio.Event()
 
     def debtors(self, address: str) -> list[str]:
@@ -57,33 +54,28 @@ class Directory:
         return entry[1] if entry else None
 
     async def start(self) -> None:
-        self._consumer = kafka_clients.consumer(self.settings, None, "webhooks-directory")
-        await self._consumer.start()
-        self._tps = await kafka_clients.partitions(self._consumer, self.settings.topic(ACCOUNT))
-        self._consumer.assign(self._tps)
-        await self._consumer.seek_to_beginning(*self._tps)
+        """Read everything published so far; ``follow`` goes on from there."""
+        await self.reader.start()
+        async for records in self.reader.replay(await self.reader.partitions(self.topic)):
+            self._read(records)
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self.reader.stop()
 
     async def follow(self) -> None:
-        assert self._consumer is not None
         while not self._stopping.is_set():
-            await self.poll(500)
+            self._read(await self.reader.poll(500))
 
-    async def poll(self, timeout_ms: int) -> None:
-        assert self._consumer is not None
-        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
-        for tp, records in batch.items():
-            self.pipeline.consumed.labels("webhooks", tp.topic).inc(len(records))
-            for record in records:
-                try:
-                    envelope = codec.decode(record.key, record.value, record.headers)
-                except codec.DecodeError:
-                    continue  # the gatekeeper and escalation dead-letter it; here it is simply not a profile
-                self.apply(envelope)
+    def _read(self, records: list[Record]) -> None:
+        if records:
+            self.pipeline.consumed.labels("webhooks", self.topic).inc(len(records))
+        for record in records:
+            try:
+                envelope = codec.decode(record.key, record.value, record.headers)
+            except codec.DecodeError:
+                continue  # the gatekeeper and escalation dead-letter it; here it is simply not a profile
+            self.apply(envelope)
 
     def apply(self, envelope: codec.Envelope[BaseModel]) -> None:
         event = envelope.event
@@ -103,13 +95,4 @@ class Directory:
 
     async def caught_up(self, timeout: float) -> bool:
         """Wait until everything published so far has been read (a profile sent just before an SMS)."""
-        assert self._consumer is not None
-        ends = await self._consumer.end_offsets(self._tps)
-        deadline = time.monotonic() + timeout
-        while True:
-            positions = {tp: await self._consumer.position(tp) for tp in self._tps}
-            if all(positions[tp] >= ends[tp] for tp in self._tps):
-                return True
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.02)
+        return await self.reader.caught_up(timeout)

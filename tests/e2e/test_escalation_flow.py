@@ -181,10 +181,7 @@ async def test_dpd_thresholds_raise_legal_and_agency_exactly_once(pipeline: Pipe
 
 
 async def test_what_if_replay_reproduces_the_service(pipeline: Pipeline) -> None:
-    from prometheus_client import CollectorRegistry
-
     from services.core import codec
-    from services.escalation.metrics import EscalationMetrics
     from services.escalation.service import Escalation
     from services.escalation.simulate import replay
 
@@ -204,12 +201,13 @@ async def test_what_if_replay_reproduces_the_service(pipeline: Pipeline) -> None
     )
 
     strategy = load_strategy(pipeline.strategy)
-    handler = Escalation(strategy, EscalationMetrics(CollectorRegistry()), "https://pay.example.com/p")
+    handler = Escalation(strategy, "https://pay.example.com/p")
     decoded = []
     for at, event in envelopes:
         enc = codec.encode(event, source="/tests", time=at)
         decoded.append(codec.decode(enc.key, enc.value, enc.headers))
     run = replay(handler, decoded, until=end)
+    run.close()
     simulated = sorted(
         (o.event.request_id, o.event.not_before, o.event.channel, o.event.arm)
         for _, o in run.produced

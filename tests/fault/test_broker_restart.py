@@ -10,9 +10,9 @@ from pathlib import Path
 from devtools.localkafka import LocalKafka
 from devtools.stepper import Stepper
 from schemas.topics import DECISIONS, DISPATCH, ESCALATIONS, OUTCOMES, REQUESTS
+from services.core.catalog import apply
 from services.core.clock import write_stepped
 from services.core.settings import DEPLOY_DIR, CommonSettings
-from services.core.topics import apply
 from tests.e2e.conftest import ESCALATION_INPUTS, GATEKEEPER_INPUTS, START, Pipeline, night, profile
 from tests.e2e.test_escalation_flow import champions, step_names
 from tests.support import Tail

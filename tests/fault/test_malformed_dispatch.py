@@ -20,9 +20,9 @@ from schemas.topics import DEADLETTER, DISPATCH, OUTCOMES
 from schemas.vocab import Channel
 from services.channels.app import ChannelApp
 from services.core import codec
+from services.core.catalog import apply
 from services.core.clock import ManualClock
 from services.core.settings import CommonSettings
-from services.core.topics import apply
 from tests.channels_support import START, approval, channels_settings, phone, sandbox
 from tests.fault import garbage
 from tests.fault.garbage import Junk
@@ -43,7 +43,7 @@ junk = st.one_of(
             st.integers(-(2**63), 2**63 - 1),
         ).map(lambda value: garbage.with_field(GOOD, "channel", value)),
     ),
-    st.just(("schema_violation", EMAIL.key, EMAIL.value, EMAIL.headers)),  # an approval for another channel
+    st.just(("wrong_topic", EMAIL.key, EMAIL.value, EMAIL.headers)),  # an approval for another channel
 )
 
 

@@ -16,9 +16,9 @@ from schemas import events as ev
 from schemas.topics import ACCOUNT, DEADLETTER, DECISIONS, REQUESTS
 from schemas.vocab import Channel
 from services.core import codec
+from services.core.catalog import apply
 from services.core.clock import ManualClock
 from services.core.settings import CommonSettings
-from services.core.topics import apply
 from services.escalation.app import EscalationApp
 from services.escalation.settings import EscalationSettings
 from services.gatekeeper.app import GatekeeperApp

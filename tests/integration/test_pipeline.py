@@ -21,8 +21,9 @@ from schemas.topics import ACCOUNT, DEADLETTER, topic_for
 from services.core import codec, redrive
 from services.core.clock import ManualClock
 from services.core.metrics import PipelineMetrics
+from services.core.runtime.keyed import KeyedStage, Result
+from services.core.runtime.loop import Runtime
 from services.core.settings import REPO_ROOT, CommonSettings
-from services.core.stateful import Result, StatefulProcessor
 from tests.factories import T0, samples
 from tests.support import consume, decoded, produce, publish
 
@@ -52,9 +53,9 @@ class TallyHandler:
 
 
 @asynccontextmanager
-async def running(settings: CommonSettings) -> AsyncIterator[StatefulProcessor[Tally]]:
-    processor = StatefulProcessor(
-        TallyHandler(), settings, ManualClock(T0), PipelineMetrics(CollectorRegistry(), "tally")
+async def running(settings: CommonSettings) -> AsyncIterator[Runtime]:
+    processor = Runtime(
+        KeyedStage(TallyHandler()), settings, ManualClock(T0), PipelineMetrics(CollectorRegistry(), "tally")
     )
     task = asyncio.create_task(processor.run())
     try:
@@ -71,11 +72,11 @@ async def until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-un
         await asyncio.sleep(0.05)
 
 
-def tally(processor: StatefulProcessor[Tally], debtor: str) -> Tally | None:
-    for store in processor.stores.values():
-        if debtor in store.entries:
-            return Tally.model_validate_json(store.entries[debtor].value)
-    return None
+def tally(processor: Runtime, debtor: str) -> Tally | None:
+    stage = processor.stage
+    assert isinstance(stage, KeyedStage)
+    found = stage.state(debtor)
+    return Tally.model_validate(found.model_dump()) if found is not None else None
 
 
 async def test_every_event_type_round_trips_with_key_and_headers(settings: CommonSettings) -> None:

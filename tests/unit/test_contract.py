@@ -12,7 +12,7 @@ from schemas.events import ALL_EVENTS
 from schemas.generate import drifted
 from schemas.topics import TOPIC_EVENTS
 from services.core import codec
-from services.core.topics import load_catalog
+from services.core.catalog import load_catalog
 from tests.factories import T0, samples
 
 

@@ -18,9 +18,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import events as ev
 from schemas.topics import DISPATCH, OUTCOMES
+from schemas.topics import SENDER_LEDGER as LEDGER
 from schemas.vocab import Channel, OutcomeStatus
-from services.channels.ledger import LEDGER, LedgerEntry
-from services.core.kafka import partitions
+from services.channels.ledger import LedgerEntry
+from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
 from tests.channels_support import START, Providers, approval, phone
 from tests.integration.channels.conftest import Workers

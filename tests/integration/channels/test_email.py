@@ -15,10 +15,11 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import events as ev
 from schemas.topics import DISPATCH
+from schemas.topics import SENDER_LEDGER as LEDGER
 from schemas.vocab import Channel, OutcomeStatus
 from services.channels.app import ChannelApp
 from services.channels.drivers import message_id
-from services.channels.ledger import LEDGER, LedgerEntry, LedgerState
+from services.channels.ledger import LedgerEntry, LedgerState
 from services.core.clock import ManualClock
 from services.core.settings import CommonSettings
 from services.webhooks.app import WebhooksApp

@@ -16,7 +16,7 @@ from schemas import events as ev
 from schemas.topics import ACCOUNT, CONSENT, DECISIONS, OUTCOMES, REQUESTS
 from schemas.vocab import Channel, DecisionKind, ReasonCode
 from services.core.clock import ManualClock
-from services.core.kafka import partitions
+from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
 from services.gatekeeper.app import GatekeeperApp
 from services.gatekeeper.settings import GatekeeperSettings

@@ -93,7 +93,7 @@ def test_topics_come_from_the_shared_catalog_before_any_service_starts() -> None
     document = compose()
     services = ours(document)
     init = services.pop("topics-init")
-    assert init["command"] == ["python", "-m", "services.core.topics", "apply"]
+    assert init["command"] == ["python", "-m", "services.core.catalog", "apply"]
     assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert init["environment"]["COLLECTIONS_KAFKA_BOOTSTRAP"] == "kafka:9092"
     for name, service in services.items():

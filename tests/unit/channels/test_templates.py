@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from schemas.vocab import Channel
-from services.channels.__main__ import main as channels_cli
+from services.channels.cli import COMMANDS
+from services.core.cli import main
 from services.core.settings import DEPLOY_DIR
 from services.core.templates import RenderError, TemplateBook, TemplateError, lint
 
@@ -243,3 +244,7 @@ def test_the_worker_refuses_to_start_with_bad_templates_naming_the_file(
     refused = capsys.readouterr().err
     assert refused.startswith("channels-sms: refusing to start: ")
     assert f"{templates / 'en-US/sms/reminder.body.j2'}: forbidden phrase 'arrest'" in refused
+
+
+def channels_cli(argv: list[str]) -> int:
+    return main("collections channels", COMMANDS, argv)

@@ -7,16 +7,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from schemas import events as ev
 from schemas.vocab import Channel, OutcomeStatus
 from services.core import codec
+from services.core.runtime.replay import Replay
 from services.core.settings import DEPLOY_DIR, ConfigError
-from services.escalation.metrics import EscalationMetrics
 from services.escalation.service import Escalation, plan_offers
-from services.escalation.simulate import Replay
+from services.escalation.state import Case
 from services.escalation.strategy import Strategy, load_strategy
 
 STANDARD = DEPLOY_DIR / "strategies" / "standard.toml"
@@ -110,10 +109,8 @@ class World:
     """A debtor whose core banking publishes AccountOverdue every night, fed through the replay."""
 
     def __init__(self, strat: Strategy | None = None, debtor: str = "d1") -> None:
-        self.handler = Escalation(
-            strat or champion_only(), EscalationMetrics(CollectorRegistry()), "https://pay.test/p"
-        )
-        self.replay = Replay(self.handler)
+        self.handler = Escalation(strat or champion_only(), "https://pay.test/p")
+        self.replay: Replay[Case] = Replay(self.handler)
         self.debtor = debtor
         self.replay.feed(env(profile(debtor), at_day(0, 1)), at_day(0, 1))
 
@@ -219,7 +216,9 @@ def test_a_promise_broken_after_the_last_step_leaves_nothing_due() -> None:
     world.nights(30, 40)
     world.replay.run_until(at_day(41))
     assert len(world.requests()) == sent
-    assert world.replay.states["d1"].next_due() is None
+    state = world.replay.state("d1")
+    assert state is not None
+    assert state.next_due() is None
 
 
 def test_kept_promise_sends_nothing_more() -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from schemas import events as ev
 from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
 from services.core import codec
+from services.core.runtime.keyed import Output
 from services.core.settings import DEPLOY_DIR
-from services.core.stateful import Output
-from services.gatekeeper.metrics import GatekeeperMetrics
 from services.gatekeeper.policy import PolicyBook
 from services.gatekeeper.service import Gatekeeper
 from services.gatekeeper.state import GatekeeperState
@@ -27,7 +25,6 @@ class Harness:
         self.paused = paused or set()
         self.handler = Gatekeeper(
             PolicyBook.load(DEPLOY_DIR / "policies"),
-            GatekeeperMetrics(CollectorRegistry()),
             lambda r: r.channel.value in self.paused,
         )
         self.state: GatekeeperState | None = None

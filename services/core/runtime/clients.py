@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from services.core.runtime.transport import Consumer
 from services.core.settings import CommonSettings
+
+# A dead letter carries the refused record whole (base64), so it may exceed any event's size limit.
+LARGE_REQUEST_BYTES = 4_194_304
 
 
 def producer(
-    settings: CommonSettings, client_id: str, *, max_request_size: int = 1_048_576
+    settings: CommonSettings, client_id: str, *, max_request_size: int = LARGE_REQUEST_BYTES
 ) -> AIOKafkaProducer:
     # Idempotent producer: a retried batch is not written twice. linger_ms lets the batch fill up.
     return AIOKafkaProducer(
@@ -39,8 +43,9 @@ def consumer(
     )
 
 
-async def partitions(client: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+async def partitions(client: Consumer, topic: str) -> list[TopicPartition]:
     """Every partition of ``topic``, fetching its metadata first (a fresh consumer has none)."""
-    # aiokafka has no public call for "metadata of this topic now"; add_topic forces the update.
-    await client._client.add_topic(topic)
+    if isinstance(client, AIOKafkaConsumer):
+        # aiokafka has no public call for "metadata of this topic now"; add_topic forces the update.
+        await client._client.add_topic(topic)
     return [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or ())]

@@ -1,25 +1,21 @@
-"""``run`` (the service) and ``control`` (operator pause/resume) subcommands of the gatekeeper."""
+"""The gatekeeper's commands: ``collections gatekeeper run | decide | control``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 from schemas import events as ev
-from schemas.topics import CONTROL
-from services.core import codec
+from services.core.cli import Command, no_options
 from services.core.clock import clock_from_spec
 from services.core.runner import run_service
+from services.core.runtime.connector import KafkaConnector
+from services.core.runtime.publisher import Publisher
 from services.core.settings import CommonSettings, load
+from services.gatekeeper import decide_cli
 from services.gatekeeper.settings import GatekeeperSettings
-from services.publish.__main__ import Prepared, publish
-
-
-def configure_run(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Run the gatekeeper service (settings from COLLECTIONS_* and GATEKEEPER_* variables)."
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +25,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def configure_control(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Pause or resume outreach: everything, one channel, one template or one strategy."
     parser.add_argument("action", choices=["pause", "resume"])
     scope = parser.add_mutually_exclusive_group(required=True)
     scope.add_argument("--all", action="store_true")
@@ -59,7 +54,34 @@ def control(args: argparse.Namespace) -> int:
         reason=args.reason,
         at=now,
     )
-    encoded = codec.encode(event, source="/collections/operator", time=now)
-    asyncio.run(publish([Prepared(0, CONTROL, encoded)], settings))
+    asyncio.run(_publish(settings, event, now))
     print(f"{args.action} {event.control_key} published")
     return 0
+
+
+async def _publish(settings: CommonSettings, event: ev.OutreachControlChanged, now: datetime) -> None:
+    producer = KafkaConnector(settings).producer("collections-control")
+    publisher = Publisher(producer, settings, "control", "/collections/operator")
+    await publisher.start()
+    try:
+        await publisher.publish([(event, str(uuid.uuid4()))], now)
+    finally:
+        await publisher.stop()
+
+
+COMMANDS = {
+    "run": Command(
+        "run the gatekeeper service (settings: COLLECTIONS_*, GATEKEEPER_* variables)", no_options, run
+    ),
+    "decide": Command(
+        "decide contact requests given as JSON lines on stdin (the what-if command)",
+        decide_cli.configure,
+        decide_cli.run,
+        description=decide_cli.__doc__,
+    ),
+    "control": Command(
+        "pause or resume outreach: everything, one channel, one template or one strategy",
+        configure_control,
+        control,
+    ),
+}

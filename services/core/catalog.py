@@ -18,7 +18,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.core.kafka import partitions
+from services.core.cli import Command, main, no_options
+from services.core.runtime.clients import partitions
 from services.core.settings import DEPLOY_DIR, CommonSettings, ConfigError, load, load_toml
 
 CATALOG_PATH = DEPLOY_DIR / "topics.toml"
@@ -152,19 +153,15 @@ async def _wait_for_leaders(bootstrap: str, names: list[str]) -> None:
         await probe.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.core.topics", description=__doc__)
-    parser.add_argument("command", choices=["apply", "list"])
+def configure_apply(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", help="defaults to COLLECTIONS_KAFKA_BOOTSTRAP")
     parser.add_argument("--prefix", help="defaults to COLLECTIONS_TOPIC_PREFIX")
     parser.add_argument("--replication-factor", type=int)
-    args = parser.parse_args(argv)
+
+
+def run_apply(args: argparse.Namespace) -> int:
     settings = load(CommonSettings)
     catalog = load_catalog()
-    if args.command == "list":
-        for topic in catalog.topics:
-            print(f"{topic.name:40} {catalog.partitions(topic):>4}  {topic.description}")
-        return 0
     created = asyncio.run(
         apply(
             args.bootstrap or settings.kafka_bootstrap,
@@ -177,5 +174,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run_list(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    for topic in catalog.topics:
+        print(f"{topic.name:40} {catalog.partitions(topic):>4}  {topic.description}")
+    return 0
+
+
+COMMANDS = {
+    "apply": Command(
+        "create missing topics and align their settings with the catalog", configure_apply, run_apply
+    ),
+    "list": Command("list the catalog's topics", no_options, run_list),
+}
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("python -m services.core.catalog", COMMANDS))

@@ -1,0 +1,87 @@
+"""The one shape of every command: ``collections <service> <command> [options]``.
+
+Each service declares its commands in its ``cli`` module as ``COMMANDS`` (a name → ``Command`` mapping);
+``python -m services.<service>`` and the ``collections`` console script both run them through ``main``.
+Every subcommand has its own ``--help``. Bad usage or configuration fails with one line on stderr naming
+what is wrong, and exit code 2; exit 1 is kept for "ran and found problems".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from services.core.settings import ConfigError
+
+USAGE_ERROR = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    help: str  # one line, shown in the service's command list
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str | None = None  # the subcommand's --help text (default: ``help``)
+
+
+def no_options(parser: argparse.ArgumentParser) -> None:
+    """For commands configured only through settings."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: {message} (see --help)\n")
+
+
+def build(prog: str, commands: Mapping[str, Command], description: str | None = None) -> Parser:
+    parser = Parser(prog=prog, description=description)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    for name, command in commands.items():
+        command.configure(
+            sub.add_parser(
+                name,
+                help=command.help,
+                description=command.description or command.help,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+        )
+    return parser
+
+
+def main(
+    prog: str,
+    commands: Mapping[str, Command],
+    argv: Sequence[str] | None = None,
+    description: str | None = None,
+) -> int:
+    """Parse ``argv`` and run the chosen command; configuration errors become one line and exit 2."""
+    args = build(prog, commands, description).parse_args(argv)
+    try:
+        return commands[args.command].run(args)
+    except ConfigError as exc:
+        return fail(prog, str(exc))
+
+
+def single(prog: str, command: Command, argv: Sequence[str] | None = None) -> int:
+    """A service whose only command is the service itself (``collections publish FILE``)."""
+    parser = Parser(
+        prog=prog,
+        description=command.description or command.help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.configure(parser)
+    args = parser.parse_args(argv)
+    try:
+        return command.run(args)
+    except ConfigError as exc:
+        return fail(prog, str(exc))
+
+
+def fail(prog: str, message: str) -> int:
+    print(f"{prog}: {message}", file=sys.stderr)
+    return USAGE_ERROR

@@ -1,0 +1,120 @@
+"""Reports from the event log: ``collections reporting report | history | audit``, and ``collections audit``.
+
+Broker and topic prefix come from the ``COLLECTIONS_*`` settings (or ``--bootstrap`` and ``--prefix``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel
+
+from services.core.cli import Command
+from services.core.codec import Envelope
+from services.core.settings import CommonSettings, load
+from services.reporting.audit import audit
+from services.reporting.compute import compute
+from services.reporting.history import history
+from services.reporting.html import render_html
+from services.reporting.reader import LogReadError, read_log
+from services.reporting.render import audit_text, render_text
+
+
+def _with_log(
+    run: Callable[[argparse.Namespace, list[Envelope[BaseModel]]], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Read the event log named by the settings (and the options), then run the command on it."""
+
+    def read_then_run(args: argparse.Namespace) -> int:
+        overrides = {
+            name: value
+            for name, value in (("kafka_bootstrap", args.bootstrap), ("topic_prefix", args.prefix))
+            if value is not None
+        }
+        try:
+            settings = load(CommonSettings, **overrides)
+            envelopes = asyncio.run(read_log(settings))
+        except (LogReadError, KafkaError) as exc:
+            print(f"reporting: cannot read the event log: {exc}", file=sys.stderr)
+            return 2
+        return run(args, envelopes)
+
+    return read_then_run
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: COLLECTIONS_KAFKA_BOOTSTRAP)")
+    parser.add_argument("--prefix", help="topic prefix (default: COLLECTIONS_TOPIC_PREFIX)")
+
+
+def configure_report(parser: argparse.ArgumentParser) -> None:
+    _log_options(parser)
+    parser.add_argument("--html", type=Path, help="also write a self-contained HTML file with charts")
+    parser.add_argument("--json", type=Path, help="also write the report and the audit as JSON")
+    parser.add_argument(
+        "--grace-days", type=int, default=2, help="a promise is kept if paid this many days after its date"
+    )
+
+
+def configure_history(parser: argparse.ArgumentParser) -> None:
+    _log_options(parser)
+    parser.add_argument("debtor_id")
+
+
+def configure_audit(parser: argparse.ArgumentParser) -> None:
+    _log_options(parser)
+    parser.add_argument("--json", type=Path, help="also write the result as JSON")
+
+
+def _report(args: argparse.Namespace, envelopes: list[Envelope[BaseModel]]) -> int:
+    report = compute(envelopes, grace_days=args.grace_days)
+    result = audit(envelopes)
+    print(render_text(report, result), end="")
+    if args.html:
+        args.html.write_text(render_html(report, result), encoding="utf-8")
+        print(f"HTML report: {args.html}")
+    if args.json:
+        _write_json(args.json, {"report": report, "audit": result})
+        print(f"JSON report: {args.json}")
+    return 0
+
+
+def _history(args: argparse.Namespace, envelopes: list[Envelope[BaseModel]]) -> int:
+    entries = history(envelopes, args.debtor_id)
+    if not entries:
+        print(f"no events about debtor {args.debtor_id}", file=sys.stderr)
+        return 1
+    for entry in entries:
+        print(entry.line())
+    return 0
+
+
+def _audit(args: argparse.Namespace, envelopes: list[Envelope[BaseModel]]) -> int:
+    result = audit(envelopes)
+    print(audit_text(result))
+    if args.json:
+        _write_json(args.json, {"audit": result})
+    return 1 if result.violations else 0
+
+
+def _write_json(path: Path, parts: dict[str, BaseModel]) -> None:
+    document = {name: part.model_dump(mode="json") for name, part in parts.items()}
+    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+
+
+REPORT = Command(
+    "collection effectiveness, per strategy arm and channel", configure_report, _with_log(_report)
+)
+HISTORY = Command("one debtor's story, in time order (masked)", configure_history, _with_log(_history))
+AUDIT = Command(
+    "the independent compliance audit of the event log; exit 1 on any violation",
+    configure_audit,
+    _with_log(_audit),
+)
+COMMANDS = {"report": REPORT, "history": HISTORY, "audit": AUDIT}
