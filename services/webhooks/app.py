@@ -20,6 +20,7 @@ from services.core.runtime.reader import TopicReader
 from services.core.settings import CommonSettings, ConfigError
 from services.core.templates import TemplateBook
 from services.webhooks.directory import Directory
+from services.webhooks.keywords import Matcher
 from services.webhooks.metrics import WebhookMetrics
 from services.webhooks.routes import Webhooks
 from services.webhooks.settings import WebhooksSettings
@@ -66,6 +67,7 @@ class WebhooksApp:
             self.publish,
             self.directory,
             TemplateBook.load(config.templates),
+            Matcher.load(config.optout_keywords),
             self.clock,
             self.metrics,
         )

@@ -34,7 +34,7 @@ from services.core.twilio_status import (
 )
 from services.webhooks import events, voice
 from services.webhooks.directory import Directory
-from services.webhooks.keywords import Intent, classify
+from services.webhooks.keywords import Intent, Matcher
 from services.webhooks.memory import Furthest, Seen
 from services.webhooks.metrics import WebhookMetrics
 from services.webhooks.security import TwilioSignatures
@@ -70,6 +70,7 @@ class Webhooks:
         publish: Publish,
         directory: Directory,
         templates: TemplateBook,
+        keywords: Matcher,
         clock: Clock,
         metrics: WebhookMetrics,
     ) -> None:
@@ -77,6 +78,7 @@ class Webhooks:
         self.publish = publish
         self.directory = directory
         self.templates = templates
+        self.keywords = keywords
         self.clock = clock
         self.metrics = metrics
         self.signatures = TwilioSignatures(config.twilio_auth_tokens)
@@ -289,7 +291,7 @@ class Webhooks:
 
     async def inbound(self, request: web.Request, form: MultiDict[str]) -> web.Response:
         """An SMS from a debtor: STOP and its kin opt out, START opts back in, HELP asks for the help text."""
-        intent = classify(form.get("Body", ""))
+        intent = self.keywords.classify(form.get("Body", ""))
         self.metrics.callbacks.labels("inbound", intent.value).inc()
         if intent is Intent.OTHER:
             return _twiml(_EMPTY_TWIML)

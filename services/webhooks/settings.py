@@ -25,6 +25,8 @@ class WebhooksSettings(BaseSettings):
     link_signing_keys: Annotated[list[SecretStr], NoDecode] = []
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     templates: Path = DEPLOY_DIR / "templates"
+    # One keyword file per language (<language>.toml): the opt-out, opt-in and help words of inbound SMS.
+    optout_keywords: Path = DEPLOY_DIR / "optout"
 
     # Voice menu.
     agent_number: str = ""
