@@ -169,3 +169,14 @@ def decode(data: bytes, expect: str, registry: Registry = REGISTRY) -> tuple[Kno
     if not isinstance(record, dict):
         raise FineractDecodeError("unknown_type", f"{known.name} is not a record")
     return known, record
+
+
+def record_key(key: bytes | None) -> int | None:
+    """The id a record is keyed by: the loan's for loan events, the client's for client events, as an
+    8-byte big-endian long (Kafka's LongSerializer); None for Fineract's -1, an event of no aggregate."""
+    if key is None:
+        return None
+    if len(key) != 8:
+        raise FineractDecodeError("bad_value", f"record key of {len(key)} bytes, expected 8")
+    value = int.from_bytes(key, "big", signed=True)
+    return None if value == -1 else value
