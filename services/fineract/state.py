@@ -21,6 +21,7 @@ from .avro import FineractDecodeError
 from .model import LoanAccount
 
 PRODUCT_MAX = 64  # AccountOverdue.product
+MAX_PLACES = 8  # Fineract's decimal(20, 8): no currency can have more
 
 
 class LoanState(BaseModel):
@@ -32,7 +33,7 @@ class LoanState(BaseModel):
     client_id: int | None  # None for a group loan: no one person to contact
     product: Annotated[str, Field(min_length=1, max_length=PRODUCT_MAX)]
     currency: Currency | None = None
-    decimal_places: Annotated[int, Field(ge=0, le=8)] | None = None
+    decimal_places: Annotated[int, Field(ge=0, le=MAX_PLACES)] | None = None
     outstanding: Decimal | None = None  # the loan's total outstanding (summary.totalOutstanding)
     status: int | None = None  # Fineract's loan status code: 300 active, 600 closed, ...
 
@@ -43,32 +44,36 @@ def learn(account: LoanAccount, previous: LoanState | None = None) -> LoanState:
         raise FineractDecodeError("missing_field", "LoanAccountDataV1.id is null")
     summary = account.summary
     currency = account.currency or (summary.currency if summary else None)
-    code = currency.code if currency and currency.code else (previous.currency if previous else None)
-    places = (
-        currency.decimal_places
-        if currency and currency.decimal_places is not None
-        else (previous.decimal_places if previous else None)
-    )
+    code = (currency.code if currency else None) or (previous.currency if previous else None)
+    places = currency.decimal_places if currency else None
+    if places is None and previous is not None:
+        places = previous.decimal_places
     outstanding = previous.outstanding if previous else None
     if summary is not None and summary.total_outstanding is not None and places is not None:
         outstanding = quantize(summary.total_outstanding, places, "summary.totalOutstanding")
-    name = account.loan_product_name or (
+    product = account.loan_product_name or (
         str(account.loan_product_id) if account.loan_product_id is not None else None
     )
-    return LoanState(
-        loan_id=account.id,
-        client_id=account.client_id,
-        product=(name or (previous.product if previous else "unknown"))[:PRODUCT_MAX],
-        currency=code,
-        decimal_places=places,
-        outstanding=outstanding,
-        status=account.status.id if account.status and account.status.id is not None else None,
-    )
+    try:
+        return LoanState(
+            loan_id=account.id,
+            client_id=account.client_id,
+            product=(product or (previous.product if previous else "unknown"))[:PRODUCT_MAX],
+            currency=code,
+            decimal_places=places,
+            outstanding=outstanding,
+            status=account.status.id if account.status else None,
+        )
+    except ValidationError as exc:
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors()[:5])
+        raise FineractDecodeError("bad_value", f"LoanAccountDataV1: {fields} refused") from exc
 
 
 def quantize(value: Decimal, places: int, field: str) -> Decimal:
     """``value`` at the currency's decimal places, refusing to round away any digit that is there:
     245.67000000 at 2 places is 245.67, 245.671 at 2 places is an error."""
+    if not 0 <= places <= MAX_PLACES:
+        raise FineractDecodeError("bad_value", f"{field}: a currency with {places} decimal places")
     try:
         exact = value.quantize(Decimal(1).scaleb(-places))
     except InvalidOperation as exc:

@@ -404,3 +404,19 @@ def test_a_bulk_with_an_unreadable_item_is_dead_lettered_whole() -> None:
     ]
     result = translate(wire.bulk(items), KNOWN, SETTINGS)
     assert isinstance(result, DeadLetter) and result.reason == "too_many_decimals"
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        wire.loan_account()
+        | {"summary": {"currency": wire.currency(places=99), "totalOutstanding": Decimal(1)}},
+        wire.loan_account() | {"summary": {"currency": {"code": "usd!", "decimalPlaces": 2}}},
+        wire.loan_account() | {"summary": {"currency": wire.currency(places=-1)}},
+    ],
+    ids=["places", "code", "negative-places"],
+)
+def test_a_loan_fineract_could_not_have_written_is_refused(account: dict[str, object]) -> None:
+    record = wire.event("LoanDisbursalBusinessEvent", avro.LOAN_ACCOUNT, account)
+    result = translate(record, {}, SETTINGS)
+    assert isinstance(result, DeadLetter) and result.reason == "bad_value", result
