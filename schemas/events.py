@@ -79,6 +79,17 @@ class PaymentPosted(_Inbound):
         return self.outstanding_after == 0
 
 
+class PaymentReversed(_Inbound):
+    """Core banking undid a payment it had posted (bounced, keyed in error): ``payment_id`` is that
+    PaymentPosted's. What the account owes after it comes with the next overdue or status event."""
+
+    account_id: Id
+    payment_id: Id
+    currency: Currency
+    amount: Amount
+    reversed_at: AwareDatetime
+
+
 class PromiseSource(StrEnum):
     CORE_BANKING = "core_banking"
     AGENT = "agent"
@@ -348,6 +359,7 @@ class DeadLetter(BaseModel):
 DEBTOR_EVENTS: tuple[type[BaseModel], ...] = (
     AccountOverdue,
     PaymentPosted,
+    PaymentReversed,
     PromiseToPayRecorded,
     AccountStatusChanged,
     DebtorProfileUpdated,

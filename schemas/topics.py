@@ -31,6 +31,7 @@ TOPIC_EVENTS: dict[str, tuple[type[BaseModel], ...]] = {
     ACCOUNT: (
         ev.AccountOverdue,
         ev.PaymentPosted,
+        ev.PaymentReversed,
         ev.PromiseToPayRecorded,
         ev.AccountStatusChanged,
         ev.DebtorProfileUpdated,

@@ -69,6 +69,14 @@ def samples(debtor: str = "d-1", account: str = "a-1") -> list[BaseModel]:
             flags=[],
             inconvenient=[ev.LocalWindow(start=time(12), end=time(13))],
         ),
+        ev.PaymentReversed(
+            debtor_id=debtor,
+            account_id=account,
+            payment_id="p-1",
+            currency="USD",
+            amount=Decimal("120.50"),
+            reversed_at=T0,
+        ),
         ev.ContactRequested(
             debtor_id=debtor,
             request_id="r-1",

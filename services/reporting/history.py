@@ -19,6 +19,7 @@ _ORDER: dict[type[BaseModel], int] = {
     ev.AccountOverdue: 1,
     ev.AccountStatusChanged: 1,
     ev.PaymentPosted: 1,
+    ev.PaymentReversed: 1,
     ev.PromiseToPayRecorded: 2,
     ev.ContactRequested: 3,
     ev.ContactCancelled: 3,
@@ -88,6 +89,12 @@ def _entry(envelope: Envelope[BaseModel]) -> Entry | None:
                 f"account {event.account_id} paid {_money(event.amount, event.currency)}, "
                 f"{_money(event.outstanding_after, event.currency)} outstanding after"
                 + (" (paid in full)" if event.paid_in_full else "")
+            )
+        case ev.PaymentReversed():
+            kind = "reversal"
+            text = (
+                f"account {event.account_id} payment {event.payment_id} of "
+                f"{_money(event.amount, event.currency)} reversed"
             )
         case ev.PromiseToPayRecorded():
             kind = "promise"
