@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.vocab import Channel, DecisionKind, ReasonCode, RequestKind
+from schemas.vocab import DecisionKind, ReasonCode, RequestKind
 from services.gatekeeper import rules
 from services.gatekeeper.model import DecideInput, Decision, HistoryEntry, LocalWindow
 from services.gatekeeper.policy import (
@@ -254,9 +254,8 @@ def _decide_contact(
     cap: datetime | None,
 ) -> Decision:
     request, debtor = inp.request, inp.debtor
-    # The model guarantees a channel on every request that is not an escalation.
-    assert request.channel is not None
-    channel: Channel = request.channel
+    channel = request.channel
+    assert channel is not None  # the model requires a channel on every request but an escalation
     packs = book.request_rules(applied)
     contacts = inp.contacts
     destination = request.destination.address if request.destination is not None else None
