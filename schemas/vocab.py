@@ -15,10 +15,36 @@ class Channel(StrEnum):
 
 
 class RequestKind(StrEnum):
-    """``outreach`` is a contact we initiate; ``reply`` is a message the debtor asked for."""
+    """``outreach`` is a contact we initiate; ``reply`` is a message the debtor asked for; ``escalation`` asks
+    the gatekeeper whether a case may leave automated outreach (legal action, agency placement, a field visit,
+    a restructuring offer): it is decided, never sent on a channel."""
 
     OUTREACH = "outreach"
     REPLY = "reply"
+    ESCALATION = "escalation"
+
+
+class Relation(StrEnum):
+    """Who a contact point reaches: the debtor, a guarantor of the debt, an emergency contact the debtor gave,
+    or anyone else (a relative, an employer)."""
+
+    SELF = "self"
+    GUARANTOR = "guarantor"
+    EMERGENCY_CONTACT = "emergency_contact"
+    OTHER = "other"
+
+
+class TemplateTag(StrEnum):
+    """What a message template is fit for, declared in the template catalog and checked by the template lint.
+
+    ``limited_content``: nothing in it reveals the debt (no amount, no creditor detail), so a third party may
+    read or hear it. ``debt_advice``: it carries the referral to debt advice services. ``forbearance_offer``:
+    it offers forbearance (a repayment plan, a restructuring).
+    """
+
+    LIMITED_CONTENT = "limited_content"
+    DEBT_ADVICE = "debt_advice"
+    FORBEARANCE_OFFER = "forbearance_offer"
 
 
 class OutcomeStatus(StrEnum):
@@ -62,6 +88,11 @@ class ReasonCode(StrEnum):
     OPTED_OUT = "OPTED_OUT"
     NO_CONSENT = "NO_CONSENT"
     TIMEZONE_UNKNOWN = "TIMEZONE_UNKNOWN"
+    THIRD_PARTY_NOT_ALLOWED = "THIRD_PARTY_NOT_ALLOWED"
+    THIRD_PARTY_DISCLOSURE = "THIRD_PARTY_DISCLOSURE"
+    DEBT_ADVICE_REQUIRED = "DEBT_ADVICE_REQUIRED"
+    # Escalations: block without an earlier forbearance offer, defer while the offers are too recent.
+    FORBEARANCE_REQUIRED = "FORBEARANCE_REQUIRED"
     # Timing: defer, or block once the request can no longer be sent in time.
     QUIET_HOURS = "QUIET_HOURS"
     NON_WORKING_DAY = "NON_WORKING_DAY"

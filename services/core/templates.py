@@ -24,7 +24,7 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.vocab import Channel
+from schemas.vocab import Channel, TemplateTag
 from services.core.settings import ConfigError, format_errors
 
 # What each channel renders; a template may name other parts in the catalog (the keypad prompts).
@@ -35,6 +35,11 @@ PARTS: dict[Channel, tuple[str, ...]] = {
 }
 # Read or heard before anyone has proved to be the debtor: nothing may reveal the debt (limited content).
 LIMITED_CONTENT = frozenset({(Channel.SMS, "body"), (Channel.VOICE, "menu"), (Channel.VOICE, "voicemail")})
+# A template tagged debt_advice carries the referral line in every part the debtor reads or hears when they
+# answer. Not in a voicemail, which whoever plays the machine may hear.
+DEBT_ADVICE_PARTS = frozenset(
+    {(Channel.SMS, "body"), (Channel.EMAIL, "text"), (Channel.EMAIL, "html"), (Channel.VOICE, "menu")}
+)
 # Every text and email carries the way to opt out (Regulation F 1006.6(e)).
 OPT_OUT_PARTS = {
     (Channel.SMS, "body"): "sms",
@@ -80,6 +85,8 @@ class TemplateSpec(BaseModel):
     # Variable names, or ``@set`` for a whole set from ``variable_sets``.
     variables: list[str] = []
     parts: dict[Channel, list[Name]] = {}
+    # What the template is fit for; the gatekeeper decides on them, the lint checks that they hold.
+    tags: frozenset[TemplateTag] = frozenset()
 
 
 class Catalog(BaseModel):
@@ -91,8 +98,14 @@ class Catalog(BaseModel):
     platform_variables: list[Name] = []
     channel_variables: dict[Channel, list[Name]] = {}
     money_variables: list[Name] = []
+    # The only variables, besides the platform's and the channel's, that a limited_content template may use.
+    limited_variables: list[Name] = []
     samples: dict[Name, str] = {}
     templates: dict[Name, TemplateSpec]
+
+    def tags(self, template: str) -> frozenset[TemplateTag]:
+        """The tags ``template`` declares (what the gatekeeper's requests carry as ``template_tags``)."""
+        return self.templates[template].tags
 
     def parts(self, template: str, channel: Channel) -> tuple[str, ...]:
         spec = self.templates[template]
@@ -113,7 +126,13 @@ class LocaleRules(BaseModel):
     sms_opt_out: Annotated[list[str], Field(min_length=1)]
     email_opt_out: Annotated[list[str], Field(min_length=1)]
     forbidden: list[str] = []
+    # Regular expressions for wording that presents the sender as the police, a court or another authority.
+    impersonation: list[str] = []
     money: list[str] = []
+    # Words that tell a reader the message is about a debt: none in a limited_content template.
+    debt_words: list[str] = []
+    # Regular expressions of which a debt_advice template must match one in each part the debtor reads.
+    debt_advice: list[str] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +242,16 @@ def lint(root: Path) -> list[Problem]:
     catalog_file = root / "catalog.toml"
     catalog = _read_model(catalog_file, Catalog, problems)
     locales: dict[str, LocaleRules] = {}
+    # A locale with a pattern that does not compile is reported once, not used on every file.
+    broken: set[str] = set()
     for path in sorted(root.glob("*/locale.toml")):
         rules = _read_model(path, LocaleRules, problems)
         if rules is not None:
             locales[path.parent.name] = rules
-            problems += _bad_patterns(path, rules)
+            bad = _bad_patterns(path, rules)
+            problems += bad
+            if bad:
+                broken.add(path.parent.name)
     if catalog is None:
         return problems
     if catalog.default_locale not in locales:
@@ -246,7 +270,8 @@ def lint(root: Path) -> list[Problem]:
                 for part in catalog.parts(template, channel):
                     path = root / locale / channel.value / f"{template}.{part}.j2"
                     expected.add(path)
-                    problems += _lint_file(env, root, path, catalog, rules, template, channel, part)
+                    if locale not in broken:
+                        problems += _lint_file(env, root, path, catalog, rules, template, channel, part)
     for path in sorted(root.glob("*/*/*.j2")):
         if path not in expected:
             problems.append(Problem(path, "not in catalog.toml (a typo in the name, or a missing entry)"))
@@ -271,7 +296,7 @@ def _read_model(path: Path, model: type[M], problems: list[Problem]) -> M | None
 
 def _bad_patterns(path: Path, rules: LocaleRules) -> list[Problem]:
     problems = []
-    for field in ("sms_opt_out", "email_opt_out", "money"):
+    for field in ("sms_opt_out", "email_opt_out", "money", "impersonation", "debt_advice"):
         for pattern in getattr(rules, field):
             try:
                 re.compile(pattern)
@@ -310,6 +335,12 @@ def _lint_file(
     for phrase in rules.forbidden:
         if _contains_phrase(text, phrase):
             problems.append(Problem(path, f"forbidden phrase {phrase!r} (threatening or misleading)"))
+    for pattern in rules.impersonation:
+        match = re.search(pattern, text)
+        if match:
+            problems.append(
+                Problem(path, f"impersonation: {match.group(0)!r} presents the sender as an authority")
+            )
     kind = OPT_OUT_PARTS.get((channel, part))
     if kind is not None:
         patterns = rules.sms_opt_out if kind == "sms" else rules.email_opt_out
@@ -317,8 +348,16 @@ def _lint_file(
             problems.append(Problem(path, f"missing the {path.parts[-3]} opt-out instruction"))
         if kind == "email" and "unsubscribe_url" not in used:
             problems.append(Problem(path, "missing the unsubscribe link ({{ unsubscribe_url }})"))
-    if (channel, part) in LIMITED_CONTENT:
+    tags = catalog.tags(template)
+    if (channel, part) in LIMITED_CONTENT or TemplateTag.LIMITED_CONTENT in tags:
         problems += _limited_content(path, used, text, catalog, rules)
+    if TemplateTag.LIMITED_CONTENT in tags:
+        problems += _third_party_safe(path, used, text, catalog, rules, channel)
+    referral = (channel, part) in DEBT_ADVICE_PARTS and TemplateTag.DEBT_ADVICE in tags
+    if referral and not any(re.search(pattern, text) for pattern in rules.debt_advice):
+        problems.append(
+            Problem(path, "missing the debt-advice referral line (the template is tagged debt_advice)")
+        )
     if not problems:
         try:
             env.from_string(source).render({name: catalog.samples.get(name, "x") for name in used})
@@ -340,6 +379,27 @@ def _limited_content(
             problems.append(Problem(path, f"limited content: {match.group(0)!r} looks like an amount"))
     if _DIGIT_RUN.search(text):
         problems.append(Problem(path, "limited content: a run of digits looks like an account number"))
+    return problems
+
+
+def _third_party_safe(
+    path: Path, used: set[str], text: str, catalog: Catalog, rules: LocaleRules, channel: Channel
+) -> list[Problem]:
+    """A limited_content template may reach a third party: nothing of the debt or the credit, in any part."""
+    allowed = {
+        *catalog.platform_variables,
+        *catalog.channel_variables.get(channel, []),
+        *catalog.limited_variables,
+    }
+    problems = [
+        Problem(path, f"limited content: must not use {name!r} (tagged limited_content: reveals the credit)")
+        for name in sorted(used - allowed - set(catalog.money_variables))
+    ]
+    problems += [
+        Problem(path, f"limited content: {word!r} reveals the debt (tagged limited_content)")
+        for word in rules.debt_words
+        if _contains_phrase(text, word)
+    ]
     return problems
 
 

@@ -1,7 +1,8 @@
 """The ``decide`` command: decide inputs as JSON lines on stdin, one decision or error line each on stdout.
 
-It is the contract compliance officers and tests use; a bad line yields ``{"id": ..., "error": ...}`` and the
-command goes on with the next one.
+It is the contract compliance officers and tests use, for contacts and escalations alike (docs/policy-packs.md
+describes every field); a bad line yields ``{"id": ..., "error": ...}`` and the command goes on with the next
+one.
 """
 
 from __future__ import annotations

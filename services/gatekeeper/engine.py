@@ -1,8 +1,10 @@
-"""``decide``: the compliance decision for one contact request, given the debtor, its history and ``now``.
+"""``decide``: the compliance decision for one contact or escalation request, given the debtor, its history
+and ``now``.
 
 Every timing rule is piecewise constant in time and changes value only at boundary instants: window edges
 in each candidate zone, UTC offset transitions, local midnights of the primary zone and ``not_before``. The
 search evaluates the rules at ``now`` and then at each boundary in order: exact to the second, no scanning.
+An escalation has no channel: only the debtor's flags, ``not_before``, expiry and forbearance decide it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ from zoneinfo import ZoneInfo
 
 from schemas.vocab import DecisionKind, ReasonCode, RequestKind
 from services.gatekeeper import rules
-from services.gatekeeper.model import DecideInput, Decision, LocalWindow
-from services.gatekeeper.policy import Cap, ChannelRules, Cooldown, PolicyBook, Window
+from services.gatekeeper.model import DecideInput, Decision, HistoryEntry, LocalWindow
+from services.gatekeeper.policy import (
+    AppliedPack,
+    Cap,
+    ChannelRules,
+    Cooldown,
+    PolicyBook,
+    RequestRules,
+    Window,
+)
 from services.gatekeeper.rules import ContactZones, Failure
 
 HORIZON = timedelta(days=30)
@@ -129,9 +139,15 @@ def _ceil_second(moment: datetime) -> datetime:
     return whole if whole == moment else whole + _SECOND
 
 
-def _plan(inp: DecideInput, packs: ChannelRules, zones: ContactZones, primary: ZoneInfo) -> _Plan:
+def _plan(
+    inp: DecideInput,
+    contacts: Sequence[HistoryEntry],
+    packs: ChannelRules,
+    zones: ContactZones,
+    primary: ZoneInfo,
+) -> _Plan:
     request = inp.request
-    dated = [(entry, entry.at.astimezone(primary).date()) for entry in inp.history]
+    dated = [(entry, entry.at.astimezone(primary).date()) for entry in contacts]
     inconvenient = tuple(inp.debtor.inconvenient)
     primary_edges = frozenset(
         {_MIDNIGHT, *(edge for window in inconvenient for edge in (window.start, window.end))}
@@ -198,39 +214,72 @@ def _expired(failures: Sequence[Failure], versions: dict[str, str]) -> Decision:
     )
 
 
+def _blocked(failures: Sequence[Failure], versions: dict[str, str]) -> Decision:
+    return Decision(
+        decision=DecisionKind.BLOCK,
+        reasons=_reasons(failure.reason for failure in failures),
+        rules=_rule_names(failures),
+        pack_versions=versions,
+    )
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    return min((moment for moment in moments if moment is not None), default=None)
+
+
 def decide(inp: DecideInput, book: PolicyBook) -> Decision:
     """Decide one request under the pack versions in force at ``inp.now`` (its fractional seconds dropped).
 
     Raises ``GatekeeperError`` for an unknown jurisdiction or a pack without a version in force. A ``reply``
     (a message the debtor asked for) that no hard stop blocks is allowed with ``valid_until`` one hour after
     ``now``, capped at ``expires_at``. Any other allow is valid until the first instant at which some rule
-    would fail with the same history, capped at ``expires_at`` and at ``now`` + 30 days.
+    would fail with the same history, capped at ``expires_at`` and at ``now`` + 30 days. No allow is valid
+    past the next change of version of an applied pack: it was not checked against the rules that follow.
     """
     now = inp.now.astimezone(UTC).replace(microsecond=0)
-    request = inp.request
     applied = book.resolve(inp.debtor.jurisdictions, now)
     versions = {ap.pack: ap.version.version for ap in applied}
-    zones = rules.contact_zones(inp.debtor.timezone, inp.debtor.phones, now)
+    cap = _earliest(inp.request.expires_at, book.next_change(applied, now))
+    if inp.request.kind is RequestKind.ESCALATION:
+        return _decide_escalation(inp, book.request_rules(applied), now, versions, cap)
+    return _decide_contact(inp, book, applied, now, versions, cap)
+
+
+def _decide_contact(
+    inp: DecideInput,
+    book: PolicyBook,
+    applied: Sequence[AppliedPack],
+    now: datetime,
+    versions: dict[str, str],
+    cap: datetime | None,
+) -> Decision:
+    request, debtor = inp.request, inp.debtor
+    channel = request.channel
+    assert channel is not None  # the model requires a channel on every request but an escalation
+    packs = book.request_rules(applied)
+    contacts = inp.contacts
+    destination = request.destination.address if request.destination is not None else None
+    zones = rules.contact_zones(debtor.timezone, debtor.phones, now, destination)
     consent = [(ap.pack, ap.version.consent_required) for ap in applied]
-    stops = rules.hard_stops(inp.debtor, request.channel, consent, zones)
+    stops = [
+        *rules.hard_stops(debtor, channel, consent, zones),
+        *rules.revoked(channel, debtor.opt_outs, packs.revocations),
+        *rules.third_party(request.relation, request.template_tags, packs.third_parties, contacts, now),
+    ]
+    if request.kind is RequestKind.OUTREACH:
+        stops += rules.debt_advice(request.template_tags, packs.debt_advice)
     if stops:
-        return Decision(
-            decision=DecisionKind.BLOCK,
-            reasons=_reasons(failure.reason for failure in stops),
-            rules=_rule_names(stops),
-            pack_versions=versions,
-        )
+        return _blocked(stops, versions)
     expires = request.expires_at
     if request.kind is RequestKind.REPLY:
-        valid_until = now + REPLY_VALIDITY
         return Decision(
             decision=DecisionKind.ALLOW,
             pack_versions=versions,
-            valid_until=valid_until if expires is None else min(valid_until, expires),
+            valid_until=_earliest(now + REPLY_VALIDITY, cap),
         )
     # hard_stops reports TIMEZONE_UNKNOWN whenever there is no primary zone.
     assert zones.primary is not None
-    plan = _plan(inp, book.rules_for(applied, request.channel), zones, zones.primary)
+    plan = _plan(inp, contacts, book.rules_for(applied, channel), zones, zones.primary)
     at_now = plan.failures(now)
     if expires is not None and expires <= now:
         return _expired(at_now, versions)
@@ -251,5 +300,45 @@ def decide(inp: DecideInput, book: PolicyBook) -> Decision:
     return Decision(
         decision=DecisionKind.ALLOW,
         pack_versions=versions,
-        valid_until=closes_at if expires is None else min(closes_at, expires),
+        valid_until=_earliest(closes_at, cap),
+    )
+
+
+def _decide_escalation(
+    inp: DecideInput, packs: RequestRules, now: datetime, versions: dict[str, str], cap: datetime | None
+) -> Decision:
+    """Flags (those that bar this escalation), then forbearance, ``not_before`` and expiry; nothing else."""
+    request = inp.request
+    assert request.escalation is not None  # the model requires it on an escalation
+    stops = rules.escalation_stops(inp.debtor, request.escalation)
+    if stops:
+        return _blocked(stops, versions)
+    ready: list[tuple[str, datetime]] = []
+    for name, rule in packs.forbearance:
+        if request.escalation not in rule.before:
+            continue
+        offers = rules.forbearance_offers(inp.contacts, inp.escalations, rule, request.account_id, now)
+        if not offers:
+            return _blocked([Failure(ReasonCode.FORBEARANCE_REQUIRED, name)], versions)
+        ready.append((name, _ceil_second(rules.forbearance_ready(offers, rule, now))))
+    waits = [(Failure(ReasonCode.FORBEARANCE_REQUIRED, name), at) for name, at in ready]
+    if request.not_before is not None:
+        waits.insert(
+            0, (Failure(ReasonCode.NOT_BEFORE, "request:not_before"), _ceil_second(request.not_before))
+        )
+    at_now = [failure for failure, at in waits if at > now]
+    allowed_at = max([now, *(at for _, at in waits)])
+    expires = request.expires_at
+    if (expires is not None and allowed_at >= expires) or allowed_at > now + HORIZON:
+        return _expired(at_now, versions)
+    if allowed_at > now:
+        return Decision(
+            decision=DecisionKind.DEFER,
+            not_before=allowed_at,
+            reasons=_reasons(failure.reason for failure in at_now),
+            rules=_rule_names(at_now),
+            pack_versions=versions,
+        )
+    return Decision(
+        decision=DecisionKind.ALLOW, pack_versions=versions, valid_until=_earliest(now + HORIZON, cap)
     )

@@ -5,14 +5,53 @@ Inputs ignore unknown keys (tolerant reader) and reject datetimes without a UTC 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import time
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 
-from schemas.vocab import Channel, DebtorFlag, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
+from schemas.events import EscalationKind
+from schemas.vocab import (
+    Channel,
+    DebtorFlag,
+    DecisionKind,
+    OutcomeStatus,
+    ReasonCode,
+    Relation,
+    RequestKind,
+    TemplateTag,
+)
 
 _FLAG_VALUES = frozenset(DebtorFlag)
+# The gatekeeper's word for an agency placement, as in the decide command and the packs.
+_ESCALATION_ALIASES = {"agency": EscalationKind.AGENCY_PLACEMENT.value}
+DECIDED_ESCALATIONS = frozenset(
+    {
+        EscalationKind.LEGAL,
+        EscalationKind.AGENCY_PLACEMENT,
+        EscalationKind.FIELD_VISIT,
+        EscalationKind.RESTRUCTURING_OFFER,
+    }
+)
+
+
+def _escalation_alias(value: Any) -> Any:
+    return _ESCALATION_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+# ``agency`` and ``agency_placement`` both name EscalationKind.AGENCY_PLACEMENT.
+Escalation = Annotated[EscalationKind, BeforeValidator(_escalation_alias)]
 
 
 class _View(BaseModel):
@@ -74,31 +113,105 @@ class DebtorView(_View):
         return [DebtorFlag(flag) for flag in self.flags if flag in _FLAG_VALUES]
 
 
+class Destination(_View):
+    """The contact point a request reaches and whose it is; without one, the debtor's own point."""
+
+    address: str | None = None
+    relation: Relation = Relation.SELF
+
+
 class RequestView(_View):
+    """A contact (``outreach`` or ``reply``, on ``channel``) or an ``escalation`` (no channel or destination).
+
+    ``template_tags`` are the tags the template catalog declares for ``template``.
+    """
+
     request_id: str
     account_id: str
-    channel: Channel
+    channel: Channel | None = None
     kind: RequestKind = RequestKind.OUTREACH
+    escalation: Escalation | None = None
+    destination: Destination | None = None
+    template_tags: frozenset[TemplateTag] = frozenset()
     not_before: AwareDatetime | None = None
     expires_at: AwareDatetime | None = None
     template: str | None = None
     strategy: str | None = None
 
+    @model_validator(mode="after")
+    def _contact_or_escalation(self) -> RequestView:
+        if self.kind is RequestKind.ESCALATION:
+            if self.escalation is None:
+                raise ValueError("an escalation request needs 'escalation'")
+            if self.escalation not in DECIDED_ESCALATIONS:
+                raise ValueError(
+                    f"escalation {self.escalation.value!r} is not decided by the gatekeeper "
+                    "(legal, agency, field_visit, restructuring_offer)"
+                )
+            if self.channel is not None or self.destination is not None:
+                raise ValueError("an escalation has no channel and no destination")
+        else:
+            if self.channel is None:
+                raise ValueError("'channel' is required unless kind is 'escalation'")
+            if self.escalation is not None:
+                raise ValueError("'escalation' is for requests of kind 'escalation' only")
+        return self
+
+    @property
+    def relation(self) -> Relation:
+        return Relation.SELF if self.destination is None else self.destination.relation
+
 
 class HistoryEntry(_View):
-    """One earlier attempt with its latest outcome; ``at`` is when it was approved."""
+    """One earlier contact attempt with its latest outcome; ``at`` is when it was approved.
+
+    ``relation`` is whose contact point it reached; ``template_tags`` are its template's tags.
+    """
 
     channel: Channel
     account_id: str
     at: AwareDatetime
     outcome: OutcomeStatus
+    relation: Relation = Relation.SELF
+    template_tags: frozenset[TemplateTag] = frozenset()
+
+
+class EscalationEntry(_View):
+    """One earlier escalation of an account and the gatekeeper's decision on it, made at ``at``."""
+
+    kind: Literal["escalation"] = "escalation"
+    escalation: Escalation
+    account_id: str
+    at: AwareDatetime
+    decision: DecisionKind
+
+
+def _history_entry(value: Any) -> HistoryEntry | EscalationEntry:
+    # Dispatched by hand rather than as a tagged union, whose tag would show in every error location.
+    if isinstance(value, HistoryEntry | EscalationEntry):
+        return value
+    if isinstance(value, dict) and value.get("kind") == "escalation":
+        return EscalationEntry.model_validate(value)
+    return HistoryEntry.model_validate(value)
+
+
+Entry = Annotated[HistoryEntry | EscalationEntry, PlainValidator(_history_entry)]
 
 
 class DecideInput(_View):
     debtor: DebtorView
     request: RequestView
-    history: list[HistoryEntry] = Field(default_factory=list)
+    # Contacts and, with ``kind: escalation``, escalations; a Sequence so that a list of either kind will do.
+    history: Sequence[Entry] = Field(default_factory=list)
     now: AwareDatetime
+
+    @property
+    def contacts(self) -> list[HistoryEntry]:
+        return [entry for entry in self.history if isinstance(entry, HistoryEntry)]
+
+    @property
+    def escalations(self) -> list[EscalationEntry]:
+        return [entry for entry in self.history if isinstance(entry, EscalationEntry)]
 
 
 class Decision(BaseModel):

@@ -25,15 +25,17 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.vocab import Channel, OutcomeStatus
+from schemas.events import EscalationKind
+from schemas.vocab import Channel, OutcomeStatus, Relation, TemplateTag
 from services.core.settings import ConfigError, load_toml
-from services.gatekeeper.model import LocalWindow
+from services.gatekeeper.model import Escalation, LocalWindow
 
 ALL_CHANNELS = frozenset(Channel)
 
 RuleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 ChannelSet = Annotated[frozenset[Channel], Field(min_length=1)]
 OutcomeSet = Annotated[frozenset[OutcomeStatus], Field(min_length=1)]
+EscalationSet = Annotated[frozenset[Escalation], Field(min_length=1)]
 
 
 class GatekeeperError(Exception):
@@ -121,6 +123,82 @@ class Cooldown(_Strict):
     local_days: PositiveInt
 
 
+class Revocation(_Strict):
+    """An opt-out on any of ``channels`` revokes consent on all of them."""
+
+    name: RuleName
+    channels: Annotated[frozenset[Channel], Field(min_length=2)]
+
+
+class Unreachable(_Strict):
+    """When the debtor counts as unreachable, judged at the decision's instant from the debtor's own points.
+
+    Unreachable: at least ``failed_calls`` voice attempts to the debtor's own contact points (any account),
+    the ``failed_calls`` most recent of them all with an outcome in ``failed_outcomes``; and no entry on the
+    debtor's own points (any channel) with an outcome in ``reached_outcomes`` at or after
+    ``reached_within_hours`` hours before the decision.
+    """
+
+    failed_calls: PositiveInt
+    failed_outcomes: OutcomeSet
+    reached_outcomes: OutcomeSet
+    reached_within_hours: PositiveInt
+
+
+class ThirdPartyRule(_Strict):
+    """Which contact points other than the debtor's own may be contacted.
+
+    ``as_debtor`` relations are contacted like the debtor; ``when_unreachable`` ones only while the debtor is
+    ``unreachable`` and only with a template tagged ``required_tag``; any other relation never.
+    """
+
+    name: RuleName
+    as_debtor: frozenset[Relation] = frozenset()
+    when_unreachable: frozenset[Relation] = frozenset()
+    required_tag: TemplateTag = TemplateTag.LIMITED_CONTENT
+    unreachable: Unreachable | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ThirdPartyRule:
+        if Relation.SELF in self.as_debtor | self.when_unreachable:
+            raise ValueError("'self' is always allowed: list only third parties")
+        if self.as_debtor & self.when_unreachable:
+            raise ValueError("a relation is either in as_debtor or in when_unreachable")
+        if self.when_unreachable and self.unreachable is None:
+            raise ValueError(
+                "when_unreachable needs an [unreachable] table saying when the debtor is unreachable"
+            )
+        return self
+
+
+# For a debtor none of whose packs says anything about third parties: only a guarantor, who owes the debt too.
+DEFAULT_THIRD_PARTY = (
+    "default:third_party_contact",
+    ThirdPartyRule(name="third_party_contact", as_debtor=frozenset({Relation.GUARANTOR})),
+)
+
+
+class DebtAdvice(_Strict):
+    """Every outreach request needs a template tagged ``debt_advice`` (not replies, not escalations)."""
+
+    name: RuleName
+
+
+class Forbearance(_Strict):
+    """An escalation in ``before`` needs an earlier forbearance offer on the same account, made at least
+    ``forbearance_notice_days`` x 24 hours before the decision.
+
+    An offer: a contact whose template is tagged ``forbearance_offer`` and whose outcome is in
+    ``offer_outcomes``, or an allowed escalation in ``offer_escalations``.
+    """
+
+    name: RuleName
+    before: EscalationSet
+    forbearance_notice_days: PositiveInt
+    offer_outcomes: OutcomeSet
+    offer_escalations: frozenset[Escalation] = frozenset({EscalationKind.RESTRUCTURING_OFFER})
+
+
 class PackVersion(_Strict):
     """The rules of one pack from ``effective_from`` on (a TOML date means 00:00 UTC that day)."""
 
@@ -131,6 +209,10 @@ class PackVersion(_Strict):
     cooldowns: tuple[Cooldown, ...] = ()
     consent_required: frozenset[Channel] = frozenset()
     calendar: str | None = None
+    revocations: tuple[Revocation, ...] = ()
+    third_party: ThirdPartyRule | None = None
+    debt_advice: DebtAdvice | None = None
+    forbearance: Forbearance | None = None
 
     @field_validator("effective_from", mode="before")
     @classmethod
@@ -150,6 +232,8 @@ class PackVersion(_Strict):
     def _unique_rule_names(self) -> PackVersion:
         names = [window.name for window in self.windows] + [cap.name for cap in self.caps]
         names += [cooldown.name for cooldown in self.cooldowns]
+        names += [revocation.name for revocation in self.revocations]
+        names += [rule.name for rule in (self.third_party, self.debt_advice, self.forbearance) if rule]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"rule names must be unique within a version: {', '.join(duplicates)}")
@@ -233,6 +317,43 @@ class ChannelRules:
         )
 
 
+@dataclass(frozen=True)
+class RequestRules:
+    """What a set of applied pack versions says whatever the channel, each rule with its ``PACK:name``.
+
+    ``third_parties`` holds ``DEFAULT_THIRD_PARTY`` when no pack has a third-party rule.
+    """
+
+    revocations: tuple[tuple[str, Revocation], ...]
+    third_parties: tuple[tuple[str, ThirdPartyRule], ...]
+    debt_advice: tuple[str, ...]
+    forbearance: tuple[tuple[str, Forbearance], ...]
+
+    @classmethod
+    def gather(cls, applied: Sequence[AppliedPack]) -> RequestRules:
+        third_parties = tuple(
+            (f"{ap.pack}:{ap.version.third_party.name}", ap.version.third_party)
+            for ap in applied
+            if ap.version.third_party is not None
+        )
+        return cls(
+            revocations=tuple(
+                (f"{ap.pack}:{revocation.name}", revocation)
+                for ap in applied
+                for revocation in ap.version.revocations
+            ),
+            third_parties=third_parties or (DEFAULT_THIRD_PARTY,),
+            debt_advice=tuple(
+                f"{ap.pack}:{ap.version.debt_advice.name}" for ap in applied if ap.version.debt_advice
+            ),
+            forbearance=tuple(
+                (f"{ap.pack}:{ap.version.forbearance.name}", ap.version.forbearance)
+                for ap in applied
+                if ap.version.forbearance is not None
+            ),
+        )
+
+
 class PolicyBook:
     """Every known pack by id; ``resolve`` picks the packs and versions that govern one decision."""
 
@@ -240,6 +361,7 @@ class PolicyBook:
         self._packs = dict(packs)
         self._always = tuple(sorted(pid for pid, pack in self._packs.items() if pack.applies_to_all))
         self._rules: dict[tuple[tuple[tuple[str, str], ...], Channel], ChannelRules] = {}
+        self._request_rules: dict[tuple[tuple[str, str], ...], RequestRules] = {}
 
     @classmethod
     def load(cls, directory: Path) -> PolicyBook:
@@ -289,8 +411,31 @@ class PolicyBook:
     def rules_for(self, applied: Sequence[AppliedPack], channel: Channel) -> ChannelRules:
         """``ChannelRules.gather``, once per set of versions and channel: a pack id and version label name
         one version in a book (profiled: gathering them for every request was ~6% of a decision)."""
-        key = (tuple((ap.pack, ap.version.version) for ap in applied), channel)
+        key = (_version_set(applied), channel)
         found = self._rules.get(key)
         if found is None:
             found = self._rules[key] = ChannelRules.gather(applied, channel)
         return found
+
+    def request_rules(self, applied: Sequence[AppliedPack]) -> RequestRules:
+        """``RequestRules.gather``, once per set of versions."""
+        key = _version_set(applied)
+        found = self._request_rules.get(key)
+        if found is None:
+            found = self._request_rules[key] = RequestRules.gather(applied)
+        return found
+
+    def next_change(self, applied: Sequence[AppliedPack], now: datetime) -> datetime | None:
+        """The first ``effective_from`` after ``now`` among the versions of the applied packs, if any."""
+        later = [
+            version.effective_from
+            for ap in applied
+            for version in self._packs[ap.pack].versions
+            if version.effective_from > now
+        ]
+        return min(later, default=None)
+
+
+def _version_set(applied: Sequence[AppliedPack]) -> tuple[tuple[str, str], ...]:
+    # A pack id and version label name one version in a book.
+    return tuple((ap.pack, ap.version.version) for ap in applied)

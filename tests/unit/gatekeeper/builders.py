@@ -41,8 +41,39 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def entry(channel: str, at: datetime, outcome: str, account_id: str = "a1") -> dict[str, Any]:
-    return {"channel": channel, "account_id": account_id, "at": at.isoformat(), "outcome": outcome}
+def entry(
+    channel: str,
+    at: datetime,
+    outcome: str,
+    account_id: str = "a1",
+    *,
+    relation: str | None = None,
+    tags: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A contact history entry; ``relation`` and ``tags`` are left out unless given (the defaults apply)."""
+    found: dict[str, Any] = {
+        "channel": channel,
+        "account_id": account_id,
+        "at": at.isoformat(),
+        "outcome": outcome,
+    }
+    if relation is not None:
+        found["relation"] = relation
+    if tags:
+        found["template_tags"] = list(tags)
+    return found
+
+
+def escalation_entry(
+    escalation: str, at: datetime, decision: str = "allow", account_id: str = "a1"
+) -> dict[str, Any]:
+    return {
+        "kind": "escalation",
+        "escalation": escalation,
+        "account_id": account_id,
+        "at": at.isoformat(),
+        "decision": decision,
+    }
 
 
 def make_input(
@@ -61,7 +92,20 @@ def make_input(
     account_id: str = "a1",
     not_before: datetime | None = None,
     expires_at: datetime | None = None,
+    relation: str | None = None,
+    address: str | None = None,
+    tags: Sequence[str] = (),
+    escalation: str | None = None,
 ) -> DecideInput:
+    """A decide input; ``escalation`` makes it an escalation request (no channel), ``relation`` or ``address``
+    give it a destination."""
+    request: dict[str, Any] = {"channel": channel} if escalation is None else {"escalation": escalation}
+    if escalation is not None:
+        kind = "escalation"
+    if relation is not None or address is not None:
+        request["destination"] = {"address": address, "relation": relation or "self"}
+    if tags:
+        request["template_tags"] = list(tags)
     return DecideInput.model_validate(
         {
             "now": now.isoformat(),
@@ -76,9 +120,9 @@ def make_input(
                 "inconvenient": [{"start": start, "end": end} for start, end in inconvenient],
             },
             "request": {
+                **request,
                 "request_id": "r1",
                 "account_id": account_id,
-                "channel": channel,
                 "kind": kind,
                 "not_before": not_before.isoformat() if not_before else None,
                 "expires_at": expires_at.isoformat() if expires_at else None,

@@ -184,3 +184,112 @@ def test_answers_each_line_at_once_in_a_pipe() -> None:
             assert orjson.loads(proc.stdout.readline())["id"] == id_
         proc.stdin.close()
         assert proc.wait(timeout=60) == 0
+
+
+def test_third_party_destination_and_template_tags() -> None:
+    calls = [
+        {"channel": "voice", "account_id": f"a{i}", "at": f"2026-06-0{i}T02:00:00Z", "outcome": "no_answer"}
+        for i in (7, 8, 9)
+    ]
+    cn = {"jurisdictions": ["CN"], "timezone": "Asia/Shanghai"}
+    emergency = {
+        "channel": "sms",
+        "destination": {"address": "+8613800138000", "relation": "emergency_contact"},
+    }
+    stdin = b"\n".join(
+        [
+            line(
+                "ok",
+                now="2026-06-10T02:00:00Z",
+                debtor=cn,
+                history=calls,
+                request={**emergency, "template_tags": ["limited_content"]},
+            ),
+            line(
+                "reachable",
+                now="2026-06-10T02:00:00Z",
+                debtor=cn,
+                history=calls[1:],
+                request={**emergency, "template_tags": ["limited_content"]},
+            ),
+            line("disclosure", now="2026-06-10T02:00:00Z", debtor=cn, history=calls, request=emergency),
+            line("default", request={"destination": {"relation": "other"}}),
+            line("guarantor", request={"destination": {"relation": "guarantor"}}),
+        ]
+    )
+    ok, reachable, disclosure, default, guarantor = run(stdin)[0]
+    assert (ok["decision"], ok["valid_until"]) == ("allow", "2026-06-10T13:00:00Z")
+    assert (reachable["decision"], reachable["reasons"]) == ("block", ["THIRD_PARTY_NOT_ALLOWED"])
+    assert (disclosure["reasons"], disclosure["rules"]) == (
+        ["THIRD_PARTY_DISCLOSURE"],
+        ["CN:third_party_contact"],
+    )
+    assert (default["reasons"], default["rules"]) == (
+        ["THIRD_PARTY_NOT_ALLOWED"],
+        ["default:third_party_contact"],
+    )
+    assert guarantor["decision"] == "allow"
+
+
+def test_eu_debt_advice_and_an_escalation_with_its_history() -> None:
+    eu = {"jurisdictions": ["EU"], "timezone": "Europe/Paris"}
+    offer = {
+        "kind": "escalation",
+        "escalation": "restructuring_offer",
+        "account_id": "a1",
+        "at": "2026-12-01T09:00:00Z",
+        "decision": "allow",
+    }
+    legal = {"kind": "escalation", "escalation": "legal", "channel": None}  # null or absent: no channel
+    stdin = b"\n".join(
+        [
+            line("advice", now="2026-12-10T10:00:00Z", debtor=eu, request={"template_tags": ["debt_advice"]}),
+            line("no-advice", now="2026-12-10T10:00:00Z", debtor=eu),
+            line("wait", now="2026-12-10T10:00:00Z", debtor=eu, request=legal, history=[offer]),
+            line("none", now="2026-12-10T10:00:00Z", debtor=eu, request={**legal, "escalation": "agency"}),
+            line(
+                "visit",
+                now="2026-12-10T23:00:00Z",
+                debtor={**eu, "flags": ["cease_communication"]},
+                request={**legal, "escalation": "field_visit"},
+            ),
+        ]
+    )
+    advice, no_advice, wait, none, visit = run(stdin)[0]
+    assert (advice["decision"], advice["pack_versions"]) == ("allow", {"BANK": "2026.1", "EU": "2026.1"})
+    assert (no_advice["decision"], no_advice["reasons"]) == ("block", ["DEBT_ADVICE_REQUIRED"])
+    assert (wait["decision"], wait["not_before"], wait["reasons"]) == (
+        "defer",
+        "2026-12-15T09:00:00Z",
+        ["FORBEARANCE_REQUIRED"],
+    )
+    assert (none["decision"], none["rules"]) == ("block", ["EU:forbearance_before_enforcement"])
+    assert (visit["decision"], visit["reasons"]) == ("block", ["CEASE_COMMUNICATION"])
+
+
+def test_bad_new_fields_are_error_lines() -> None:
+    stdin = b"\n".join(
+        [
+            line(1, request={"kind": "escalation", "escalation": "legal"}),
+            line(2, request={"destination": {"relation": "neighbour"}}),
+            line(3, request={"template_tags": ["friendly"]}),
+            line(4, request={"kind": "escalation", "escalation": "bankruptcy_review"}),
+            line(
+                5,
+                history=[
+                    {
+                        "kind": "escalation",
+                        "escalation": "legal",
+                        "account_id": "a1",
+                        "at": "2026-06-01T00:00:00",
+                    }
+                ],
+            ),
+        ]
+    )
+    errors = [out["error"] for out in run(stdin)[0]]
+    assert errors[0] == "request: Value error, an escalation has no channel and no destination"
+    assert errors[1].startswith("request.destination.relation: Input should be 'self', 'guarantor'")
+    assert errors[2].startswith("request.template_tags[0]: Input should be 'limited_content'")
+    assert "escalation 'bankruptcy_review' is not decided by the gatekeeper" in errors[3]
+    assert errors[4] == "history[0].at: Input should have timezone info; history[0].decision: Field required"

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from schemas.vocab import Channel, DecisionKind, OutcomeStatus
+from schemas.events import EscalationKind
+from schemas.vocab import Channel, DecisionKind, OutcomeStatus, Relation, TemplateTag
 from services.core.settings import ConfigError
 from services.gatekeeper.decide_cli import DEFAULT_POLICIES
 from services.gatekeeper.engine import decide
-from services.gatekeeper.policy import NoVersionInForceError, Period, PolicyBook, Scope
+from services.gatekeeper.policy import (
+    DEFAULT_THIRD_PARTY,
+    NoVersionInForceError,
+    Period,
+    PolicyBook,
+    Scope,
+)
 from tests.unit.gatekeeper.builders import BOOK, NY, local, make_input, write_pack
 
 OS = OutcomeStatus
@@ -36,7 +43,7 @@ def _caps(pack: str) -> dict[str, tuple[object, ...]]:
 
 
 def test_shipped_packs() -> None:
-    assert set(BOOK.packs) == {"BANK", "US", "US-MA", "CN", "GB"}
+    assert set(BOOK.packs) == {"BANK", "US", "US-MA", "CN", "GB", "EU"}
     assert [pid for pid, pack in BOOK.packs.items() if pack.applies_to_all] == ["BANK"]
     assert BOOK.packs["US-MA"].includes == ("US",)
 
@@ -124,6 +131,98 @@ def test_cn_pack_numbers() -> None:
             3,
         ),
     }
+
+
+def test_cn_third_parties() -> None:
+    rule = BOOK.packs["CN"].version_at(NOW).third_party
+    assert rule is not None
+    assert (rule.name, rule.as_debtor, rule.when_unreachable, rule.required_tag) == (
+        "third_party_contact",
+        frozenset({Relation.GUARANTOR}),
+        frozenset({Relation.EMERGENCY_CONTACT}),
+        TemplateTag.LIMITED_CONTENT,
+    )
+    assert rule.unreachable is not None
+    assert (
+        rule.unreachable.failed_calls,
+        rule.unreachable.failed_outcomes,
+        rule.unreachable.reached_outcomes,
+        rule.unreachable.reached_within_hours,
+    ) == (
+        3,
+        frozenset({OS.NO_ANSWER, OS.BUSY, OS.NOT_CONNECTED, OS.FAILED}),
+        frozenset({OS.CONVERSATION, OS.REPLIED, OS.AGENT_TRANSFER}),
+        72,
+    )
+
+
+def test_only_cn_speaks_of_third_parties_today() -> None:
+    # Every other pack leaves the default: the debtor and a guarantor only.
+    speaking = {pid for pid, pack in BOOK.packs.items() if any(v.third_party for v in pack.versions)}
+    assert speaking == {"CN"}
+    assert DEFAULT_THIRD_PARTY[1].as_debtor == frozenset({Relation.GUARANTOR})
+    assert DEFAULT_THIRD_PARTY[1].when_unreachable == frozenset()
+
+
+EU_START = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def test_eu_pack_numbers() -> None:
+    pack = BOOK.packs["EU"]
+    [version] = pack.versions
+    assert (version.version, version.effective_from) == ("2026.1", EU_START)
+    [window] = version.windows
+    assert (window.name, window.channels, window.start.isoformat(), window.end.isoformat()) == (
+        "contact_hours",
+        frozenset(Channel),
+        "08:00:00",
+        "20:00:00",
+    )
+    assert (version.caps, version.cooldowns, version.calendar, version.consent_required) == (
+        (),
+        (),
+        None,
+        frozenset(),
+    )
+    assert version.debt_advice is not None and version.debt_advice.name == "debt_advice_referral"
+    rule = version.forbearance
+    assert rule is not None
+    assert (rule.before, rule.forbearance_notice_days, rule.offer_outcomes, rule.offer_escalations) == (
+        frozenset({EscalationKind.LEGAL, EscalationKind.AGENCY_PLACEMENT}),
+        14,
+        frozenset({OS.SENT, OS.DELIVERED, OS.CONVERSATION, OS.VOICEMAIL}),
+        frozenset({EscalationKind.RESTRUCTURING_OFFER}),
+    )
+    with pytest.raises(NoVersionInForceError, match="pack EU has no version in force"):
+        BOOK.resolve(["EU"], EU_START - timedelta(seconds=1))
+
+
+REVOKE_ALL = datetime(2027, 1, 31, tzinfo=UTC)
+
+
+def test_us_revoke_all_version_keeps_every_earlier_rule() -> None:
+    first, second = BOOK.packs["US"].versions
+    assert (first.version, second.version, second.effective_from) == ("2026.1", "2027.1", REVOKE_ALL)
+    assert first.revocations == ()
+    [revocation] = second.revocations
+    assert (revocation.name, revocation.channels) == ("revoke_all", frozenset({SMS, VOICE}))
+    assert second.model_copy(update={"version": first.version, "effective_from": first.effective_from}) == (
+        first.model_copy(update={"revocations": second.revocations})
+    )
+
+
+def test_massachusetts_gets_the_us_version_in_force() -> None:
+    # US-MA includes the US pack, not one of its versions: the US version in force at now comes with it.
+    for moment, us_version in ((REVOKE_ALL - timedelta(seconds=1), "2026.1"), (REVOKE_ALL, "2027.1")):
+        applied = {ap.pack: ap.version.version for ap in BOOK.resolve(["US-MA"], moment)}
+        assert applied == {"BANK": "2026.1", "US-MA": "2026.1", "US": us_version}
+
+
+def test_next_change_is_the_next_version_of_an_applied_pack() -> None:
+    moment = REVOKE_ALL - timedelta(days=1)
+    assert BOOK.next_change(BOOK.resolve(["US-MA"], moment), moment) == REVOKE_ALL
+    assert BOOK.next_change(BOOK.resolve(["US-MA"], REVOKE_ALL), REVOKE_ALL) is None
+    assert BOOK.next_change(BOOK.resolve(["GB"], moment), moment) is None
 
 
 def test_gb_pack_is_empty() -> None:
@@ -233,6 +332,32 @@ effective_from = 2026-01-01
             HEADER + '[[versions.windows]]\nname = "h"\nstart = 08:00:00\nend = 08:00:00\n',
             "versions[0].windows[0]: Value error, start and end must differ",
         ),
+        (
+            HEADER + '[versions.third_party]\nname = "t"\nas_debtor = ["self"]\n',
+            "versions[0].third_party: Value error, 'self' is always allowed: list only third parties",
+        ),
+        (
+            HEADER + '[versions.third_party]\nname = "t"\nwhen_unreachable = ["emergency_contact"]\n',
+            "versions[0].third_party: Value error, when_unreachable needs an [unreachable] table",
+        ),
+        (
+            HEADER + '[versions.third_party]\nname = "t"\nas_debtor = ["cousin"]\n',
+            "versions[0].third_party.as_debtor[0]: Input should be 'self', 'guarantor', 'emergency_contact'",
+        ),
+        (
+            HEADER + '[[versions.revocations]]\nname = "r"\nchannels = ["sms"]\n',
+            "versions[0].revocations[0].channels: Frozenset should have at least 2 items",
+        ),
+        (
+            HEADER
+            + '[versions.forbearance]\nname = "f"\nbefore = ["lawsuit"]\nforbearance_notice_days = 14\n'
+            + 'offer_outcomes = ["sent"]\n',
+            "versions[0].forbearance.before[0]: Input should be 'legal', 'agency_placement'",
+        ),
+        (
+            HEADER + '[versions.debt_advice]\nname = "first"\n' + GOOD_CAP,
+            "rule names must be unique within a version: first",
+        ),
     ],
     ids=[
         "limit",
@@ -245,6 +370,12 @@ effective_from = 2026-01-01
         "order",
         "names",
         "empty-window",
+        "third-party-self",
+        "third-party-unreachable",
+        "third-party-relation",
+        "revocation-one-channel",
+        "forbearance-escalation",
+        "names-across-kinds",
     ],
 )
 def test_bad_pack_fails_naming_file_and_field(tmp_path: Path, body: str, message: str) -> None:
@@ -257,7 +388,7 @@ def test_bad_pack_fails_naming_file_and_field(tmp_path: Path, body: str, message
 
 
 def test_bad_shipped_pack_message_is_exact(tmp_path: Path) -> None:
-    text = (DEFAULT_POLICIES / "us.toml").read_text(encoding="utf-8").replace("limit = 7", "limit = 0")
+    text = (DEFAULT_POLICIES / "us.toml").read_text(encoding="utf-8").replace("limit = 7", "limit = 0", 1)
     path = write_pack(tmp_path, "us", text)
     with pytest.raises(ConfigError) as caught:
         PolicyBook.load(tmp_path)

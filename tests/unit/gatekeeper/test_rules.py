@@ -1,4 +1,5 @@
-"""Each rule function on its own: zones, windows, working days, caps, cooldowns, hard stops."""
+"""Each rule function on its own: zones, windows, working days, caps, cooldowns, hard stops, revocation
+groups, reachability, forbearance and the escalation table."""
 
 from __future__ import annotations
 
@@ -6,10 +7,20 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from schemas.events import EscalationKind
 from schemas.vocab import Channel, OutcomeStatus, ReasonCode
 from services.gatekeeper import rules
 from services.gatekeeper.model import DebtorView, HistoryEntry, LocalWindow
-from services.gatekeeper.policy import Cap, Cooldown, Period, Scope, Window
+from services.gatekeeper.policy import (
+    Cap,
+    Cooldown,
+    Forbearance,
+    Period,
+    Revocation,
+    Scope,
+    Unreachable,
+    Window,
+)
 from tests.unit.gatekeeper.builders import LA, LONDON, NY
 
 NOW = datetime(2026, 6, 10, 12, tzinfo=UTC)
@@ -245,3 +256,83 @@ def test_hard_stops_opt_out_consent_and_zone() -> None:
     ]
     assert rules.hard_stops(debtor, Channel.VOICE, consent, ZONES) == []
     assert rules.hard_stops(debtor, Channel.EMAIL, consent, ZONES) == []
+
+
+# --- zones of the destination, revocation groups, third parties, escalations -----------------------------
+
+
+def test_the_destination_adds_candidate_zones_but_never_the_primary() -> None:
+    assert rules.contact_zones("America/New_York", [], NOW, "+13105550100") == rules.ContactZones(
+        (NY, LA), NY
+    )
+    assert rules.contact_zones(None, [], NOW, "+13105550100") == rules.ContactZones((), None)
+    assert rules.contact_zones("America/New_York", [], NOW, "x@example.com") == rules.ContactZones((NY,), NY)
+
+
+REVOKE_ALL = Revocation(name="revoke_all", channels=frozenset({Channel.SMS, Channel.VOICE}))
+
+
+@pytest.mark.parametrize(
+    ("channel", "opt_outs", "revoked"),
+    [
+        (Channel.SMS, [Channel.VOICE], True),
+        (Channel.VOICE, [Channel.SMS], True),
+        (Channel.SMS, [Channel.SMS], False),  # the channel's own opt-out is the hard stop already
+        (Channel.EMAIL, [Channel.SMS, Channel.VOICE], False),
+        (Channel.SMS, [Channel.EMAIL], False),
+    ],
+)
+def test_revocation_groups(channel: Channel, opt_outs: list[Channel], revoked: bool) -> None:
+    failures = rules.revoked(channel, opt_outs, [("US:revoke_all", REVOKE_ALL)])
+    assert failures == ([rules.Failure(R.OPTED_OUT, "US:revoke_all")] if revoked else [])
+
+
+UNREACHABLE = Unreachable(
+    failed_calls=3,
+    failed_outcomes=frozenset({OutcomeStatus.NO_ANSWER, OutcomeStatus.BUSY}),
+    reached_outcomes=frozenset({OutcomeStatus.CONVERSATION}),
+    reached_within_hours=72,
+)
+
+
+def _call(hours_ago: float, outcome: str, channel: str = "voice", relation: str = "self") -> HistoryEntry:
+    at = NOW - timedelta(hours=hours_ago)
+    return HistoryEntry.model_validate(
+        {"channel": channel, "account_id": "a1", "at": at, "outcome": outcome, "relation": relation}
+    )
+
+
+def test_unreachable_after_three_failed_calls_and_no_conversation() -> None:
+    three = [_call(1, "no_answer"), _call(2, "busy"), _call(3, "no_answer")]
+    assert rules.unreachable(three, UNREACHABLE, NOW)
+    assert not rules.unreachable(three[:2], UNREACHABLE, NOW)
+    assert not rules.unreachable([*three, _call(72, "conversation", "sms")], UNREACHABLE, NOW)
+    assert rules.unreachable([*three, _call(72.01, "conversation", "sms")], UNREACHABLE, NOW)
+    assert rules.unreachable([*three, _call(1, "conversation", relation="guarantor")], UNREACHABLE, NOW)
+    tie = [_call(1, "no_answer"), _call(2, "busy"), _call(3, "no_answer"), _call(3, "voicemail")]
+    assert not rules.unreachable(tie, UNREACHABLE, NOW)
+
+
+FORBEARANCE = Forbearance(
+    name="f",
+    before=frozenset({EscalationKind.LEGAL}),
+    forbearance_notice_days=14,
+    offer_outcomes=frozenset({OutcomeStatus.DELIVERED}),
+)
+
+
+def test_forbearance_ready() -> None:
+    fourteen = timedelta(days=14)
+    assert rules.forbearance_ready([NOW - fourteen], FORBEARANCE, NOW) == NOW
+    young = [NOW - timedelta(days=3), NOW - timedelta(days=5)]
+    assert rules.forbearance_ready(young, FORBEARANCE, NOW) == NOW - timedelta(days=5) + fourteen
+    assert rules.forbearance_ready([*young, NOW - timedelta(days=20)], FORBEARANCE, NOW) == NOW
+
+
+def test_escalation_stops_table() -> None:
+    debtor = _debtor(flags=["cease_communication", "deceased", "dispute"])
+    legal = rules.escalation_stops(debtor, EscalationKind.LEGAL)
+    assert [f.reason for f in legal] == [R.DISPUTE]
+    visit = rules.escalation_stops(debtor, EscalationKind.FIELD_VISIT)
+    assert [f.reason for f in visit] == [R.CEASE_COMMUNICATION, R.DECEASED, R.DISPUTE]
+    assert rules.escalation_stops(debtor, EscalationKind.RESTRUCTURING_OFFER) == []
