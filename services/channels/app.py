@@ -17,13 +17,13 @@ from services.channels.metrics import ChannelMetrics
 from services.channels.settings import ChannelsSettings
 from services.channels.worker import ChannelWorker
 from services.core.clock import Clock, clock_from_spec
-from services.core.links import LinkSigner
 from services.core.metrics import PipelineMetrics
 from services.core.runner import serve
 from services.core.runtime.connector import Connector
 from services.core.runtime.loop import Runtime
 from services.core.settings import CommonSettings, ConfigError
-from services.core.templates import TemplateBook
+from services.messaging.links import LinkSigner
+from services.messaging.templates import TemplateBook
 
 
 def build_driver(channel: Channel, config: ChannelsSettings, templates: TemplateBook) -> Driver:

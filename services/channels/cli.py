@@ -13,7 +13,7 @@ from services.channels.settings import ChannelsSettings
 from services.core.cli import Command
 from services.core.runner import run_service
 from services.core.settings import CommonSettings, load
-from services.core.templates import lint
+from services.messaging.templates import lint
 
 # The provider refused our credentials: a supervisor must not restart the worker into the same refusal.
 EXIT_CREDENTIALS_REFUSED = 3

@@ -15,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from schemas import events as ev
+from schemas import ids
 from schemas.vocab import Channel, OutcomeStatus
 from services.channels.outcomes import Result
 from services.channels.ports import (
@@ -28,9 +29,8 @@ from services.channels.ports import (
     VoiceCaller,
 )
 from services.channels.settings import ChannelsSettings
-from services.core.codec import deterministic_id
-from services.core.links import LinkSigner
-from services.core.templates import TemplateBook
+from services.messaging.links import LinkSigner
+from services.messaging.templates import TemplateBook
 
 # Paths of the webhooks service the providers are pointed at.
 MESSAGE_STATUS_PATH = "/twilio/messages/status"
@@ -268,4 +268,4 @@ class EmailDriver(_PortDriver[EmailSender]):
 
 def message_id(request_id: str, domain: str) -> str:
     """``<uuid@domain>`` derived from the request id: the same request always has the same Message-ID."""
-    return f"<{deterministic_id('message-id', request_id)}@{domain}>"
+    return f"<{ids.message_id_local_part(request_id)}@{domain}>"

@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from schemas import events as ev
+from schemas import ids
 from schemas.vocab import OutcomeStatus
-from services.core.codec import deterministic_id
 
 PROVIDER_OPT_OUT = "21610"
 
@@ -27,18 +27,12 @@ class Result:
     cost: Decimal = Decimal(0)
 
 
-def outcome_id(request_id: str, status: OutcomeStatus, source: str) -> str:
-    """One id per (request, status, who observed it): the worker's ``sent`` and the webhook's ``delivered``
-    are different facts; the same fact observed twice has the same id."""
-    return deterministic_id("outcome", request_id, status.value, source)
-
-
 def outcome(
     approval: ev.ContactApproved, result: Result, *, provider: str, currency: str, now: datetime
 ) -> ev.ContactOutcome:
     return ev.ContactOutcome(
         debtor_id=approval.debtor_id,
-        outcome_id=outcome_id(approval.request_id, result.status, "worker"),
+        outcome_id=ids.outcome_id(approval.request_id, result.status, ids.Observer.WORKER),
         request_id=approval.request_id,
         account_id=approval.account_id,
         channel=approval.channel,
@@ -67,7 +61,3 @@ def provider_opt_out(approval: ev.ContactApproved, now: datetime) -> ev.ConsentC
         source=ev.ConsentSource.PROVIDER,
         occurred_at=now,
     )
-
-
-def consent_id(request_id: str) -> str:
-    return deterministic_id("consent", request_id, PROVIDER_OPT_OUT)

@@ -24,6 +24,7 @@ from aiokafka import TopicPartition
 from pydantic import BaseModel
 
 from schemas import events as ev
+from schemas import ids
 from schemas.topics import CONSENT, DISPATCH, OUTCOMES, SENDER_LEDGER
 from schemas.vocab import OutcomeStatus
 from services.channels.drivers import CannotReconcile, Driver, Prepared
@@ -37,14 +38,14 @@ from services.channels.errors import (
 from services.channels.ledger import LedgerEntry, LedgerState, lease_until
 from services.channels.ledger_store import SendLedger
 from services.channels.metrics import ChannelMetrics
-from services.channels.outcomes import PROVIDER_OPT_OUT, Result, consent_id, outcome, provider_opt_out
+from services.channels.outcomes import PROVIDER_OPT_OUT, Result, outcome, provider_opt_out
 from services.channels.pacing import Backoff, RateLimiter
 from services.channels.settings import ChannelsSettings
 from services.core.clock import Clock
 from services.core.masking import mask_address
 from services.core.runtime.loop import Inbound, Runtime
 from services.core.settings import ConfigError
-from services.core.templates import RenderError
+from services.messaging.templates import RenderError
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +377,7 @@ class ChannelWorker:
         if exc.code == PROVIDER_OPT_OUT:
             now = self.clock.now()
             consent = provider_opt_out(job.approval, now)
-            await self._publish(consent, consent_id(job.approval.request_id), CONSENT, now)
+            await self._publish(consent, ids.provider_opt_out_id(job.approval.request_id), CONSENT, now)
             result = Result(OutcomeStatus.OPTED_OUT, True, error_code=exc.code, detail="recipient opted out")
         else:
             result = Result(OutcomeStatus.FAILED, True, error_code=exc.code, detail=str(exc))

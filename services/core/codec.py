@@ -8,7 +8,6 @@ with a machine-readable reason, which the consumer turns into a dead letter.
 from __future__ import annotations
 
 import base64
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time"
 
 Headers = Sequence[tuple[str, bytes]]
 E = TypeVar("E", bound=BaseModel)
-
-_NAMESPACE = uuid.UUID("6f1c3b52-2d7e-4f5e-9a53-4d8c0f8e2b11")
 
 
 def type_name(model: type[BaseModel]) -> str:
@@ -85,19 +82,6 @@ def key_of(event: BaseModel) -> str:
     if not isinstance(debtor_id, str):
         raise TypeError(f"{type(event).__name__} has no partition key")
     return debtor_id
-
-
-def deterministic_id(*parts: str) -> str:
-    """A stable id from its parts, so that a replay yields the same id and downstream dedupes it.
-
-    Exactly ``str(uuid.uuid5(_NAMESPACE, name))``, built from the SHA-1 digest directly: the ``UUID`` object
-    cost more than the hash, several times per record (profiled in the gatekeeper)."""
-    name = _NAMESPACE.bytes + "\x1f".join(parts).encode()
-    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def encode(event: BaseModel, *, source: str, time: datetime, id: str | None = None) -> Encoded:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from aiokafka.structs import ConsumerRecord
 
+from schemas import ids
 from schemas.events import DeadLetter
 from services.core import codec
 
@@ -37,7 +38,7 @@ def dead_letter_record(
         letter,
         source=f"/collections/{consumer}",
         time=now,
-        id=codec.deterministic_id("deadletter", record.topic, str(record.partition), str(record.offset)),
+        id=ids.dead_letter_id(record.topic, record.partition, record.offset),
     )
     return key, enc.value, enc.headers
 

@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from schemas import events as ev
+from schemas import ids
 from schemas.topics import ACCOUNT, CONSENT, ESCALATION_STATE, OUTCOMES
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
-from services.core.codec import Envelope, deterministic_id
+from services.core.codec import Envelope
 from services.core.runtime.keyed import Count, Output, Result
 from services.escalation.state import AccountCase, Case, Phase, Promise, RequestRef, Retry
 from services.escalation.strategy import Segment, Step, Strategy, send_instant, step_day, steps_for
@@ -385,7 +386,7 @@ class Escalation:
             turn.count(Counted.NO_CHANNEL)
             return account
         channel, destination = chosen
-        request_id = deterministic_id("request", case.debtor_id, account.account_id, step_id, str(attempt))
+        request_id = ids.request_id(case.debtor_id, account.account_id, step_id, attempt)
         not_before = max(scheduled, now) if attempt == 1 else now
         request = ev.ContactRequested(
             debtor_id=case.debtor_id,
@@ -443,7 +444,7 @@ class Escalation:
     def _variables(self, case: Case, account: AccountCase, now: datetime) -> dict[str, str]:
         zone = self._zone(case)
         first_due = (now.astimezone(zone) + timedelta(days=7)).date()
-        token = deterministic_id("pay", case.debtor_id, account.account_id)
+        token = ids.payment_token(case.debtor_id, account.account_id)
         name = (case.profile.name or "") if case.profile else ""
         variables = {
             "name": name.split()[0] if name and " " in name else name,
@@ -476,7 +477,7 @@ class Escalation:
                 reason=reason,
                 cancelled_at=now,
             )
-            turn.out.append(Output(cancel, deterministic_id("cancel", cause, account.account_id)))
+            turn.out.append(Output(cancel, ids.cancellation_id(cause, account.account_id)))
         return account.model_copy(update={"pending": [], "requests": {}, "retries": []})
 
     def _stop(
@@ -520,9 +521,7 @@ class Escalation:
         now = turn.now
         if kind in account.escalated:
             return account
-        escalation_id = deterministic_id(
-            "escalation", case.debtor_id, account.account_id, account.due_date.isoformat(), kind.value
-        )
+        escalation_id = ids.escalation_id(case.debtor_id, account.account_id, account.due_date, kind.value)
         turn.out.append(
             Output(
                 ev.EscalationRaised(

@@ -39,7 +39,7 @@ import phonenumbers
 from pydantic import BaseModel, ValidationError
 
 from schemas import events as ev
-from services.core.codec import deterministic_id
+from schemas import ids
 
 from . import avro
 from .avro import FineractDecodeError, Reason
@@ -236,7 +236,7 @@ def _bulk(context: _Context, loans: Mapping[int, LoanState]) -> Translated | Hol
         result = step.apply(
             replace(context, event_type=item.type),
             known,
-            deterministic_id("fineract", message.idempotency_key, str(item.id)),
+            ids.bulk_item_id(message.idempotency_key, str(item.id)),
         )
         if isinstance(result, Hold):
             return result
@@ -392,7 +392,7 @@ def _adjustment(
     # one's place, and Fineract raises no repayment event for it: this is the only news of it.
     if new is not None and new.is_repayment and (new.amount or 0) > 0:
         posted = _payment_posted(new, state, context)
-        events.append(_emit(posted, deterministic_id(ce_id, "PaymentPosted"), context))
+        events.append(_emit(posted, ids.derived_id(ce_id, "PaymentPosted"), context))
     return Translated(events=tuple(events))
 
 

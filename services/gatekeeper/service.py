@@ -16,9 +16,10 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from schemas import events as ev
+from schemas import ids
 from schemas.topics import ACCOUNT, CONSENT, GATEKEEPER_STATE, OUTCOMES, REQUESTS
 from schemas.vocab import Channel, DebtorFlag, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
-from services.core.codec import Envelope, deterministic_id
+from services.core.codec import Envelope
 from services.core.runtime.keyed import Count, Output, Result
 from services.gatekeeper.engine import decide
 from services.gatekeeper.model import (
@@ -166,7 +167,7 @@ class Gatekeeper:
     ) -> GatekeeperState:
         now = turn.now
         decision = self._evaluate(state, request, now)
-        decision_id = deterministic_id("decision", request.request_id, str(attempt))
+        decision_id = ids.decision_id(request.request_id, attempt)
         turn.outputs.append(Output(_decision_event(request, decision, decision_id, now), decision_id))
         turn.decided(decision)
         if decision.decision is DecisionKind.DEFER:
@@ -199,7 +200,7 @@ class Gatekeeper:
             approved_at=now,
             valid_until=decision.valid_until,
         )
-        turn.outputs.append(Output(approval, deterministic_id("approval", request.request_id)))
+        turn.outputs.append(Output(approval, ids.approval_id(request.request_id)))
         entry = LedgerEntry(
             request_id=request.request_id, channel=request.channel, account_id=request.account_id, at=now
         )
@@ -261,7 +262,7 @@ class Gatekeeper:
         decided, now = dict(state.decided), turn.now
         for item in ending:
             decision = Decision(decision=DecisionKind.BLOCK, reasons=codes, rules=["gatekeeper.state"])
-            decision_id = deterministic_id("decision", item.request.request_id, str(item.decisions + 1))
+            decision_id = ids.decision_id(item.request.request_id, item.decisions + 1)
             turn.outputs.append(
                 Output(_decision_event(item.request, decision, decision_id, now), decision_id)
             )
@@ -402,7 +403,7 @@ def _final_outcome(
 ) -> Output:
     outcome = ev.ContactOutcome(
         debtor_id=request.debtor_id,
-        outcome_id=deterministic_id("outcome", request.request_id, status.value),
+        outcome_id=ids.outcome_id(request.request_id, status, ids.Observer.GATEKEEPER),
         request_id=request.request_id,
         account_id=request.account_id,
         channel=request.channel,

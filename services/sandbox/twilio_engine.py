@@ -18,7 +18,7 @@ from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from services.core.clock import Clock
-from services.core.sms import count_segments
+from services.messaging.sms import count_segments
 from services.sandbox.settings import Behaviour, SandboxSettings
 from services.sandbox.twilio_faults import FaultPlan
 from services.sandbox.twilio_records import (

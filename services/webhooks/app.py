@@ -18,7 +18,7 @@ from services.core.runtime.connector import Connector, KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
 from services.core.settings import CommonSettings, ConfigError
-from services.core.templates import TemplateBook
+from services.messaging.templates import TemplateBook
 from services.webhooks.directory import Directory
 from services.webhooks.keywords import Matcher
 from services.webhooks.metrics import WebhookMetrics

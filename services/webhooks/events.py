@@ -1,8 +1,7 @@
 """The events a callback turns into, as pure functions with deterministic ids: a provider's retry, or the
 same callback reaching two instances, yields the same ids, which consumers apply once.
 
-Outcome ids follow the channel workers' scheme: ``deterministic_id("outcome", request_id, status, source)``
-with source ``callback`` (status callbacks) or ``keypad`` (the voice menu).
+Outcome ids follow ``schemas.ids.outcome_id`` with the callback or keypad as the observer.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from typing import Annotated
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from schemas import events as ev
+from schemas import ids
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
-from services.core.codec import deterministic_id
 
 
 class Context(BaseModel):
@@ -38,7 +37,7 @@ class Context(BaseModel):
 def outcome(
     ctx: Context,
     status: OutcomeStatus,
-    source: str,
+    source: ids.Observer,
     now: datetime,
     *,
     final: bool,
@@ -51,7 +50,7 @@ def outcome(
 ) -> ev.ContactOutcome:
     return ev.ContactOutcome(
         debtor_id=ctx.debtor_id,
-        outcome_id=deterministic_id("outcome", ctx.request_id, status.value, source),
+        outcome_id=ids.outcome_id(ctx.request_id, status, source),
         request_id=ctx.request_id,
         account_id=ctx.account_id,
         channel=ctx.channel,
@@ -95,7 +94,7 @@ def promise(ctx: Context, today: date, days: int, now: datetime) -> ev.PromiseTo
         return ev.PromiseToPayRecorded(
             debtor_id=ctx.debtor_id,
             account_id=ctx.account_id,
-            promise_id=deterministic_id("promise", ctx.request_id),
+            promise_id=ids.promise_id(ctx.request_id),
             currency=ctx.variables["currency"],
             amount=amount,
             promised_date=today + timedelta(days=days),
@@ -111,7 +110,7 @@ def payment_link_request(ctx: Context, to: str, now: datetime, valid: timedelta)
     hard stop applies. Its id derives from the call's, so a repeated keypress asks once."""
     return ev.ContactRequested(
         debtor_id=ctx.debtor_id,
-        request_id=deterministic_id("reply", "payment_link", ctx.request_id),
+        request_id=ids.reply_id("payment_link", ctx.request_id),
         account_id=ctx.account_id,
         channel=Channel.SMS,
         destination=to,
@@ -134,7 +133,7 @@ def help_request(
     """An inbound HELP asks for the help text: a reply, keyed to the inbound message."""
     return ev.ContactRequested(
         debtor_id=debtor_id,
-        request_id=deterministic_id("reply", "help", message_sid),
+        request_id=ids.reply_id("help", message_sid),
         account_id=account_id,
         channel=Channel.SMS,
         destination=to,

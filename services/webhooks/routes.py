@@ -19,13 +19,13 @@ from multidict import MultiDict, MultiDictProxy
 from pydantic import BaseModel, ValidationError
 
 from schemas import events as ev
+from schemas import ids
 from schemas.vocab import Channel, OutcomeStatus
 from services.core.clock import Clock
-from services.core.codec import deterministic_id
-from services.core.links import LinkSigner
 from services.core.masking import mask_email, mask_phone
-from services.core.templates import RenderError, TemplateBook
-from services.core.twilio_status import (
+from services.messaging.links import LinkSigner
+from services.messaging.templates import RenderError, TemplateBook
+from services.messaging.twilio import (
     FINAL_CALL_STATUSES,
     FINAL_MESSAGE_STATUSES,
     MESSAGE_RANK,
@@ -169,7 +169,7 @@ class Webhooks:
         result = events.outcome(
             ctx,
             MESSAGE_STATUS[status],
-            "callback",
+            ids.Observer.CALLBACK,
             now,
             final=True,
             provider_ref=form.get("MessageSid", ""),
@@ -186,7 +186,7 @@ class Webhooks:
                 ev.ConsentSource.PROVIDER,
                 now,
             )
-            out.append((change, deterministic_id("consent", ctx.request_id, PROVIDER_OPT_OUT)))
+            out.append((change, ids.provider_opt_out_id(ctx.request_id)))
         await self.publish(out)
         self.furthest.record(ctx.request_id, rank)
         log.info("message status request=%s status=%s", ctx.request_id, status)
@@ -203,7 +203,7 @@ class Webhooks:
         result = events.outcome(
             ctx,
             mapped,
-            "callback",
+            ids.Observer.CALLBACK,
             self.clock.now(),
             final=True,
             provider_ref=form.get("CallSid", ""),
@@ -259,7 +259,7 @@ class Webhooks:
             spoke = events.outcome(
                 ctx,
                 OutcomeStatus.CONVERSATION,
-                "keypad",
+                ids.Observer.KEYPAD,
                 now,
                 final=False,
                 provider_ref=call_sid,
@@ -272,7 +272,7 @@ class Webhooks:
             transfer = events.outcome(
                 ctx,
                 OutcomeStatus.AGENT_TRANSFER,
-                "keypad",
+                ids.Observer.KEYPAD,
                 now,
                 final=False,
                 provider_ref=call_sid,
@@ -324,7 +324,7 @@ class Webhooks:
             change = ev.ConsentChange.OPT_OUT if intent is Intent.OPT_OUT else ev.ConsentChange.OPT_IN
             for debtor in debtors:
                 consent = events.consent(debtor, phone, Channel.SMS, change, ev.ConsentSource.SMS_REPLY, now)
-                out.append((consent, deterministic_id("consent", message_sid, debtor)))
+                out.append((consent, ids.inbound_consent_id(message_sid, debtor)))
         await self.publish(out)
         log.info("inbound %s from %s for %d debtor(s)", intent.value, mask_phone(phone), len(debtors))
         return _twiml(_EMPTY_TWIML)
@@ -385,7 +385,7 @@ class Webhooks:
             ev.ConsentSource.EMAIL_UNSUBSCRIBE,
             self.clock.now(),
         )
-        await self.publish([(change, deterministic_id("unsubscribe", request_id, address))])
+        await self.publish([(change, ids.unsubscribe_id(request_id, address))])
         self.metrics.callbacks.labels("unsubscribe", "unsubscribed").inc()
         log.info("email unsubscribe request=%s address=%s", request_id, mask_email(address))
         return _page("Unsubscribed", "<p>You will no longer receive these emails.</p>")

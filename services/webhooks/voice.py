@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from services.core.templates import LocaleRules
+from services.messaging.templates import LocaleRules
 
 
 def menu(text: str, goodbye: str, voice: LocaleRules, action: str, timeout: int) -> str:

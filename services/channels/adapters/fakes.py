@@ -25,7 +25,7 @@ from services.channels.ports import (
     Sms,
     SmsReceipt,
 )
-from services.core.sms import count_segments
+from services.messaging.sms import count_segments
 
 _ids = itertools.count(1)
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 from schemas.vocab import OutcomeStatus
 from services.channels.adapters.twilio_rest import TwilioRest, twilio_time
 from services.channels.ports import SentSms, Sms, SmsReceipt
-from services.core.sms import count_segments
-from services.core.twilio_status import MESSAGE_STATUS
+from services.messaging.sms import count_segments
+from services.messaging.twilio import MESSAGE_STATUS
 
 
 class TwilioSms:

@@ -15,7 +15,7 @@ from schemas.topics import DISPATCH
 from schemas.vocab import Channel, OutcomeStatus
 from services.channels.errors import AuthenticationError
 from services.core.settings import DEPLOY_DIR, CommonSettings
-from services.core.templates import TemplateBook
+from services.messaging.templates import TemplateBook
 from tests.channels_support import (
     SMS_FROM,
     START,

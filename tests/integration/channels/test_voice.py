@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from schemas import events as ev
+from schemas.ids import deterministic_id
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
-from services.core.codec import deterministic_id
 from services.core.settings import CommonSettings
 from tests.channels_support import AGENT, START, VARIABLES, Providers, approval, eventually, table_number
 from tests.integration.channels.conftest import Workers

@@ -13,10 +13,10 @@ import pytest
 from pydantic import SecretStr
 
 from schemas import events as ev
+from schemas.ids import deterministic_id
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
-from services.core.codec import deterministic_id
-from services.core.links import LinkSigner
 from services.core.settings import CommonSettings
+from services.messaging.links import LinkSigner
 from services.webhooks.app import WebhooksApp
 from tests.channels_support import START, Providers, eventually, phone, signed
 from tests.support import Tail, publish

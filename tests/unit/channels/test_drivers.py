@@ -18,7 +18,7 @@ from services.channels.drivers import (
     webhook_url,
 )
 from services.channels.ports import PlacedCall, SentSms, Sms
-from services.core.links import LinkSigner
+from services.messaging.links import LinkSigner
 
 T0 = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
 FROM, TO = "+15550009000", "+14152000001"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.core.sms import count_segments, is_gsm7
+from services.messaging.sms import count_segments, is_gsm7
 
 
 def test_chinese_sms_of_71_characters_is_two_segments() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from schemas.vocab import Channel, TemplateTag
 from services.core.settings import DEPLOY_DIR
-from services.core.templates import TemplateBook, lint
+from services.messaging.templates import TemplateBook, lint
 
 SHIPPED = DEPLOY_DIR / "templates"
 T = TemplateTag

@@ -13,7 +13,7 @@ from schemas.vocab import Channel
 from services.channels.cli import COMMANDS
 from services.core.cli import main
 from services.core.settings import DEPLOY_DIR
-from services.core.templates import RenderError, TemplateBook, TemplateError, lint
+from services.messaging.templates import RenderError, TemplateBook, TemplateError, lint
 
 SHIPPED = DEPLOY_DIR / "templates"
 VARIABLES = {

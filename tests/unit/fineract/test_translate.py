@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from schemas import events as ev
+from schemas.ids import deterministic_id
 from schemas.vocab import Channel
-from services.core.codec import deterministic_id
 from services.fineract import avro
 from services.fineract.settings import FineractSettings
 from services.fineract.state import LoanState

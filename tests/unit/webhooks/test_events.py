@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from schemas import ids
+from schemas.ids import deterministic_id
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
-from services.core.codec import deterministic_id
-from services.core.templates import LocaleRules
-from services.core.twilio_status import MESSAGE_RANK, MESSAGE_STATUS, call_outcome
+from services.messaging.templates import LocaleRules
+from services.messaging.twilio import MESSAGE_RANK, MESSAGE_STATUS, call_outcome
 from services.webhooks import events, voice
 from services.webhooks.memory import Furthest, Seen
 
@@ -91,11 +92,11 @@ def test_keypad_1_promises_the_amount_due_and_asks_for_the_link_once() -> None:
 
 def test_the_same_fact_has_the_same_outcome_id() -> None:
     ctx = events.Context.model_validate(CONTEXT)
-    first = events.outcome(ctx, OutcomeStatus.CONVERSATION, "callback", NOW, final=True)
+    first = events.outcome(ctx, OutcomeStatus.CONVERSATION, ids.Observer.CALLBACK, NOW, final=True)
     again = events.outcome(
-        ctx, OutcomeStatus.CONVERSATION, "callback", NOW + timedelta(seconds=3), final=True
+        ctx, OutcomeStatus.CONVERSATION, ids.Observer.CALLBACK, NOW + timedelta(seconds=3), final=True
     )
-    keypad = events.outcome(ctx, OutcomeStatus.CONVERSATION, "keypad", NOW, final=False)
+    keypad = events.outcome(ctx, OutcomeStatus.CONVERSATION, ids.Observer.KEYPAD, NOW, final=False)
     assert first.outcome_id == again.outcome_id != keypad.outcome_id
 
 
