@@ -15,7 +15,15 @@ from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from schemas.vocab import Channel, DeadLetterReason, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
+from schemas.vocab import (
+    Channel,
+    DeadLetterReason,
+    DecisionKind,
+    FailureKind,
+    OutcomeStatus,
+    ReasonCode,
+    RequestKind,
+)
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -257,7 +265,9 @@ class ContactOutcome(_Internal):
     final: bool = False
     provider: str = ""
     provider_ref: str = ""
-    error_code: str | None = None
+    error_code: str | None = None  # the provider's own code, for people; consumers act on ``failure``
+    failure: FailureKind | None = None
+    reasons: list[ReasonCode] = []  # why the gatekeeper blocked or expired it
     detail: Annotated[str, StringConstraints(max_length=500)] = ""
     segments: Annotated[int, Field(ge=0)] = 0
     duration_seconds: Annotated[int, Field(ge=0)] = 0

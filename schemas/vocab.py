@@ -69,6 +69,17 @@ class OutcomeStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+class FailureKind(StrEnum):
+    """Why a contact failed, in the platform's words: each provider adapter maps its own error codes onto
+    these, so that no consumer ever reads a vendor's code to decide what to do next."""
+
+    INVALID_DESTINATION = "invalid_destination"  # not a valid number or address: no channel can reach it
+    UNREACHABLE_DESTINATION = "unreachable_destination"  # no such subscriber, or it cannot take this channel
+    OPTED_OUT = "opted_out"  # the recipient opted out at the provider or carrier
+    REJECTED = "rejected"  # the provider or carrier refused this message (content, policy, our account)
+    TRANSIENT = "transient"  # temporary failures until the retries ran out: the address may work later
+
+
 class DecisionKind(StrEnum):
     ALLOW = "allow"
     DEFER = "defer"

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime, parseaddr
-from typing import Generic, Protocol, TypeVar
-from urllib.parse import urlencode
+from typing import Any, Generic, Protocol, TypeVar
 
 from schemas import events as ev
 from schemas import ids
+from schemas.callbacks import CallbackContext, Route, UnsubscribeToken, callback_url, unsubscribe_url
 from schemas.vocab import Channel, OutcomeStatus
 from services.channels.outcomes import Result
 from services.channels.ports import (
@@ -32,11 +32,6 @@ from services.channels.settings import ChannelsSettings
 from services.messaging.links import LinkSigner
 from services.messaging.templates import TemplateBook
 
-# Paths of the webhooks service the providers are pointed at.
-MESSAGE_STATUS_PATH = "/twilio/messages/status"
-CALL_ANSWER_PATH = "/twilio/calls/answer"
-CALL_STATUS_PATH = "/twilio/calls/status"
-UNSUBSCRIBE_PATH = "/email/unsubscribe"
 # A lookup starts the day before the claim: the provider's clock and ours may disagree, and a claim made
 # just after midnight UTC may have been created just before it.
 LOOKUP_SLACK = timedelta(days=1)
@@ -79,22 +74,18 @@ def digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def context(approval: ev.ContactApproved) -> dict[str, object]:
+def context(approval: ev.ContactApproved, **call: Any) -> CallbackContext:
     """What the webhooks service needs to turn a callback into events about this request."""
-    return {
-        "r": approval.request_id,
-        "d": approval.debtor_id,
-        "a": approval.account_id,
-        "c": approval.channel.value,
-        "s": approval.strategy,
-        "sv": approval.strategy_version,
-        "arm": approval.arm,
-    }
-
-
-def webhook_url(base: str, path: str, request_id: str, token: str) -> str:
-    # request_id in clear as well: the provider's logs (and the sandbox's ledger) show which request it was.
-    return f"{base.rstrip('/')}{path}?{urlencode({'request_id': request_id, 'ctx': token})}"
+    return CallbackContext(
+        request_id=approval.request_id,
+        debtor_id=approval.debtor_id,
+        account_id=approval.account_id,
+        channel=approval.channel,
+        strategy=approval.strategy,
+        strategy_version=approval.strategy_version,
+        arm=approval.arm,
+        **call,
+    )
 
 
 class _Port(Protocol):
@@ -139,11 +130,11 @@ class SmsDriver(_PortDriver[SmsSender]):
         body = self.templates.render(Channel.SMS, approval.template, approval.language, variables).parts[
             "body"
         ]
-        callback = webhook_url(
+        callback = callback_url(
             self.settings.webhooks_base_url,
-            MESSAGE_STATUS_PATH,
+            Route.MESSAGE_STATUS,
             approval.request_id,
-            self.links.sign(context(approval)),
+            self.links.sign(context(approval).payload()),
         )
         sender = self.settings.sms_from
         return Prepared(
@@ -185,14 +176,16 @@ class VoiceDriver(_PortDriver[VoiceCaller]):
         # renders the same files again when the call is answered.
         self.templates.render(Channel.VOICE, approval.template, approval.language, variables)
         token = self.links.sign(
-            {**context(approval), "t": approval.template, "l": approval.language, "v": variables}
+            context(
+                approval, template=approval.template, language=approval.language, variables=variables
+            ).payload()
         )
         base = self.settings.webhooks_base_url
         call = Call(
             to=approval.destination,
             from_=self.settings.voice_from,
-            answer_url=webhook_url(base, CALL_ANSWER_PATH, approval.request_id, token),
-            status_callback=webhook_url(base, CALL_STATUS_PATH, approval.request_id, token),
+            answer_url=callback_url(base, Route.CALL_ANSWER, approval.request_id, token),
+            status_callback=callback_url(base, Route.CALL_STATUS, approval.request_id, token),
             machine_detection=self.settings.machine_detection,
         )
         return Prepared(approval.destination, call.from_, digest(approval.destination), call)
@@ -247,12 +240,10 @@ class EmailDriver(_PortDriver[EmailSender]):
         return Prepared(approval.destination, sender, digest(message.subject, message.text), message)
 
     def unsubscribe_url(self, approval: ev.ContactApproved) -> str:
-        token = self.links.sign(
-            {"k": "unsubscribe", "d": approval.debtor_id, "e": approval.destination, "r": approval.request_id}
+        token = UnsubscribeToken(
+            debtor_id=approval.debtor_id, address=approval.destination, request_id=approval.request_id
         )
-        return (
-            f"{self.settings.webhooks_base_url.rstrip('/')}{UNSUBSCRIBE_PATH}?{urlencode({'token': token})}"
-        )
+        return unsubscribe_url(self.settings.webhooks_base_url, self.links.sign(token.payload()))
 
     async def send(self, prepared: Prepared) -> Result:
         assert isinstance(prepared.message, Email)

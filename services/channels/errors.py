@@ -10,6 +10,8 @@ at the boundary (``raise X from exc``), so the worker never sees an HTTP status 
 
 from __future__ import annotations
 
+from schemas.vocab import FailureKind
+
 
 class SendError(Exception):
     """A send failed; ``code`` is the provider's error code when it gave one (``21211``, ``550``)."""
@@ -28,7 +30,12 @@ class TransientSendError(SendError):
 
 
 class PermanentSendError(SendError):
-    """Certainly nothing was created, and the same send will fail again."""
+    """Certainly nothing was created, and the same send will fail again; ``failure`` says what that means
+    for the next contact, in the platform's words."""
+
+    def __init__(self, message: str, *, failure: FailureKind, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.failure = failure
 
 
 class UncertainSendError(SendError):

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.vocab import Channel, OutcomeStatus
+from schemas.vocab import Channel, FailureKind, OutcomeStatus
 from services.channels.outcomes import Result
 
 
@@ -43,6 +43,7 @@ class LedgerEntry(BaseModel):
     # The rest of the outcome of a finished request, to publish it again if a crash came first.
     final: bool = False
     error_code: str | None = None
+    failure: FailureKind | None = None
     detail: str = ""
     segments: int = 0
     cost: Decimal = Decimal(0)
@@ -65,6 +66,7 @@ class LedgerEntry(BaseModel):
             self.final,
             provider_ref=self.provider_ref,
             error_code=self.error_code,
+            failure=self.failure,
             detail=self.detail,
             segments=self.segments,
             cost=self.cost,

@@ -9,9 +9,7 @@ from decimal import Decimal
 
 from schemas import events as ev
 from schemas import ids
-from schemas.vocab import OutcomeStatus
-
-PROVIDER_OPT_OUT = "21610"
+from schemas.vocab import FailureKind, OutcomeStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +20,7 @@ class Result:
     final: bool
     provider_ref: str = ""
     error_code: str | None = None
+    failure: FailureKind | None = None
     detail: str = ""
     segments: int = 0
     cost: Decimal = Decimal(0)
@@ -41,6 +40,7 @@ def outcome(
         provider=provider,
         provider_ref=result.provider_ref,
         error_code=result.error_code,
+        failure=result.failure,
         detail=result.detail[:500],
         segments=result.segments,
         cost=result.cost,

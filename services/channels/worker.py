@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from schemas import events as ev
 from schemas import ids
 from schemas.topics import CONSENT, DISPATCH, OUTCOMES, SENDER_LEDGER
-from schemas.vocab import OutcomeStatus
+from schemas.vocab import FailureKind, OutcomeStatus
 from services.channels.drivers import CannotReconcile, Driver, Prepared
 from services.channels.errors import (
     AuthenticationError,
@@ -38,7 +38,7 @@ from services.channels.errors import (
 from services.channels.ledger import LedgerEntry, LedgerState, lease_until
 from services.channels.ledger_store import SendLedger
 from services.channels.metrics import ChannelMetrics
-from services.channels.outcomes import PROVIDER_OPT_OUT, Result, outcome, provider_opt_out
+from services.channels.outcomes import Result, outcome, provider_opt_out
 from services.channels.pacing import Backoff, RateLimiter
 from services.channels.settings import ChannelsSettings
 from services.core.clock import Clock
@@ -374,18 +374,29 @@ class ChannelWorker:
         )
 
     async def _permanent(self, job: Job, exc: PermanentSendError) -> None:
-        if exc.code == PROVIDER_OPT_OUT:
+        if exc.failure is FailureKind.OPTED_OUT:
             now = self.clock.now()
             consent = provider_opt_out(job.approval, now)
             await self._publish(consent, ids.provider_opt_out_id(job.approval.request_id), CONSENT, now)
-            result = Result(OutcomeStatus.OPTED_OUT, True, error_code=exc.code, detail="recipient opted out")
+            result = Result(
+                OutcomeStatus.OPTED_OUT,
+                True,
+                error_code=exc.code,
+                failure=exc.failure,
+                detail="recipient opted out",
+            )
         else:
-            result = Result(OutcomeStatus.FAILED, True, error_code=exc.code, detail=str(exc))
+            result = Result(
+                OutcomeStatus.FAILED, True, error_code=exc.code, failure=exc.failure, detail=str(exc)
+            )
         await self._finish(job, result)
 
     async def _give_up(self, job: Job, exc: SendError, attempts: int) -> None:
         detail = f"gave up after {attempts} attempts: {exc}"
-        await self._finish(job, Result(OutcomeStatus.FAILED, True, error_code=exc.code, detail=detail))
+        failed = Result(
+            OutcomeStatus.FAILED, True, error_code=exc.code, failure=FailureKind.TRANSIENT, detail=detail
+        )
+        await self._finish(job, failed)
 
     async def _finish(self, job: Job, result: Result, state: LedgerState = LedgerState.DONE) -> None:
         """Record and publish the final outcome of a request that was not (or may not have been) sent."""
@@ -449,6 +460,7 @@ def _recorded(result: Result) -> dict[str, Any]:
         "final": result.final,
         "provider_ref": result.provider_ref,
         "error_code": result.error_code,
+        "failure": result.failure,
         "detail": result.detail[:500],
         "segments": result.segments,
         "cost": result.cost,

@@ -21,14 +21,16 @@ from pydantic import BaseModel
 from schemas import events as ev
 from schemas import ids
 from schemas.topics import ACCOUNT, CONSENT, ESCALATION_STATE, OUTCOMES
-from schemas.vocab import Channel, OutcomeStatus, RequestKind
+from schemas.vocab import Channel, FailureKind, OutcomeStatus, ReasonCode, RequestKind
 from services.core.codec import Envelope
 from services.core.runtime.keyed import Count, Output, Result
 from services.escalation.state import AccountCase, Case, Phase, Promise, RequestRef, Retry
 from services.escalation.strategy import Segment, Step, Strategy, send_instant, step_day, steps_for
 
-# Provider error codes that mean "this address will never work for this channel".
-PERMANENT_CODES = {"21211", "21614", "21408", "30005", "30006", "550", "551", "553"}
+# Failures after which this address will never work for this channel.
+_DEAD_ENDS = frozenset({FailureKind.INVALID_DESTINATION, FailureKind.UNREACHABLE_DESTINATION})
+# Blocks after which the address is not to be used on the channel again (until the debtor opts back in).
+_UNUSABLE_REASONS = frozenset({ReasonCode.OPTED_OUT, ReasonCode.NO_CONSENT})
 _FINAL_NO_RETRY = {OutcomeStatus.DELIVERED, OutcomeStatus.CONVERSATION, OutcomeStatus.REPLIED}
 
 
@@ -262,16 +264,13 @@ class Escalation:
         if event.status is OutcomeStatus.CONVERSATION:
             case = case.model_copy(update={"right_party_contacts": case.right_party_contacts + 1})
         if event.status is OutcomeStatus.OPTED_OUT or (
-            event.status is OutcomeStatus.BLOCKED
-            and {"OPTED_OUT", "NO_CONSENT"} & set(event.detail.split(","))
+            event.status is OutcomeStatus.BLOCKED and _UNUSABLE_REASONS & set(event.reasons)
         ):
             unusable.append((ref.destination, ref.channel))
-        if (
-            event.status in (OutcomeStatus.FAILED, OutcomeStatus.UNDELIVERED)
-            and event.error_code in PERMANENT_CODES
-        ):
+        if event.status in (OutcomeStatus.FAILED, OutcomeStatus.UNDELIVERED) and event.failure in _DEAD_ENDS:
             unusable.append((ref.destination, ref.channel))
-            if event.error_code == "21211":  # an invalid number is invalid for calls too
+            if event.failure is FailureKind.INVALID_DESTINATION and ref.channel is not Channel.EMAIL:
+                # Not a valid number at all: no use for calls or texts either.
                 unusable.append(
                     (ref.destination, Channel.VOICE if ref.channel is Channel.SMS else Channel.SMS)
                 )

@@ -410,7 +410,7 @@ def _final_outcome(
         status=status,
         final=True,
         provider="gatekeeper",
-        detail=",".join(decision.reasons),
+        reasons=decision.reasons,
         strategy=request.strategy,
         arm=request.arm,
         occurred_at=now,

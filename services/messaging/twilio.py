@@ -1,9 +1,31 @@
-"""Twilio's message and call statuses mapped onto the one outcome vocabulary, for the SMS and voice adapters
-(what a create or a lookup answers) and the webhooks service (what a status callback says)."""
+"""Twilio's message and call statuses and its error codes mapped onto the platform's vocabulary, for the SMS
+and voice adapters (what a create or a lookup answers) and the webhooks service (what a callback says)."""
 
 from __future__ import annotations
 
-from schemas.vocab import OutcomeStatus
+from schemas.vocab import FailureKind, OutcomeStatus
+
+# The recipient replied STOP at the carrier: never retry; the platform records the opt-out too.
+OPTED_OUT_CODE = "21610"
+
+_FAILURES: dict[str, FailureKind] = {
+    "21211": FailureKind.INVALID_DESTINATION,  # not a valid phone number
+    "21614": FailureKind.UNREACHABLE_DESTINATION,  # not a mobile number: cannot take SMS
+    "21408": FailureKind.UNREACHABLE_DESTINATION,  # a region the account may not send to
+    "30005": FailureKind.UNREACHABLE_DESTINATION,  # unknown destination handset
+    "30006": FailureKind.UNREACHABLE_DESTINATION,  # a landline or unreachable carrier
+    OPTED_OUT_CODE: FailureKind.OPTED_OUT,
+    "30003": FailureKind.TRANSIENT,  # handset switched off or out of coverage
+    "30008": FailureKind.TRANSIENT,  # unknown error at the carrier
+}
+
+
+def failure(error_code: str | None) -> FailureKind | None:
+    """What a Twilio error code means for the next contact; any other code is a refusal of this message."""
+    if not error_code:
+        return None
+    return _FAILURES.get(error_code, FailureKind.REJECTED)
+
 
 MESSAGE_STATUS: dict[str, OutcomeStatus] = {
     "accepted": OutcomeStatus.SENT,

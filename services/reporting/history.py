@@ -179,6 +179,8 @@ def _outcome(event: ev.ContactOutcome) -> str:
             ("via", event.provider),
             ("ref", event.provider_ref),
             ("error", event.error_code),
+            ("failure", event.failure.value if event.failure else None),
+            ("reasons", ",".join(event.reasons) or None),
             ("segments", event.segments or None),
             ("seconds", event.duration_seconds or None),
         )

@@ -8,34 +8,16 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
-
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from schemas import events as ev
 from schemas import ids
+from schemas.callbacks import CallbackContext
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
-
-
-class Context(BaseModel):
-    """The request a callback is about, as the worker signed it into the callback URL."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    request_id: Annotated[str, Field(validation_alias=AliasChoices("r"))]
-    debtor_id: Annotated[str, Field(validation_alias=AliasChoices("d"))]
-    account_id: Annotated[str, Field(validation_alias=AliasChoices("a"))]
-    channel: Annotated[Channel, Field(validation_alias=AliasChoices("c"))]
-    strategy: Annotated[str, Field(validation_alias=AliasChoices("s"))] = ""
-    strategy_version: Annotated[str, Field(validation_alias=AliasChoices("sv"))] = ""
-    arm: str = ""
-    template: Annotated[str, Field(validation_alias=AliasChoices("t"))] = ""
-    language: Annotated[str, Field(validation_alias=AliasChoices("l"))] = "en-US"
-    variables: Annotated[dict[str, str], Field(validation_alias=AliasChoices("v"))] = {}
+from services.messaging import twilio
 
 
 def outcome(
-    ctx: Context,
+    ctx: CallbackContext,
     status: OutcomeStatus,
     source: ids.Observer,
     now: datetime,
@@ -59,6 +41,7 @@ def outcome(
         provider="twilio",
         provider_ref=provider_ref,
         error_code=error_code or None,
+        failure=twilio.failure(error_code),
         detail=detail,
         duration_seconds=duration,
         cost=cost,
@@ -87,7 +70,7 @@ def consent(
     )
 
 
-def promise(ctx: Context, today: date, days: int, now: datetime) -> ev.PromiseToPayRecorded | None:
+def promise(ctx: CallbackContext, today: date, days: int, now: datetime) -> ev.PromiseToPayRecorded | None:
     """Keypad 1: a promise of the amount due, dated ``days`` from today. None without a usable amount."""
     try:
         amount = Decimal(ctx.variables["amount_due"])
@@ -105,7 +88,9 @@ def promise(ctx: Context, today: date, days: int, now: datetime) -> ev.PromiseTo
         return None
 
 
-def payment_link_request(ctx: Context, to: str, now: datetime, valid: timedelta) -> ev.ContactRequested:
+def payment_link_request(
+    ctx: CallbackContext, to: str, now: datetime, valid: timedelta
+) -> ev.ContactRequested:
     """Keypad 1 also asks for the payment-link SMS: a reply, so the gatekeeper lets it through unless a
     hard stop applies. Its id derives from the call's, so a repeated keypress asks once."""
     return ev.ContactRequested(

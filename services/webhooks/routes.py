@@ -10,19 +10,29 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from html import escape
+from pathlib import Path
 from urllib.parse import urlencode
 
+import jinja2
 from aiohttp import web
 from aiohttp.web_request import FileField
 from multidict import MultiDict, MultiDictProxy
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from schemas import events as ev
 from schemas import ids
+from schemas.callbacks import (
+    CONTEXT_PARAM,
+    REQUEST_PARAM,
+    TOKEN_PARAM,
+    CallbackContext,
+    Route,
+    UnsubscribeToken,
+)
 from schemas.vocab import Channel, OutcomeStatus
 from services.core.clock import Clock
 from services.core.masking import mask_email, mask_phone
+from services.messaging import twilio
 from services.messaging.links import LinkSigner
 from services.messaging.templates import RenderError, TemplateBook
 from services.messaging.twilio import (
@@ -42,13 +52,6 @@ from services.webhooks.settings import WebhooksSettings
 
 log = logging.getLogger(__name__)
 
-MESSAGE_STATUS_PATH = "/twilio/messages/status"
-CALL_STATUS_PATH = "/twilio/calls/status"
-CALL_ANSWER_PATH = "/twilio/calls/answer"
-GATHER_PATH = "/twilio/calls/gather"
-INBOUND_PATH = "/twilio/messages/inbound"
-UNSUBSCRIBE_PATH = "/email/unsubscribe"
-PROVIDER_OPT_OUT = "21610"
 _EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 _CALL_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress", *FINAL_CALL_STATUSES})
 
@@ -90,13 +93,13 @@ class Webhooks:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post(MESSAGE_STATUS_PATH, self._guard("message_status", self.message_status)),
-            web.post(CALL_STATUS_PATH, self._guard("call_status", self.call_status)),
-            web.post(CALL_ANSWER_PATH, self._guard("answer", self.answer)),
-            web.post(GATHER_PATH, self._guard("gather", self.gather)),
-            web.post(INBOUND_PATH, self._guard("inbound", self.inbound)),
-            web.get(UNSUBSCRIBE_PATH, self._timed("unsubscribe", self.unsubscribe_page)),
-            web.post(UNSUBSCRIBE_PATH, self._timed("unsubscribe", self.unsubscribe)),
+            web.post(Route.MESSAGE_STATUS, self._guard("message_status", self.message_status)),
+            web.post(Route.CALL_STATUS, self._guard("call_status", self.call_status)),
+            web.post(Route.CALL_ANSWER, self._guard("answer", self.answer)),
+            web.post(Route.GATHER, self._guard("gather", self.gather)),
+            web.post(Route.INBOUND, self._guard("inbound", self.inbound)),
+            web.get(Route.UNSUBSCRIBE, self._timed("unsubscribe", self.unsubscribe_page)),
+            web.post(Route.UNSUBSCRIBE, self._timed("unsubscribe", self.unsubscribe)),
         ]
 
     # ---- Twilio requests --------------------------------------------------------------------------
@@ -138,15 +141,9 @@ class Webhooks:
         log.warning("rejected %s request: %s", endpoint, reason)
         return web.Response(status=403, text="forbidden", content_type="text/plain")
 
-    def _context(self, request: web.Request) -> events.Context:
-        payload = self.links.verify(request.query.get("ctx", ""))
-        if payload is None:
-            raise Forbidden("context")
-        try:
-            ctx = events.Context.model_validate(payload)
-        except ValidationError as exc:
-            raise Forbidden("context") from exc
-        if request.query.get("request_id") != ctx.request_id:
+    def _context(self, request: web.Request) -> CallbackContext:
+        ctx = CallbackContext.from_payload(self.links.verify(request.query.get(CONTEXT_PARAM, "")))
+        if ctx is None or request.query.get(REQUEST_PARAM) != ctx.request_id:
             raise Forbidden("context")
         return ctx
 
@@ -177,7 +174,7 @@ class Webhooks:
             detail=f"twilio status {status}",
         )
         out.append((result, result.outcome_id))
-        if error_code == PROVIDER_OPT_OUT:
+        if error_code == twilio.OPTED_OUT_CODE:
             change = events.consent(
                 ctx.debtor_id,
                 form.get("To", ""),
@@ -233,7 +230,7 @@ class Webhooks:
         except RenderError:
             log.exception("request %s: voice template cannot be rendered; hanging up", ctx.request_id)
             return _twiml(voice.hang_up())
-        action = f"{self.base}{GATHER_PATH}?{request.raw_path.partition('?')[2]}"
+        action = f"{self.base}{Route.GATHER.value}?{request.raw_path.partition('?')[2]}"
         return _twiml(voice.menu(menu, goodbye, say, action, self.config.gather_timeout_seconds))
 
     async def gather(self, request: web.Request, form: MultiDict[str]) -> web.Response:
@@ -285,7 +282,7 @@ class Webhooks:
             )
         return _twiml(voice.say_and_hang_up(self._say(ctx, "keypad", "goodbye"), say))
 
-    def _say(self, ctx: events.Context, template: str, part: str) -> str:
+    def _say(self, ctx: CallbackContext, template: str, part: str) -> str:
         rendered = self.templates.render(Channel.VOICE, template, ctx.language, ctx.variables, parts=(part,))
         return rendered.parts[part]
 
@@ -342,14 +339,8 @@ class Webhooks:
 
         return timed
 
-    def _unsubscribe_token(self, request: web.Request) -> tuple[str, str, str] | None:
-        payload = self.links.verify(request.query.get("token", ""))
-        if payload is None or payload.get("k") != "unsubscribe":
-            return None
-        debtor, address, request_id = payload.get("d"), payload.get("e"), payload.get("r")
-        if not (isinstance(debtor, str) and isinstance(address, str) and isinstance(request_id, str)):
-            return None
-        return debtor, address, request_id
+    def _unsubscribe_token(self, request: web.Request) -> UnsubscribeToken | None:
+        return UnsubscribeToken.from_payload(self.links.verify(request.query.get(TOKEN_PARAM, "")))
 
     async def unsubscribe_page(self, request: web.Request) -> web.Response:
         """GET only shows a confirmation: mail scanners follow links, and must not unsubscribe anyone."""
@@ -357,13 +348,12 @@ class Webhooks:
         if token is None:
             return self._forbidden("unsubscribe", "token")
         self.metrics.callbacks.labels("unsubscribe", "confirmation").inc()
-        action = f"{UNSUBSCRIBE_PATH}?{urlencode({'token': request.query['token']})}"
+        action = f"{Route.UNSUBSCRIBE.value}?{urlencode({TOKEN_PARAM: request.query[TOKEN_PARAM]})}"
         return _page(
-            "Unsubscribe",
-            f"<p>Stop emails about your account to {escape(mask_email(token[1]))}?</p>"
-            f'<form method="post" action="{escape(action)}">'
-            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-            '<button type="submit">Unsubscribe</button></form>',
+            "unsubscribe.html.j2",
+            title="Unsubscribe",
+            masked_address=mask_email(token.address),
+            action=action,
         )
 
     async def unsubscribe(self, request: web.Request) -> web.Response:
@@ -376,9 +366,9 @@ class Webhooks:
             return web.Response(
                 status=400, text="expected List-Unsubscribe=One-Click", content_type="text/plain"
             )
-        debtor, address, request_id = token
+        address, request_id = token.address, token.request_id
         change = events.consent(
-            debtor,
+            token.debtor_id,
             address,
             Channel.EMAIL,
             ev.ConsentChange.OPT_OUT,
@@ -388,7 +378,7 @@ class Webhooks:
         await self.publish([(change, ids.unsubscribe_id(request_id, address))])
         self.metrics.callbacks.labels("unsubscribe", "unsubscribed").inc()
         log.info("email unsubscribe request=%s address=%s", request_id, mask_email(address))
-        return _page("Unsubscribed", "<p>You will no longer receive these emails.</p>")
+        return _page("unsubscribed.html.j2", title="Unsubscribed")
 
 
 def _strings(posted: MultiDictProxy[str | bytes | bytearray | FileField]) -> MultiDict[str]:
@@ -410,9 +400,25 @@ def _twiml(document: str) -> web.Response:
     return web.Response(text=document, content_type="text/xml")
 
 
-def _page(title: str, body: str) -> web.Response:
+_PAGES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "pages"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+# The pages carry a signed token and a masked address: never cached, never framed, no scripts at all.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _page(template: str, **variables: str) -> web.Response:
     return web.Response(
-        text=f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>{body}</body></html>",
+        text=_PAGES.get_template(template).render(**variables),
         content_type="text/html",
+        headers=PAGE_HEADERS,
     )

@@ -7,7 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from schemas import events as ev
-from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode
+from schemas.vocab import Channel, DecisionKind, FailureKind, OutcomeStatus, ReasonCode
 from services.core.settings import DEPLOY_DIR
 from services.escalation.strategy import load_strategy
 from tests.e2e.conftest import DUE, NY_PHONE, Pipeline, night, overdue, profile
@@ -145,6 +145,7 @@ async def test_permanent_sms_failure_or_opt_out_moves_next_steps_to_the_fallback
             status=OutcomeStatus.FAILED,
             final=True,
             error_code="21211",
+            failure=FailureKind.INVALID_DESTINATION,
             occurred_at=pipeline.now,
         ),
         ev.ConsentChanged(

@@ -8,7 +8,8 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from schemas.vocab import OutcomeStatus
+from schemas.vocab import FailureKind, OutcomeStatus
+from services.channels.adapters.smtp_email import refusal
 from services.channels.errors import (
     AuthenticationError,
     PermanentSendError,
@@ -55,9 +56,15 @@ class _Faults:
 def _before_create(kind: str | None, *, sms: bool) -> None:
     """Raise what the provider answers for faults that leave nothing created."""
     if kind == "invalid_number":
-        raise PermanentSendError("The 'To' number is not a valid phone number.", code="21211")
+        raise PermanentSendError(
+            "The 'To' number is not a valid phone number.",
+            code="21211",
+            failure=FailureKind.INVALID_DESTINATION,
+        )
     if kind == "opted_out" and sms:
-        raise PermanentSendError("Attempt to send to unsubscribed recipient", code="21610")
+        raise PermanentSendError(
+            "Attempt to send to unsubscribed recipient", code="21610", failure=FailureKind.OPTED_OUT
+        )
     if kind == "rate_limited":
         raise TransientSendError("Too Many Requests", code="20429", retry_after=None)
     if kind in ("error_before_create", "timeout_before_create"):
@@ -147,9 +154,7 @@ class FakeEmail:
             if code is not None:
                 refused[address] = code
         if email.to in refused:
-            code = refused[email.to]
-            error = TransientSendError if code.startswith("4") else PermanentSendError
-            raise error(f"relay refused the recipient: {code}", code=code)
+            raise refusal(refused[email.to], "relay refused the recipient")
         self.outbox.append(email)
         return EmailReceipt(provider_ref=email.message_id, refused=refused)
 

@@ -15,6 +15,7 @@ from typing import Literal
 import aiosmtplib
 from pydantic import SecretStr
 
+from schemas.vocab import FailureKind
 from services.channels.errors import (
     AuthenticationError,
     PermanentSendError,
@@ -125,21 +126,17 @@ class SmtpEmail:
                     refused[address] = str(exc.code)
             if message.to in refused:
                 await connection.rset()
-                code = refused[message.to]
-                error = TransientSendError if code.startswith("4") else PermanentSendError
-                raise error(f"relay refused the recipient: {code}", code=code)
+                raise refusal(refused[message.to], "relay refused the recipient")
         except aiosmtplib.SMTPResponseException as exc:
             # A reply before DATA: nothing was handed over.
-            error = TransientSendError if 400 <= exc.code < 500 else PermanentSendError
-            raise error(f"relay refused the message: {exc.code}", code=str(exc.code)) from exc
+            raise refusal(str(exc.code), "relay refused the message") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransientSendError(f"SMTP session lost before DATA: {type(exc).__name__}") from exc
         try:
             await connection.data(raw)
         except aiosmtplib.SMTPDataError as exc:
             # The relay answered DATA with a refusal: definite.
-            error = TransientSendError if 400 <= exc.code < 500 else PermanentSendError
-            raise error(f"relay refused the message: {exc.code}", code=str(exc.code)) from exc
+            raise refusal(str(exc.code), "relay refused the message") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise UncertainSendError(f"SMTP session lost during DATA: {type(exc).__name__}") from exc
         for address, code in refused.items():
@@ -166,3 +163,15 @@ async def _close(connection: aiosmtplib.SMTP) -> None:
             await connection.quit()
     except (aiosmtplib.SMTPException, OSError):
         connection.close()
+
+
+# Replies that say the mailbox does not exist or takes no mail (RFC 5321 4.2.3): never this address again.
+_NO_MAILBOX = frozenset({"550", "551", "553"})
+
+
+def refusal(code: str, what: str) -> TransientSendError | PermanentSendError:
+    """An SMTP refusal in the worker's terms: 4xx may pass later, 5xx will not."""
+    if code.startswith("4"):
+        return TransientSendError(f"{what}: {code}", code=code)
+    failure = FailureKind.UNREACHABLE_DESTINATION if code in _NO_MAILBOX else FailureKind.REJECTED
+    return PermanentSendError(f"{what}: {code}", code=code, failure=failure)

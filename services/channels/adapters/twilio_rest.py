@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from schemas.vocab import FailureKind
 from services.channels.errors import (
     AuthenticationError,
     PermanentSendError,
@@ -26,6 +27,7 @@ from services.channels.errors import (
     UncertainSendError,
 )
 from services.core.masking import mask_phone
+from services.messaging import twilio
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ def _error(response: httpx.Response, *, created_may_exist: bool) -> SendError:
         return UncertainSendError(text, code=code)
     if response.status_code == 429 or code in TRANSIENT_CODES:
         return TransientSendError(text, code=code, retry_after=_retry_after(response))
-    return PermanentSendError(text, code=code)
+    return PermanentSendError(text, code=code, failure=twilio.failure(code) or FailureKind.REJECTED)
 
 
 def _mask(match: re.Match[str]) -> str:

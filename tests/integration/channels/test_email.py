@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import events as ev
 from schemas.topics import DISPATCH
 from schemas.topics import SENDER_LEDGER as LEDGER
-from schemas.vocab import Channel, OutcomeStatus
+from schemas.vocab import Channel, FailureKind, OutcomeStatus
 from services.channels.app import ChannelApp
 from services.channels.drivers import message_id
 from services.channels.ledger import LedgerEntry, LedgerState
@@ -89,6 +89,7 @@ async def test_a_451_is_retried_and_a_550_fails(
     assert (retried.status, retried.final) == (OutcomeStatus.SENT, True)
     [failed] = outcomes(tail, "r-550")
     assert (failed.status, failed.final, failed.error_code) == (OutcomeStatus.FAILED, True, "550")
+    assert failed.failure is FailureKind.UNREACHABLE_DESTINATION
     transient = {"channel": "email", "reason": "transient"}
     assert app.registry.get_sample_value("collections_channel_retries_total", transient) == 1
 

@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import events as ev
 from schemas.topics import DISPATCH
-from schemas.vocab import Channel, OutcomeStatus
+from schemas.vocab import Channel, FailureKind, OutcomeStatus
 from services.channels.errors import AuthenticationError
 from services.core.settings import DEPLOY_DIR, CommonSettings
 from services.messaging.templates import TemplateBook
@@ -112,6 +112,7 @@ async def test_provider_refusals_end_as_permanent_outcomes_and_21610_opts_out(
     assert (consent.change, consent.source) == (ev.ConsentChange.OPT_OUT, ev.ConsentSource.PROVIDER)
     [bad_number] = finals(tail, "r-21211")
     assert (bad_number.status, bad_number.error_code) == (OutcomeStatus.FAILED, "21211")
+    assert bad_number.failure is FailureKind.INVALID_DESTINATION
     assert [o.status for o in outcomes(tail, "r-21211")] == [OutcomeStatus.FAILED]
     assert await providers.messages() == []  # refused before anything was created
     assert (

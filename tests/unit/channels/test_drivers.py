@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import SecretStr
 
+from schemas.callbacks import Route, callback_url
 from schemas.vocab import OutcomeStatus
 from services.channels.drivers import (
     Prepared,
@@ -15,7 +16,6 @@ from services.channels.drivers import (
     match_call,
     match_message,
     message_id,
-    webhook_url,
 )
 from services.channels.ports import PlacedCall, SentSms, Sms
 from services.messaging.links import LinkSigner
@@ -61,8 +61,8 @@ def test_the_message_id_derives_from_the_request_id() -> None:
 
 def test_callback_urls_carry_the_request_id_and_its_signed_context() -> None:
     signer = LinkSigner([SecretStr("k1")])
-    url = webhook_url(
-        "https://hooks.bank.example/", "/twilio/messages/status", "req:1", signer.sign({"r": "req:1"})
+    url = callback_url(
+        "https://hooks.bank.example/", Route.MESSAGE_STATUS, "req:1", signer.sign({"r": "req:1"})
     )
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == (

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from schemas import events as ev
-from schemas.vocab import Channel, OutcomeStatus
+from schemas.vocab import Channel, FailureKind, OutcomeStatus
 from services.core import codec
 from services.core.runtime.replay import Replay
 from services.core.settings import DEPLOY_DIR, ConfigError
@@ -248,6 +248,7 @@ def test_sms_failure_or_opt_out_moves_next_steps_to_the_fallback(how: str) -> No
                 status=OutcomeStatus.FAILED,
                 final=True,
                 error_code="21211",
+                failure=FailureKind.INVALID_DESTINATION,
                 occurred_at=at_day(1, 14),
             ),
             at_day(1, 14),

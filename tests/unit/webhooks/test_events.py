@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from schemas import ids
+from schemas.callbacks import CallbackContext
 from schemas.ids import deterministic_id
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
 from services.messaging.templates import LocaleRules
@@ -67,7 +68,7 @@ def test_calls_are_billed_per_started_minute() -> None:
 
 
 def test_keypad_1_promises_the_amount_due_and_asks_for_the_link_once() -> None:
-    ctx = events.Context.model_validate(CONTEXT)
+    ctx = CallbackContext.model_validate(CONTEXT)
     promise = events.promise(ctx, date(2026, 6, 10), 7, NOW)
     assert promise is not None
     assert (promise.amount, promise.currency, promise.promised_date) == (
@@ -86,12 +87,12 @@ def test_keypad_1_promises_the_amount_due_and_asks_for_the_link_once() -> None:
     )
     assert reply.variables == {"name": "王小明", "payment_link": "https://p/1"}
     assert reply.expires_at == NOW + timedelta(hours=24)
-    no_amount = events.Context.model_validate({**CONTEXT, "v": {"name": "x"}})
+    no_amount = CallbackContext.model_validate({**CONTEXT, "v": {"name": "x"}})
     assert events.promise(no_amount, date(2026, 6, 10), 7, NOW) is None
 
 
 def test_the_same_fact_has_the_same_outcome_id() -> None:
-    ctx = events.Context.model_validate(CONTEXT)
+    ctx = CallbackContext.model_validate(CONTEXT)
     first = events.outcome(ctx, OutcomeStatus.CONVERSATION, ids.Observer.CALLBACK, NOW, final=True)
     again = events.outcome(
         ctx, OutcomeStatus.CONVERSATION, ids.Observer.CALLBACK, NOW + timedelta(seconds=3), final=True

@@ -1,0 +1,90 @@
+"""The contract between the channel workers and the webhooks service: the routes providers are pointed at,
+the request context signed into every callback URL, and the unsubscribe token in every email.
+
+The workers build these models and sign their ``payload()``; the webhooks verify a signature and read the
+payload back with ``from_payload``. Both sides use the same fields, so a renamed field fails the type check
+of the other side. Payload keys are short (they travel in every URL), the models' names are not.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.vocab import Channel
+
+# Query parameters of a callback URL. The request id travels in clear too: the provider's logs (and the
+# sandbox's ledger) show which request a callback was about.
+REQUEST_PARAM = "request_id"
+CONTEXT_PARAM = "ctx"
+TOKEN_PARAM = "token"  # noqa: S105 (a query parameter name, not a secret)
+
+
+class Route(StrEnum):
+    """Paths of the webhooks service, relative to its public base URL."""
+
+    MESSAGE_STATUS = "/twilio/messages/status"
+    CALL_STATUS = "/twilio/calls/status"
+    CALL_ANSWER = "/twilio/calls/answer"
+    GATHER = "/twilio/calls/gather"
+    INBOUND = "/twilio/messages/inbound"
+    UNSUBSCRIBE = "/email/unsubscribe"
+
+
+class _Signed(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    def payload(self) -> dict[str, Any]:
+        """What is signed into the link: short keys, defaults left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, object] | None) -> Self | None:
+        """The model a verified payload carries, or None if it is not one."""
+        if payload is None:
+            return None
+        try:
+            return cls.model_validate(payload)
+        except ValidationError:
+            return None
+
+
+class CallbackContext(_Signed):
+    """The request a provider callback is about. A call's context also carries what its menu says (template,
+    language, variables), because the webhooks render the menu when the call is answered."""
+
+    request_id: Annotated[str, Field(alias="r", min_length=1, max_length=200)]
+    debtor_id: Annotated[str, Field(alias="d", min_length=1, max_length=200)]
+    account_id: Annotated[str, Field(alias="a", min_length=1, max_length=200)]
+    channel: Annotated[Channel, Field(alias="c")]
+    strategy: Annotated[str, Field(alias="s")] = ""
+    strategy_version: Annotated[str, Field(alias="sv")] = ""
+    arm: Annotated[str, Field(alias="arm")] = ""
+    template: Annotated[str, Field(alias="t")] = ""
+    language: Annotated[str, Field(alias="l")] = "en-US"
+    variables: Annotated[dict[str, str], Field(alias="v")] = {}
+
+
+class UnsubscribeToken(_Signed):
+    """The one-click unsubscribe link of an email (RFC 8058): whose address, from which message."""
+
+    kind: Annotated[Literal["unsubscribe"], Field(alias="k")] = "unsubscribe"
+    debtor_id: Annotated[str, Field(alias="d", min_length=1, max_length=200)]
+    address: Annotated[str, Field(alias="e", min_length=3, max_length=320)]
+    request_id: Annotated[str, Field(alias="r", min_length=1, max_length=200)]
+
+    def payload(self) -> dict[str, Any]:
+        # The kind is what tells this token from a callback context signed with the same keys: always in.
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def callback_url(base: str, route: Route, request_id: str, context_token: str) -> str:
+    query = urlencode({REQUEST_PARAM: request_id, CONTEXT_PARAM: context_token})
+    return f"{base.rstrip('/')}{route.value}?{query}"
+
+
+def unsubscribe_url(base: str, token: str) -> str:
+    return f"{base.rstrip('/')}{Route.UNSUBSCRIBE.value}?{urlencode({TOKEN_PARAM: token})}"
