@@ -27,13 +27,7 @@ from services.messaging.templates import TemplateBook
 
 
 def build_driver(channel: Channel, config: ChannelsSettings, templates: TemplateBook) -> Driver:
-    """The real adapter for ``channel``; fails with ``ConfigError`` naming what is missing."""
-    if not config.link_signing_keys:
-        raise ConfigError(
-            "CHANNELS_LINK_SIGNING_KEYS is required (signs callback context and unsubscribe links)"
-        )
-    if not config.webhooks_base_url:
-        raise ConfigError("CHANNELS_WEBHOOKS_BASE_URL is required (where providers send callbacks)")
+    """The real adapter for ``channel``."""
     links = LinkSigner(config.link_signing_keys)
     if channel is Channel.EMAIL:
         context = ssl.create_default_context(cafile=config.smtp_ca_file) if config.smtp_ca_file else None
@@ -48,18 +42,8 @@ def build_driver(channel: Channel, config: ChannelsSettings, templates: Template
             tls_context=context,
         )
         return EmailDriver(smtp, templates, links, config)
-    sender = config.sms_from if channel is Channel.SMS else config.voice_from
-    missing = [
-        name
-        for name, value in (
-            ("CHANNELS_TWILIO_ACCOUNT_SID", config.twilio_account_sid),
-            ("CHANNELS_TWILIO_AUTH_TOKEN", config.twilio_auth_token),
-            ("CHANNELS_SMS_FROM" if channel is Channel.SMS else "CHANNELS_VOICE_FROM", sender),
-        )
-        if not value
-    ]
-    if missing or config.twilio_auth_token is None:
-        raise ConfigError(f"the {channel.value} worker needs {', '.join(missing)}")
+    if config.twilio_auth_token is None:  # SmsSettings and VoiceSettings require it
+        raise ConfigError(f"the {channel.value} worker needs CHANNELS_TWILIO_AUTH_TOKEN")
     rest = TwilioRest(
         config.twilio_base_url,
         config.twilio_account_sid,

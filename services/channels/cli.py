@@ -9,7 +9,7 @@ from pathlib import Path
 
 from schemas.vocab import Channel
 from services.channels.errors import AuthenticationError
-from services.channels.settings import ChannelsSettings
+from services.channels.settings import SETTINGS, TemplatesSettings
 from services.core.cli import Command
 from services.core.runner import run_service
 from services.core.settings import CommonSettings, load
@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     channel = Channel(args.channel)
     try:
         return run_service(
-            f"channels-{channel.value}", lambda: serve(channel, load(CommonSettings), load(ChannelsSettings))
+            f"channels-{channel.value}",
+            (CommonSettings, SETTINGS[channel]),
+            lambda common, config: serve(channel, common, config),
         )
     except AuthenticationError as exc:
         logging.getLogger("services.channels").critical("stopped: provider refused the credentials: %s", exc)
@@ -41,7 +43,7 @@ def configure_lint(parser: argparse.ArgumentParser) -> None:
 
 
 def lint_templates(args: argparse.Namespace) -> int:
-    root = args.templates or load(ChannelsSettings).templates
+    root = args.templates or load(TemplatesSettings).templates
     problems = lint(root)
     for problem in problems:
         print(problem)

@@ -17,7 +17,7 @@ from schemas import events as ev
 from schemas import ids
 from schemas.callbacks import CallbackContext, Route, UnsubscribeToken, callback_url, unsubscribe_url
 from schemas.vocab import Channel, OutcomeStatus
-from services.channels.outcomes import Result
+from services.channels.outcomes import SendResult
 from services.channels.ports import (
     Call,
     Email,
@@ -42,7 +42,7 @@ class CannotReconcile(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Prepared:
+class Rendered:
     """A rendered send, ready for the provider: where to, from whom, and what identifies it on a lookup."""
 
     destination: str
@@ -55,15 +55,15 @@ class Driver(Protocol):
     channel: Channel
     provider: str
 
-    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
+    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Rendered:
         """Render the approval; raises ``RenderError`` if it cannot be (a permanent failure)."""
         ...
 
-    async def send(self, prepared: Prepared) -> Result:
+    async def send(self, prepared: Rendered) -> SendResult:
         """Hand it to the provider; raises the errors of ``services.channels.errors``."""
         ...
 
-    async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
+    async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         """The send if the provider has it (not one of ``taken``), None if it certainly has not."""
         ...
 
@@ -125,7 +125,7 @@ class _PortDriver(Generic[_PortT]):
 class SmsDriver(_PortDriver[SmsSender]):
     channel = Channel.SMS
 
-    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
+    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Rendered:
         variables = self.variables(approval)
         body = self.templates.render(Channel.SMS, approval.template, approval.language, variables).parts[
             "body"
@@ -137,26 +137,26 @@ class SmsDriver(_PortDriver[SmsSender]):
             self.links.sign(context(approval).payload()),
         )
         sender = self.settings.sms_from
-        return Prepared(
+        return Rendered(
             approval.destination, sender, digest(body), Sms(approval.destination, sender, body, callback)
         )
 
-    async def send(self, prepared: Prepared) -> Result:
+    async def send(self, prepared: Rendered) -> SendResult:
         assert isinstance(prepared.message, Sms)
         receipt = await self.port.send(prepared.message)
         return self._result(receipt.provider_ref, receipt.segments)
 
-    async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
+    async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         candidates = await self.port.sent_to(prepared.destination, (claimed_at - LOOKUP_SLACK).date())
         found = match_message(candidates, prepared, taken)
         return self._result(found.provider_ref, found.segments) if found else None
 
-    def _result(self, provider_ref: str, segments: int) -> Result:
+    def _result(self, provider_ref: str, segments: int) -> SendResult:
         cost = self.settings.sms_price_per_segment * segments
-        return Result(OutcomeStatus.SENT, False, provider_ref=provider_ref, segments=segments, cost=cost)
+        return SendResult(OutcomeStatus.SENT, False, provider_ref=provider_ref, segments=segments, cost=cost)
 
 
-def match_message(candidates: list[SentSms], prepared: Prepared, taken: set[str]) -> SentSms | None:
+def match_message(candidates: list[SentSms], prepared: Rendered, taken: set[str]) -> SentSms | None:
     """The message this claim created, if any: same sender, same text (the rendering is deterministic) and
     not already attributed to another request; the oldest such, the first create of the claim."""
     same = [
@@ -170,7 +170,7 @@ def match_message(candidates: list[SentSms], prepared: Prepared, taken: set[str]
 class VoiceDriver(_PortDriver[VoiceCaller]):
     channel = Channel.VOICE
 
-    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
+    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Rendered:
         variables = self.variables(approval)
         # Render now, so a bad template fails here and not in front of the debtor; the webhooks service
         # renders the same files again when the call is answered.
@@ -188,20 +188,20 @@ class VoiceDriver(_PortDriver[VoiceCaller]):
             status_callback=callback_url(base, Route.CALL_STATUS, approval.request_id, token),
             machine_detection=self.settings.machine_detection,
         )
-        return Prepared(approval.destination, call.from_, digest(approval.destination), call)
+        return Rendered(approval.destination, call.from_, digest(approval.destination), call)
 
-    async def send(self, prepared: Prepared) -> Result:
+    async def send(self, prepared: Rendered) -> SendResult:
         assert isinstance(prepared.message, Call)
         receipt = await self.port.call(prepared.message)
-        return Result(OutcomeStatus.SENT, False, provider_ref=receipt.provider_ref)
+        return SendResult(OutcomeStatus.SENT, False, provider_ref=receipt.provider_ref)
 
-    async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
+    async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         candidates = await self.port.placed_to(prepared.destination, (claimed_at - LOOKUP_SLACK).date())
         found = match_call(candidates, prepared, taken)
-        return Result(OutcomeStatus.SENT, False, provider_ref=found.provider_ref) if found else None
+        return SendResult(OutcomeStatus.SENT, False, provider_ref=found.provider_ref) if found else None
 
 
-def match_call(candidates: list[PlacedCall], prepared: Prepared, taken: set[str]) -> PlacedCall | None:
+def match_call(candidates: list[PlacedCall], prepared: Rendered, taken: set[str]) -> PlacedCall | None:
     """A call has no text to recognise: any call from our number to this one not attributed to another
     request counts as this claim's (when unsure, the call is assumed placed: never two calls)."""
     same = [c for c in candidates if c.from_ == prepared.sender and c.provider_ref not in taken]
@@ -217,7 +217,7 @@ class EmailDriver(_PortDriver[EmailSender]):
         super().__init__(port, templates, links, settings)
         self.domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
 
-    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Prepared:
+    def prepare(self, approval: ev.ContactApproved, now: datetime) -> Rendered:
         unsubscribe = self.unsubscribe_url(approval)
         variables = {**self.variables(approval), "unsubscribe_url": unsubscribe}
         parts = self.templates.render(Channel.EMAIL, approval.template, approval.language, variables).parts
@@ -237,7 +237,7 @@ class EmailDriver(_PortDriver[EmailSender]):
             bcc=(self.settings.archive_bcc,) if self.settings.archive_bcc else (),
         )
         sender = parseaddr(self.settings.mail_from)[1]
-        return Prepared(approval.destination, sender, digest(message.subject, message.text), message)
+        return Rendered(approval.destination, sender, digest(message.subject, message.text), message)
 
     def unsubscribe_url(self, approval: ev.ContactApproved) -> str:
         token = UnsubscribeToken(
@@ -245,15 +245,15 @@ class EmailDriver(_PortDriver[EmailSender]):
         )
         return unsubscribe_url(self.settings.webhooks_base_url, self.links.sign(token.payload()))
 
-    async def send(self, prepared: Prepared) -> Result:
+    async def send(self, prepared: Rendered) -> SendResult:
         assert isinstance(prepared.message, Email)
         receipt = await self.port.send(prepared.message)
         detail = f"{len(receipt.refused)} additional recipient(s) refused" if receipt.refused else ""
-        return Result(
+        return SendResult(
             OutcomeStatus.SENT, True, provider_ref=receipt.provider_ref, detail=detail, cost=Decimal(0)
         )
 
-    async def find(self, prepared: Prepared, claimed_at: datetime, taken: set[str]) -> Result | None:
+    async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         raise CannotReconcile("an SMTP relay cannot be asked whether it received a message")
 
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.vocab import Channel, FailureKind, OutcomeStatus
-from services.channels.outcomes import Result
+from services.channels.outcomes import SendResult
 
 
 class LedgerState(StrEnum):
@@ -57,11 +57,11 @@ class LedgerEntry(BaseModel):
         """Finished long ago: any redelivery of its approval is long expired and would not be sent."""
         return self.settled and self.valid_until + retention < now
 
-    def result(self) -> Result | None:
+    def result(self) -> SendResult | None:
         """What the outcome of a finished request said."""
         if self.outcome is None:
             return None
-        return Result(
+        return SendResult(
             self.outcome,
             self.final,
             provider_ref=self.provider_ref,

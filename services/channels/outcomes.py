@@ -13,7 +13,7 @@ from schemas.vocab import FailureKind, OutcomeStatus
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
+class SendResult:
     """What became of a request, before it is dressed as an outcome."""
 
     status: OutcomeStatus
@@ -27,7 +27,7 @@ class Result:
 
 
 def outcome(
-    approval: ev.ContactApproved, result: Result, *, provider: str, currency: str, now: datetime
+    approval: ev.ContactApproved, result: SendResult, *, provider: str, currency: str, now: datetime
 ) -> ev.ContactOutcome:
     return ev.ContactOutcome(
         debtor_id=approval.debtor_id,

@@ -7,29 +7,36 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.core.settings import DEPLOY_DIR
+from schemas.vocab import Channel
+from services.core.settings import DEPLOY_DIR, HttpUrl, SigningKeys
 
 Positive = Annotated[float, Field(gt=0)]
 
 
-class ChannelsSettings(BaseSettings):
+class TemplatesSettings(BaseSettings):
+    """Where the message templates are: all the template lint needs."""
+
     model_config = SettingsConfigDict(env_prefix="CHANNELS_", frozen=True, extra="ignore")
 
-    # Twilio (SMS and voice).
-    twilio_base_url: str = "https://api.twilio.com"
+    templates: Path = DEPLOY_DIR / "templates"
+
+
+class ChannelsSettings(TemplatesSettings):
+    # Twilio (SMS and voice; required by those workers, see SmsSettings and VoiceSettings).
+    twilio_base_url: HttpUrl = "https://api.twilio.com"
     twilio_account_sid: str = ""
     twilio_auth_token: SecretStr | None = None
     sms_from: str = ""
     voice_from: str = ""
     # Public base URL of the webhooks service: status callbacks, the call's answer URL, unsubscribe links.
-    webhooks_base_url: str = ""
+    webhooks_base_url: HttpUrl
     # Sign the request context in those URLs and the unsubscribe tokens; the first key signs (rotation).
-    link_signing_keys: Annotated[list[SecretStr], NoDecode] = []
+    link_signing_keys: SigningKeys
     machine_detection: bool = True
 
     # SMTP (email).
@@ -46,7 +53,6 @@ class ChannelsSettings(BaseSettings):
     # What the worker adds to every template.
     company: str = "Example Bank"
     callback_number: str = "+18005550199"
-    templates: Path = DEPLOY_DIR / "templates"
 
     # Cost on every SMS outcome: segments x price.
     sms_price_per_segment: Decimal = Decimal("0.0079")
@@ -72,14 +78,30 @@ class ChannelsSettings(BaseSettings):
     # Ledger entries of finished requests are dropped this long after the approval's valid_until.
     ledger_retention_days: Annotated[int, Field(ge=1)] = 35
 
-    @field_validator("link_signing_keys", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
     @property
     def claim_lease_seconds(self) -> float:
         """How long after a claim its create may still be in flight; a new owner reconciles only after."""
         return self.create_timeout_seconds + 5.0
+
+
+class SmsSettings(ChannelsSettings):
+    """The SMS worker's settings: Twilio's account and a sender are required."""
+
+    twilio_account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
+    twilio_auth_token: SecretStr
+    sms_from: Annotated[str, Field(min_length=1)]
+
+
+class VoiceSettings(ChannelsSettings):
+    """The voice worker's settings: Twilio's account and a caller id are required."""
+
+    twilio_account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
+    twilio_auth_token: SecretStr
+    voice_from: Annotated[str, Field(min_length=1)]
+
+
+SETTINGS: dict[Channel, type[ChannelsSettings]] = {
+    Channel.SMS: SmsSettings,
+    Channel.EMAIL: ChannelsSettings,
+    Channel.VOICE: VoiceSettings,
+}

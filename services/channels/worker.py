@@ -27,7 +27,7 @@ from schemas import events as ev
 from schemas import ids
 from schemas.topics import CONSENT, DISPATCH, OUTCOMES, SENDER_LEDGER
 from schemas.vocab import FailureKind, OutcomeStatus
-from services.channels.drivers import CannotReconcile, Driver, Prepared
+from services.channels.drivers import CannotReconcile, Driver, Rendered
 from services.channels.errors import (
     AuthenticationError,
     PermanentSendError,
@@ -38,7 +38,7 @@ from services.channels.errors import (
 from services.channels.ledger import LedgerEntry, LedgerState, lease_until
 from services.channels.ledger_store import SendLedger
 from services.channels.metrics import ChannelMetrics
-from services.channels.outcomes import Result, outcome, provider_opt_out
+from services.channels.outcomes import SendResult, outcome, provider_opt_out
 from services.channels.pacing import Backoff, RateLimiter
 from services.channels.settings import ChannelsSettings
 from services.core.clock import Clock
@@ -223,7 +223,7 @@ class ChannelWorker:
         except RenderError as exc:
             log.error("request %s cannot be rendered: %s", approval.request_id, exc)
             await self._finish(
-                job, Result(OutcomeStatus.FAILED, True, error_code="template", detail=str(exc))
+                job, SendResult(OutcomeStatus.FAILED, True, error_code="template", detail=str(exc))
             )
             return
         attempt = 0
@@ -237,12 +237,12 @@ class ChannelWorker:
                 return
         await self._attempts(job, prepared, attempt, deadline)
 
-    async def _attempts(self, job: Job, prepared: Prepared, attempt: int, deadline: float) -> None:
+    async def _attempts(self, job: Job, prepared: Rendered, attempt: int, deadline: float) -> None:
         approval = job.approval
         while True:
             if self.clock.now() >= approval.valid_until:
                 # Outside the window it was approved for: never sent late (escalation may ask again).
-                await self._finish(job, Result(OutcomeStatus.EXPIRED, True, detail="valid_until passed"))
+                await self._finish(job, SendResult(OutcomeStatus.EXPIRED, True, detail="valid_until passed"))
                 return
             await self._pause(self.limiter.delay(prepared.sender, time.monotonic()), rate_limit=True)
             if self.clock.now() >= approval.valid_until:
@@ -286,7 +286,7 @@ class ChannelWorker:
             await self._confirm(job, prepared, result, attempt)
             return
 
-    async def _claim(self, job: Job, prepared: Prepared, attempt: int) -> LedgerEntry:
+    async def _claim(self, job: Job, prepared: Rendered, attempt: int) -> LedgerEntry:
         assert self.ledger is not None
         entry = LedgerEntry(
             request_id=job.approval.request_id,
@@ -304,7 +304,7 @@ class ChannelWorker:
         return entry
 
     async def _reconcile(
-        self, job: Job, prepared: Prepared, entry: LedgerEntry, *, wait: float, deadline: float
+        self, job: Job, prepared: Rendered, entry: LedgerEntry, *, wait: float, deadline: float
     ) -> bool:
         """Look an unconfirmed send up with the provider, after ``wait`` seconds (it may still be landing).
         True when the request is finished (found, or unknowable); False when the provider certainly has
@@ -314,7 +314,7 @@ class ChannelWorker:
         async with self._lookups[prepared.destination]:
             return await self._look_up(job, prepared, entry, deadline)
 
-    async def _look_up(self, job: Job, prepared: Prepared, entry: LedgerEntry, deadline: float) -> bool:
+    async def _look_up(self, job: Job, prepared: Rendered, entry: LedgerEntry, deadline: float) -> bool:
         assert self.ledger is not None
         taken = self.ledger.provider_refs(job.partition, prepared.destination)
         for attempt in range(1, self.config.reconcile_attempts + 1):
@@ -342,16 +342,16 @@ class ChannelWorker:
             return True
         return await self._unknown(job, prepared, "the provider could not be asked whether it has the send")
 
-    async def _unknown(self, job: Job, prepared: Prepared, why: str) -> bool:
+    async def _unknown(self, job: Job, prepared: Rendered, why: str) -> bool:
         # Never resent: a duplicate collection message is worse than one whose fate is unknown.
         self.metrics.reconciliations.labels(self.channel.value, "unknown").inc()
         log.error(
             "request %s: send may or may not have happened, not resent: %s", job.approval.request_id, why
         )
-        await self._finish(job, Result(OutcomeStatus.UNKNOWN, True, detail=why), LedgerState.UNKNOWN)
+        await self._finish(job, SendResult(OutcomeStatus.UNKNOWN, True, detail=why), LedgerState.UNKNOWN)
         return True
 
-    async def _confirm(self, job: Job, prepared: Prepared, result: Result, attempt: int) -> None:
+    async def _confirm(self, job: Job, prepared: Rendered, result: SendResult, attempt: int) -> None:
         entry = LedgerEntry(
             request_id=job.approval.request_id,
             channel=self.channel,
@@ -378,7 +378,7 @@ class ChannelWorker:
             now = self.clock.now()
             consent = provider_opt_out(job.approval, now)
             await self._publish(consent, ids.provider_opt_out_id(job.approval.request_id), CONSENT, now)
-            result = Result(
+            result = SendResult(
                 OutcomeStatus.OPTED_OUT,
                 True,
                 error_code=exc.code,
@@ -386,19 +386,19 @@ class ChannelWorker:
                 detail="recipient opted out",
             )
         else:
-            result = Result(
+            result = SendResult(
                 OutcomeStatus.FAILED, True, error_code=exc.code, failure=exc.failure, detail=str(exc)
             )
         await self._finish(job, result)
 
     async def _give_up(self, job: Job, exc: SendError, attempts: int) -> None:
         detail = f"gave up after {attempts} attempts: {exc}"
-        failed = Result(
+        failed = SendResult(
             OutcomeStatus.FAILED, True, error_code=exc.code, failure=FailureKind.TRANSIENT, detail=detail
         )
         await self._finish(job, failed)
 
-    async def _finish(self, job: Job, result: Result, state: LedgerState = LedgerState.DONE) -> None:
+    async def _finish(self, job: Job, result: SendResult, state: LedgerState = LedgerState.DONE) -> None:
         """Record and publish the final outcome of a request that was not (or may not have been) sent."""
         entry = LedgerEntry(
             request_id=job.approval.request_id,
@@ -411,7 +411,7 @@ class ChannelWorker:
         )
         await self._record(job, entry, result)
 
-    async def _record(self, job: Job, entry: LedgerEntry, result: Result) -> None:
+    async def _record(self, job: Job, entry: LedgerEntry, result: SendResult) -> None:
         """The ledger result first, acknowledged; then the outcome, acknowledged before the offsets are
         committed. A crash in between leaves a finished entry whose outcome the next owner publishes again."""
         assert self.ledger is not None
@@ -420,7 +420,7 @@ class ChannelWorker:
         await self.runtime.publisher.send_event(event, event.outcome_id, event.occurred_at, OUTCOMES)
         self.metrics.sends.labels(self.channel.value, result.status.value).inc()
 
-    def _outcome(self, job: Job, result: Result) -> ev.ContactOutcome:
+    def _outcome(self, job: Job, result: SendResult) -> ev.ContactOutcome:
         return outcome(
             job.approval,
             result,
@@ -453,7 +453,7 @@ class ChannelWorker:
         )
 
 
-def _recorded(result: Result) -> dict[str, Any]:
+def _recorded(result: SendResult) -> dict[str, Any]:
     """What a finished ledger entry keeps of the request's outcome, to publish it again after a crash."""
     return {
         "outcome": result.status,

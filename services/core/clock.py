@@ -65,8 +65,8 @@ class _ClockState:
 class SharedClock:
     """Simulated time shared by every process that points at the same file.
 
-    The file is rewritten atomically by whoever drives time (``write_stepped`` /
-    ``write_accelerated``); readers reload it only when its modification time changes.
+    The file is rewritten atomically by whoever drives time (``write_stepped``); readers reload it only
+    when its modification time changes.
     """
 
     def __init__(self, path: Path) -> None:
@@ -103,20 +103,6 @@ def write_stepped(path: Path, instant: datetime) -> None:
     """Set the shared clock to ``instant`` and hold it there."""
     _require_aware(instant)
     _atomic_write(path, {"mode": "stepped", "origin_sim": instant.astimezone(UTC).isoformat()})
-
-
-def write_accelerated(path: Path, origin: datetime, speed: float) -> None:
-    """Start simulated time at ``origin`` now, running ``speed`` times faster than the wall clock."""
-    _require_aware(origin)
-    _atomic_write(
-        path,
-        {
-            "mode": "accelerated",
-            "origin_sim": origin.astimezone(UTC).isoformat(),
-            "origin_wall": time.time(),
-            "speed": speed,
-        },
-    )
 
 
 def write_ack(directory: Path, name: str, seen: datetime, next_due: datetime | None) -> None:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry
+from pydantic_settings import BaseSettings
 
 from services.core.metrics import MetricsServer
-from services.core.settings import CommonSettings, ConfigError
+from services.core.settings import CommonSettings, ConfigError, load_all
 
 
-def configure_logging(service: str) -> None:
-    level = os.environ.get("COLLECTIONS_LOG_LEVEL", "INFO").upper()
+def configure_logging(service: str, level: str = "INFO") -> None:
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
@@ -49,17 +48,26 @@ async def serve(
         await server.stop()
 
 
-def run_service(name: str, start: Callable[[], Awaitable[None]]) -> int:
-    """The ``run`` command of every service: logging, then ``start()`` (which reads the settings and builds
-    the service) until it ends. Bad configuration exits 2, naming the variable, file or field."""
-    configure_logging(name)
+def run_service(
+    name: str, settings: tuple[type[BaseSettings], ...], start: Callable[..., Awaitable[None]]
+) -> int:
+    """The ``run`` command of every service: read every settings class (all problems reported at once),
+    configure logging at the configured level, then ``start(*settings)`` until it ends. Bad configuration
+    exits 2 with one line naming each variable, file or field."""
     try:
-        asyncio.run(_awaited(start))
+        loaded = load_all(*settings)
+    except ConfigError as exc:
+        print(f"{name}: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    common = next((s for s in loaded if isinstance(s, CommonSettings)), None)
+    configure_logging(name, common.log_level if common is not None else "INFO")
+    try:
+        asyncio.run(_awaited(start, loaded))
     except ConfigError as exc:
         print(f"{name}: refusing to start: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-async def _awaited(start: Callable[[], Awaitable[None]]) -> None:
-    await start()
+async def _awaited(start: Callable[..., Awaitable[None]], settings: list[BaseSettings]) -> None:
+    await start(*settings)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"
@@ -23,6 +24,39 @@ M = TypeVar("M", bound=BaseModel)
 
 class ConfigError(Exception):
     """Configuration that the service refuses to start with; the message names the file and field."""
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return value
+
+
+def _long_enough(value: SecretStr) -> SecretStr:
+    # An HMAC key shorter than this is guessable; the message never shows the key.
+    if len(value.get_secret_value()) < 16:
+        raise ValueError("a signing key must be at least 16 characters")
+    return value
+
+
+# Lists given in one environment variable, comma-separated.
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+Secrets = Annotated[list[SecretStr], NoDecode, BeforeValidator(_split_commas), Field(min_length=1)]
+SigningKeys = Annotated[
+    list[Annotated[SecretStr, AfterValidator(_long_enough)]],
+    NoDecode,
+    BeforeValidator(_split_commas),
+    Field(min_length=1),
+]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class CommonSettings(BaseSettings):
@@ -37,8 +71,9 @@ class CommonSettings(BaseSettings):
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = 0
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
     instance: str = ""
+    log_level: LogLevel = "INFO"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -48,15 +83,37 @@ class CommonSettings(BaseSettings):
 
 
 def load(cls: type[S], **overrides: object) -> S:
-    """Build settings from the environment, failing with a ``ConfigError`` that names the variable."""
+    """Build settings from the environment, failing with a ``ConfigError`` that names every bad variable."""
     try:
         return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        prefix = str(cls.model_config.get("env_prefix", ""))
-        problems = "; ".join(
-            f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid environment for {cls.__name__}: {problems}") from exc
+        raise ConfigError(f"invalid settings: {'; '.join(_problems(cls, exc))}") from exc
+
+
+def load_all(*classes: type[BaseSettings]) -> list[BaseSettings]:
+    """Every settings class of a service at once: all missing or invalid variables in one message."""
+    loaded: list[BaseSettings] = []
+    problems: list[str] = []
+    for cls in classes:
+        try:
+            loaded.append(cls())
+        except ValidationError as exc:
+            problems.extend(_problems(cls, exc))
+    if problems:
+        raise ConfigError(f"invalid settings: {'; '.join(problems)}")
+    return loaded
+
+
+def _problems(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    problems = []
+    for err in exc.errors():
+        # The variable (the field; list items by index), and pydantic's message without the input value.
+        field = next((str(p) for p in err["loc"] if isinstance(p, str)), "")
+        index = "".join(f"[{p}]" for p in err["loc"] if isinstance(p, int))
+        message = "is required" if err["type"] == "missing" else err["msg"]
+        problems.append(f"{prefix}{field.upper()}{index} {message}")
+    return problems
 
 
 def load_toml(path: Path, model: type[M]) -> M:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.core.cli import Command, no_options
 from services.core.runner import run_service
-from services.core.settings import CommonSettings, load
+from services.core.settings import CommonSettings
 from services.escalation import simulate
 from services.escalation.settings import EscalationSettings
 
@@ -16,7 +16,7 @@ from services.escalation.settings import EscalationSettings
 def run(args: argparse.Namespace) -> int:
     from services.escalation.app import main
 
-    return run_service("escalation", lambda: main(load(CommonSettings), load(EscalationSettings)))
+    return run_service("escalation", (CommonSettings, EscalationSettings), main)
 
 
 def configure_simulate(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ from services.gatekeeper.settings import GatekeeperSettings
 def run(args: argparse.Namespace) -> int:
     from services.gatekeeper.app import main
 
-    return run_service("gatekeeper", lambda: main(load(CommonSettings), load(GatekeeperSettings)))
+    return run_service("gatekeeper", (CommonSettings, GatekeeperSettings), main)
 
 
 def configure_control(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ from services.core.runner import serve
 from services.core.runtime.connector import Connector, KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
-from services.core.settings import CommonSettings, ConfigError
+from services.core.settings import CommonSettings
 from services.messaging.templates import TemplateBook
 from services.webhooks.directory import Directory
 from services.webhooks.keywords import Matcher
@@ -40,13 +40,6 @@ class WebhooksApp:
         registry: CollectorRegistry | None = None,
         connector: Connector | None = None,
     ) -> None:
-        for name, value in (
-            ("WEBHOOKS_PUBLIC_BASE_URL", config.public_base_url),
-            ("WEBHOOKS_TWILIO_AUTH_TOKENS", config.twilio_auth_tokens),
-            ("WEBHOOKS_LINK_SIGNING_KEYS", config.link_signing_keys),
-        ):
-            if not value:
-                raise ConfigError(f"{name} is required")
         self.settings = settings
         self.config = config
         self.clock = clock or clock_from_spec(settings.clock)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.core.settings import DEPLOY_DIR
+from services.core.settings import DEPLOY_DIR, HttpUrl, Secrets, SigningKeys
 
 
 class WebhooksSettings(BaseSettings):
@@ -18,11 +18,11 @@ class WebhooksSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     # The URL Twilio calls, as configured with Twilio (behind any proxy): signatures are computed over it.
-    public_base_url: str = ""
+    public_base_url: HttpUrl
     # Comma-separated, at most two: during a rotation Twilio may sign with either.
-    twilio_auth_tokens: Annotated[list[SecretStr], NoDecode, Field(max_length=2)] = []
+    twilio_auth_tokens: Annotated[Secrets, Field(max_length=2)]
     # The channel workers' link signing keys: the first signs, all verify.
-    link_signing_keys: Annotated[list[SecretStr], NoDecode] = []
+    link_signing_keys: SigningKeys
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     templates: Path = DEPLOY_DIR / "templates"
     # One keyword file per language (<language>.toml): the opt-out, opt-in and help words of inbound SMS.
@@ -38,10 +38,3 @@ class WebhooksSettings(BaseSettings):
     reply_valid_hours: Annotated[int, Field(ge=1)] = 24
     # How long an inbound SMS waits for the debtor directory to read what was published before it.
     directory_wait_seconds: Annotated[float, Field(ge=0)] = 2.0
-
-    @field_validator("twilio_auth_tokens", "link_signing_keys", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value

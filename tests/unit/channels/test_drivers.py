@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from schemas.callbacks import Route, callback_url
 from schemas.vocab import OutcomeStatus
 from services.channels.drivers import (
-    Prepared,
+    Rendered,
     digest,
     match_call,
     match_message,
@@ -28,8 +28,8 @@ def sent(ref: str, body: str, at: datetime = T0, from_: str = FROM) -> SentSms:
     return SentSms(ref, TO, from_, body, OutcomeStatus.SENT, 1, at)
 
 
-def prepared(body: str) -> Prepared:
-    return Prepared(TO, FROM, digest(body), Sms(TO, FROM, body, "http://hooks/x"))
+def prepared(body: str) -> Rendered:
+    return Rendered(TO, FROM, digest(body), Sms(TO, FROM, body, "http://hooks/x"))
 
 
 def test_a_lookup_takes_the_oldest_unattributed_message_with_the_same_text_and_sender() -> None:
@@ -47,7 +47,7 @@ def test_a_lookup_takes_the_oldest_unattributed_message_with_the_same_text_and_s
 
 def test_a_call_lookup_takes_any_unattributed_call_from_our_number() -> None:
     calls = [PlacedCall("CA-2", TO, FROM, T0 + timedelta(seconds=1)), PlacedCall("CA-1", TO, FROM, T0)]
-    probe = Prepared(TO, FROM, "", Sms(TO, FROM, "", ""))
+    probe = Rendered(TO, FROM, "", Sms(TO, FROM, "", ""))
     assert match_call(calls, probe, taken=set()) == calls[1]
     assert match_call(calls, probe, taken={"CA-1", "CA-2"}) is None
 

@@ -239,7 +239,14 @@ def test_the_worker_refuses_to_start_with_bad_templates_naming_the_file(
 ) -> None:
     (templates / "en-US/sms/reminder.body.j2").write_text("{{ company }}: pay or face arrest.")
     monkeypatch.setenv("CHANNELS_TEMPLATES", str(templates))
-    monkeypatch.setenv("CHANNELS_LINK_SIGNING_KEYS", "k")
+    for name, value in {
+        "LINK_SIGNING_KEYS": "k" * 32,
+        "WEBHOOKS_BASE_URL": "https://hooks.bank.example",
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "t" * 32,
+        "SMS_FROM": "+15550009000",
+    }.items():
+        monkeypatch.setenv(f"CHANNELS_{name}", value)
     assert channels_cli(["run", "--channel", "sms"]) == 2
     refused = capsys.readouterr().err
     assert refused.startswith("channels-sms: refusing to start: ")
