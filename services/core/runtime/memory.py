@@ -177,7 +177,8 @@ class MemoryConsumer:
                 batch[tp] = records
                 self._positions[tp] = position + len(records)
                 budget -= len(records)
-        await asyncio.sleep(0)
+        # Like a broker's long poll: nothing to return, so wait a little (a replay polls with timeout 0).
+        await asyncio.sleep(0 if batch or not timeout_ms else min(timeout_ms, 50) / 1000)
         return batch
 
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:

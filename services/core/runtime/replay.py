@@ -46,6 +46,7 @@ class Replay(Generic[St]):
             self.clock,
             PipelineMetrics(CollectorRegistry(), handler.service),
             connector=self.broker,
+            tick_seconds=0,
         )
         self._inputs = set(handler.input_topics)
         self._internal = {*handler.input_topics, handler.state_topic}
