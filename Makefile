@@ -47,10 +47,12 @@ test-e2e: setup ## Whole flows on the shared clock
 test-fault: setup ## Kills, restarts, provider faults, malformed input
 	@$(PY) -m devtools.tiers fault
 
-lint: setup ## ruff (lint and format check) and mypy strict
+lint: setup ## ruff (lint and format check), mypy strict, the import contracts, code written twice
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pylint --score=n schemas services devtools
 
 format: setup ## Format the code with ruff
 	$(VENV)/bin/ruff format .

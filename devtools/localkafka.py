@@ -22,6 +22,8 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devtools.processes import terminate
+
 KAFKA_DIR = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
 LIB_DIR = KAFKA_DIR / "lib"
 
@@ -128,12 +130,7 @@ class LocalKafka:
         """SIGTERM (a clean shutdown), SIGKILL if it does not exit in time."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout)
 
     def _write_properties(self) -> None:
         data = self.workdir / "data"

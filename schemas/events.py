@@ -12,6 +12,7 @@ from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -29,6 +30,18 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value[:64]!r}") from exc
+    return value
+
+
+# An IANA time zone known to the tz database the platform ships (the pinned tzdata package).
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 
 
 _T = TypeVar("_T")

@@ -20,7 +20,8 @@ from schemas.topics import ACCOUNT, DEADLETTER, ESCALATION_STATE, ESCALATIONS
 from services.core import codec
 from services.core.metrics import PipelineMetrics
 from services.core.runtime.connector import Connector
-from services.core.runtime.keyed import KeyedStage, Output, Result
+from services.core.runtime.handler import Output, Result
+from services.core.runtime.keyed import KeyedStage
 from services.core.runtime.loop import Runtime
 from services.core.runtime.reader import TopicReader
 from services.core.runtime.transport import Record

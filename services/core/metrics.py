@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
-    from services.core.runtime.keyed import Count
+    from services.core.runtime.handler import Count
 
 
 class PipelineMetrics:

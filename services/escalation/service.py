@@ -23,7 +23,7 @@ from schemas import ids
 from schemas.topics import ACCOUNT, CONSENT, ESCALATION_STATE, OUTCOMES
 from schemas.vocab import Channel, FailureKind, OutcomeStatus, ReasonCode, RequestKind
 from services.core.codec import Envelope
-from services.core.runtime.keyed import Count, Output, Result
+from services.core.runtime.handler import Count, Output, Result
 from services.escalation.state import AccountCase, Case, Phase, Promise, RequestRef, Retry
 from services.escalation.strategy import Segment, Step, Strategy, send_instant, step_day, steps_for
 

@@ -7,12 +7,11 @@ tenant the adapter serves live here; with none set, a profile carries only what 
 from __future__ import annotations
 
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from schemas.events import Language
+from schemas.events import Language, TimeZoneName
 from schemas.vocab import Channel
 
 Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]
@@ -28,7 +27,7 @@ class FineractSettings(BaseSettings):
     # platform that serves several tenants (or Fineract beside another core banking system).
     prefix_ids_with_tenant: bool = False
     jurisdictions: Annotated[list[Jurisdiction], NoDecode] = []
-    timezone: str | None = None
+    timezone: TimeZoneName | None = None
     language: Language | None = None
     # Fineract stores mobile numbers as typed; those without a country code are read in this region.
     phone_region: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
@@ -45,16 +44,6 @@ class FineractSettings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         # "sms,sms" means sms: a contact point refuses a channel listed twice.
         return list(dict.fromkeys(value)) if isinstance(value, list) else value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _consents_fit_their_contact_point(self) -> FineractSettings:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.core.metrics import record_counts
-from services.core.runtime.keyed import Count
+from services.core.runtime.handler import Count
 from services.gatekeeper.service import Counted
 
 

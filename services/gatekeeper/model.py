@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import time
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AwareDatetime,
@@ -21,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.events import EscalationKind
+from schemas.events import EscalationKind, TimeZoneName
 from schemas.vocab import (
     Channel,
     DebtorFlag,
@@ -90,22 +89,12 @@ class DebtorView(_View):
 
     debtor_id: str
     jurisdictions: list[str] = Field(default_factory=list)
-    timezone: str | None = None
+    timezone: TimeZoneName | None = None
     phones: list[str] = Field(default_factory=list)
     consents: list[Channel] = Field(default_factory=list)
     opt_outs: list[Channel] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)
     inconvenient: list[LocalWindow] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @property
     def hard_stop_flags(self) -> list[DebtorFlag]:

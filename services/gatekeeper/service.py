@@ -20,7 +20,7 @@ from schemas import ids
 from schemas.topics import ACCOUNT, CONSENT, GATEKEEPER_STATE, OUTCOMES, REQUESTS
 from schemas.vocab import Channel, DebtorFlag, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
 from services.core.codec import Envelope
-from services.core.runtime.keyed import Count, Output, Result
+from services.core.runtime.handler import Count, Output, Result
 from services.gatekeeper.engine import decide
 from services.gatekeeper.model import (
     DebtorView,

@@ -21,7 +21,8 @@ from schemas.topics import ACCOUNT, DEADLETTER, topic_for
 from services.core import codec, redrive
 from services.core.clock import ManualClock
 from services.core.metrics import PipelineMetrics
-from services.core.runtime.keyed import KeyedStage, Result
+from services.core.runtime.handler import Result
+from services.core.runtime.keyed import KeyedStage
 from services.core.runtime.loop import Runtime
 from services.core.settings import REPO_ROOT, CommonSettings
 from tests.factories import T0, samples

@@ -19,14 +19,15 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic
 
 from aiokafka import TopicPartition
 from pydantic import BaseModel
 
 from services.core import codec
+from services.core.runtime.handler import Handler, Meter, Result, St
 from services.core.runtime.reader import TopicReader
 
 if TYPE_CHECKING:
@@ -34,63 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-St = TypeVar("St", bound=BaseModel)
 SEEN_IDS = 32
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """An event to publish; ``id`` becomes its ``ce_id`` (deterministic, so a replay dedupes)."""
-
-    event: BaseModel
-    id: str
-    topic: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Count:
-    """Something a handler wants counted: a metric its service declares, by name, with its label values.
-    A histogram observes ``value``; a counter is increased by it."""
-
-    metric: str
-    labels: tuple[str, ...] = ()
-    value: float = 1.0
-
-
-@dataclass(slots=True)
-class Result(Generic[St]):
-    """What a handler returns: the new state (``None`` deletes it), outputs, when next due, and counts."""
-
-    state: St | None
-    outputs: list[Output] = field(default_factory=list)
-    next_due: datetime | None = None
-    scheduled: int = 0  # items this key has waiting (deferred requests, pending steps), for the backlog gauge
-    counts: list[Count] = field(default_factory=list)
-
-
-class Handler(Protocol[St]):
-    """The pure part of a stateful service: no I/O, no clock reads, no metrics objects."""
-
-    service: str
-    input_topics: tuple[str, ...]
-    state_topic: str
-    state_model: type[St]
-
-    def apply(
-        self, key: str, state: St | None, envelope: codec.Envelope[BaseModel], now: datetime
-    ) -> Result[St]:
-        """Apply one input event to the debtor's state."""
-        ...
-
-    def due(self, key: str, state: St, now: datetime) -> Result[St]:
-        """Run the debtor's scheduled work that is due at ``now``."""
-        ...
-
-
-class Meter(Protocol):
-    """A service's metrics, fed the counts its handler returns."""
-
-    def record(self, counts: Iterable[Count]) -> None: ...
 
 
 @dataclass(slots=True)

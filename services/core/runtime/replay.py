@@ -20,7 +20,8 @@ from schemas.topics import DEADLETTER, topic_for
 from services.core import codec
 from services.core.clock import ManualClock
 from services.core.metrics import PipelineMetrics
-from services.core.runtime.keyed import Handler, KeyedStage, Meter, Output, St
+from services.core.runtime.handler import Handler, Meter, Output, St
+from services.core.runtime.keyed import KeyedStage
 from services.core.runtime.loop import Runtime
 from services.core.runtime.memory import MemoryBroker
 from services.core.settings import CommonSettings

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from schemas import events as ev
 from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
 from services.core import codec
-from services.core.runtime.keyed import Output
+from services.core.runtime.handler import Output
 from services.core.settings import DEPLOY_DIR
 from services.gatekeeper.policy import PolicyBook
 from services.gatekeeper.service import Gatekeeper
