@@ -200,10 +200,10 @@ _KINDS = (
     ("shared clock", "(services/core/clock.py)"),
     ("policy engine", "(services/gatekeeper/engine.py)"),
     ("policy engine", "(services/gatekeeper/rules.py)"),
-    ("state decode", "StatefulProcessor._load "),
+    ("state decode", "KeyedStage._load "),
     ("codec (decode, encode)", "(services/core/codec.py)"),
     *(("handler (domain)", f"(services/{name}.py)") for name in _HANDLERS),
-    ("state encode", "StatefulProcessor._store "),
+    ("state encode", "KeyedStage._persist_dirty "),
 )
 
 
