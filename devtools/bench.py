@@ -32,6 +32,7 @@ from devtools.localkafka import LocalKafka, free_port
 from schemas.topics import ACCOUNT, DECISIONS, DISPATCH, OUTCOMES, REQUESTS
 from schemas.vocab import Channel
 from services.channels.settings import ChannelsSettings
+from services.core import signing
 from services.core.catalog import apply
 from services.core.clock import write_stepped
 from services.core.settings import REPO_ROOT, CommonSettings
@@ -131,6 +132,7 @@ class Bench:
         self.logs = out / "logs"
         self.token = secrets.token_hex(16)
         self.link_key = secrets.token_hex(16)
+        self.signing_key, self.approval_key = signing.generate()
         self._procs: list[Proc] = []
         self._sandbox: Proc | None = None
 
@@ -388,6 +390,8 @@ class Bench:
             # Long enough that a worker frozen while its backlog is written keeps its partitions.
             "COLLECTIONS_SESSION_TIMEOUT_MS": "45000",
             "COLLECTIONS_HEARTBEAT_INTERVAL_MS": "3000",
+            "GATEKEEPER_SIGNING_KEY": self.signing_key,
+            "CHANNELS_APPROVAL_KEYS": self.approval_key,
         }
 
     async def _start(self, proc: Proc, role: str) -> Proc:

@@ -35,6 +35,7 @@ from devtools.processes import Service
 from devtools.stepper import Stepper
 from schemas.topics import ACCOUNT, CONSENT, DISPATCH, OUTCOMES, REQUESTS
 from schemas.vocab import Channel
+from services.core import signing
 from services.core.catalog import apply
 from services.core.clock import write_stepped
 from services.core.runtime.connector import KafkaConnector
@@ -80,6 +81,7 @@ class Stack:
         kafka = LocalKafka(out / "kafka")
         stack = cls(options, kafka)
         token, link_key = secrets.token_hex(16), secrets.token_hex(32)  # per run: nothing to keep secret
+        signing_key, approval_key = signing.generate()
         http_port, smtp_port, hook_port = free_port(), free_port(), free_port()
         stack.sandbox_url = f"http://127.0.0.1:{http_port}"
         stack.webhooks_url = f"http://127.0.0.1:{hook_port}"
@@ -129,6 +131,7 @@ class Stack:
             common
             | {
                 "COLLECTIONS_METRICS_PORT": str(free_port()),
+                "GATEKEEPER_SIGNING_KEY": signing_key,
             },
             "METRICS_READY",
             logs,
@@ -158,6 +161,7 @@ class Stack:
                     "CHANNELS_VOICE_FROM": VOICE_FROM,
                     "CHANNELS_WEBHOOKS_BASE_URL": stack.webhooks_url,
                     "CHANNELS_LINK_SIGNING_KEYS": link_key,
+                    "CHANNELS_APPROVAL_KEYS": approval_key,
                     "CHANNELS_SMTP_HOST": "127.0.0.1",
                     "CHANNELS_SMTP_PORT": str(smtp_port),
                     "CHANNELS_RATE_PER_SECOND": "500",

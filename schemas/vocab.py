@@ -141,3 +141,4 @@ class DeadLetterReason(StrEnum):
     TOO_LARGE = "too_large"
     PROCESSING_ERROR = "processing_error"
     WRONG_TOPIC = "wrong_topic"  # a valid event on a topic the catalog does not declare it for
+    BAD_SIGNATURE = "bad_signature"  # an approval without a valid gatekeeper signature for its topic and key

@@ -23,6 +23,7 @@ from services.sandbox.settings import SandboxSettings
 from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
 from services.sandbox.twilio_api import create_twilio_app
 from services.webhooks.settings import WebhooksSettings
+from tests.support import APPROVAL_PUBLIC_KEY
 from tests.support import eventually as eventually  # re-exported for the channel tests
 
 # 11:00 in New York on a Wednesday: inside every allowed window.
@@ -183,6 +184,7 @@ def channels_settings(
         "voice_from": VOICE_FROM,
         "webhooks_base_url": webhooks_url,
         "link_signing_keys": [SecretStr(key) for key in keys],
+        "approval_keys": [APPROVAL_PUBLIC_KEY],
         "smtp_host": "127.0.0.1",
         "smtp_port": providers.smtp_port,
         "mail_from": "Example Bank <collections@bank.example>",

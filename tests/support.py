@@ -11,15 +11,35 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from schemas.topics import topic_for
-from services.core import codec
+from services.core import codec, signing
 from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
+from services.gatekeeper.settings import GatekeeperSettings
 
 Record = ConsumerRecord[bytes, bytes]
 E = TypeVar("E", bound=BaseModel)
+
+# The approval signing key of this test session, as `collections gatekeeper keys generate` makes one: the
+# gatekeepers the tests start sign with it, their workers accept it, and tests that write approvals by hand
+# sign them with it as the gatekeeper would.
+APPROVAL_SIGNING_KEY, APPROVAL_PUBLIC_KEY = signing.generate()
+SIGNER = signing.ApprovalSigner(SecretStr(APPROVAL_SIGNING_KEY))
+KEY_ENV = {"GATEKEEPER_SIGNING_KEY": APPROVAL_SIGNING_KEY, "CHANNELS_APPROVAL_KEYS": APPROVAL_PUBLIC_KEY}
+
+
+def gatekeeper_settings(**overrides: Any) -> GatekeeperSettings:
+    return GatekeeperSettings(signing_key=SecretStr(APPROVAL_SIGNING_KEY), **overrides)
+
+
+def signed(
+    settings: CommonSettings, topic: str, enc: codec.Encoded
+) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
+    """A record of ``enc`` for the logical ``topic``, signed as the gatekeeper signs an approval."""
+    headers = [*enc.headers, *SIGNER.sign(settings.topic(topic), enc.key, enc.headers, enc.value)]
+    return topic, enc.key, enc.value, headers
 
 
 async def produce(
@@ -39,13 +59,21 @@ async def produce(
 
 
 async def publish(
-    settings: CommonSettings, events: list[BaseModel], *, time: datetime, ids: list[str] | None = None
+    settings: CommonSettings,
+    events: list[BaseModel],
+    *,
+    time: datetime,
+    ids: list[str] | None = None,
+    sign: bool = True,
 ) -> None:
-    """Encode and produce events to their home topics."""
-    records = []
+    """Encode and produce events to their home topics; approvals signed as the gatekeeper would (``sign``)."""
+    records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
     for index, event in enumerate(events):
         enc = codec.encode(event, source="/tests", time=time, id=ids[index] if ids else None)
-        records.append((topic_for(event), enc.key, enc.value, enc.headers))
+        if sign and SIGNER.applies_to(event):
+            records.append(signed(settings, topic_for(event), enc))
+        else:
+            records.append((topic_for(event), enc.key, enc.value, enc.headers))
     await produce(settings, records)
 
 

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.vocab import Channel
 from services.core.settings import DEPLOY_DIR, HttpUrl, SigningKeys
+from services.core.signing import VerifyKeys
 
 Positive = Annotated[float, Field(gt=0)]
 
@@ -37,6 +38,8 @@ class ChannelsSettings(TemplatesSettings):
     webhooks_base_url: HttpUrl
     # Sign the request context in those URLs and the unsubscribe tokens; the first key signs (rotation).
     link_signing_keys: SigningKeys
+    # The gatekeeper's public keys in force: an approval that does not verify against one is never sent.
+    approval_keys: VerifyKeys
     machine_detection: bool = True
 
     # SMTP (email).

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from schemas import events as ev
 from schemas import ids
 from schemas.topics import CONSENT, DISPATCH, OUTCOMES, SENDER_LEDGER
-from schemas.vocab import FailureKind, OutcomeStatus
+from schemas.vocab import DeadLetterReason, FailureKind, OutcomeStatus
 from services.channels.drivers import CannotReconcile, Driver, Rendered
 from services.channels.errors import (
     AuthenticationError,
@@ -45,6 +45,7 @@ from services.core.clock import Clock
 from services.core.masking import mask_address
 from services.core.runtime.loop import Inbound, Runtime
 from services.core.settings import ConfigError
+from services.core.signing import ApprovalVerifier, SignatureError
 from services.messaging.templates import RenderError
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class ChannelWorker:
         # A batch is committed only when all of it is done, and must be within the consumer's poll interval:
         # never take more than about a minute of sending at the configured rate.
         self.max_records = max(1, min(channel_settings.max_batch, int(channel_settings.rate_per_second * 60)))
+        self.verifier = ApprovalVerifier(channel_settings.approval_keys)
         self._runtime: Runtime | None = None
         self.ledger: SendLedger | None = None
 
@@ -161,6 +163,14 @@ class ChannelWorker:
         for inbound in batch:
             approval = inbound.envelope.event
             assert isinstance(approval, ev.ContactApproved)  # the runtime checked it is declared here
+            record = inbound.record
+            try:
+                # Before the ledger sees it: only an approval the gatekeeper signed for this topic and key.
+                self.verifier.verify(record.topic, record.key, record.headers, record.value)
+            except SignatureError as exc:
+                log.error("request %s: approval refused: %s", approval.request_id, exc)
+                self.runtime.dead_letter(record, DeadLetterReason.BAD_SIGNATURE, str(exc), now)
+                continue
             jobs[approval.request_id].append(Job(approval, inbound.partition, inbound.offset))
         if not jobs:
             return {}

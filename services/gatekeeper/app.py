@@ -20,6 +20,7 @@ from services.core.runtime.loop import Runtime
 from services.core.runtime.reader import TopicReader
 from services.core.runtime.transport import Record
 from services.core.settings import CommonSettings
+from services.core.signing import ApprovalSigner
 from services.gatekeeper.controls import Controls
 from services.gatekeeper.metrics import GatekeeperMetrics
 from services.gatekeeper.policy import PolicyBook
@@ -100,6 +101,7 @@ class GatekeeperApp:
             clock or clock_from_spec(settings.clock),
             PipelineMetrics(self.registry, "gatekeeper"),
             connector=connector,
+            signer=ApprovalSigner(gatekeeper_settings.signing_key),
         )
         self.feed = ControlFeed(self.runtime.reader("controls"), settings.topic(CONTROL), self.controls)
 

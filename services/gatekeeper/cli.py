@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 import uuid
 from datetime import UTC, datetime
 
+from pydantic import SecretStr
+
 from schemas import events as ev
+from services.core import signing
 from services.core.cli import Command, no_options
 from services.core.clock import clock_from_spec
 from services.core.runner import run_service
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
-from services.core.settings import CommonSettings, load
+from services.core.settings import CommonSettings, ConfigError, load
 from services.gatekeeper import decide_cli
 from services.gatekeeper.settings import GatekeeperSettings
 
@@ -69,6 +74,40 @@ async def _publish(settings: CommonSettings, event: ev.OutreachControlChanged, n
         await publisher.stop()
 
 
+def configure_keys(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["generate", "list"])
+
+
+def keys(args: argparse.Namespace) -> int:
+    """``generate``: a new key pair. ``list``: the signing key and the public keys in force, by id."""
+    if args.action == "generate":
+        private, public = signing.generate()
+        print(f"GATEKEEPER_SIGNING_KEY={private}")
+        print(f"CHANNELS_APPROVAL_KEYS={public}")
+        print(
+            "The private key goes to the gatekeeper only; the public key to the workers and the audit "
+            "(AUDIT_APPROVAL_KEYS). During a rotation both keep the old public key too.",
+            file=sys.stderr,
+        )
+        return 0
+    signer = os.environ.get("GATEKEEPER_SIGNING_KEY")
+    accepted = [k.strip() for k in os.environ.get("CHANNELS_APPROVAL_KEYS", "").split(",") if k.strip()]
+    try:
+        signer_id = signing.ApprovalSigner(SecretStr(signer)).key_id if signer else None
+        accepted_ids = signing.ApprovalVerifier(accepted).key_ids
+    except ValueError as exc:
+        raise ConfigError(f"a key is malformed: {exc}") from exc
+    print(f"signing key (GATEKEEPER_SIGNING_KEY): {signer_id or 'not set'}")
+    for key in accepted_ids:
+        print(f"accepted (CHANNELS_APPROVAL_KEYS):   {key}{'  <- signs' if key == signer_id else ''}")
+    if signer_id is not None and accepted and signer_id not in accepted_ids:
+        print(
+            "warning: the workers would refuse every approval: the signing key is not among the accepted keys"
+        )
+        return 1
+    return 0
+
+
 COMMANDS = {
     "run": Command(
         "run the gatekeeper service (settings: COLLECTIONS_*, GATEKEEPER_* variables)", no_options, run
@@ -79,6 +118,7 @@ COMMANDS = {
         decide_cli.run,
         description=decide_cli.__doc__,
     ),
+    "keys": Command("generate an approval signing key pair, or list the keys in force", configure_keys, keys),
     "control": Command(
         "pause or resume outreach: everything, one channel, one template or one strategy",
         configure_control,

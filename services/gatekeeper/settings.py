@@ -7,9 +7,12 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.core.settings import DEPLOY_DIR
+from services.core.signing import SigningKey
 
 
 class GatekeeperSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEKEEPER_", frozen=True, extra="ignore")
 
     policies: Path = DEPLOY_DIR / "policies"
+    # Signs every approval (``collections gatekeeper keys generate``); workers hold only the public key.
+    signing_key: SigningKey

@@ -20,8 +20,7 @@ from services.core.settings import CommonSettings
 from services.escalation.app import EscalationApp
 from services.escalation.settings import EscalationSettings
 from services.gatekeeper.app import GatekeeperApp
-from services.gatekeeper.settings import GatekeeperSettings
-from tests.support import Tail, publish
+from tests.support import Tail, gatekeeper_settings, publish
 
 DUE = date(2026, 6, 1)
 NY_PHONE = "+12125550100"
@@ -84,7 +83,7 @@ class Pipeline:
 
     async def start(self, which: str = "both") -> None:
         if which in ("both", "gatekeeper"):
-            self.gatekeeper = GatekeeperApp(self.settings, GatekeeperSettings(), self.clock)
+            self.gatekeeper = GatekeeperApp(self.settings, gatekeeper_settings(), self.clock)
             self._tasks["gatekeeper"] = asyncio.create_task(self.gatekeeper.run())
         if which in ("both", "escalation"):
             self.escalation = EscalationApp(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from services.core.settings import DEPLOY_DIR, REPO_ROOT
+from tests.support import KEY_ENV
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -34,7 +35,7 @@ def test_gatekeeper_refuses_a_bad_policy_pack(tmp_path: Path) -> None:
     assert "limit = -7" in (packs / "us.toml").read_text()
     result = start(
         ["services.gatekeeper", "run"],
-        {"GATEKEEPER_POLICIES": str(packs), "COLLECTIONS_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+        {"GATEKEEPER_POLICIES": str(packs), "COLLECTIONS_KAFKA_BOOTSTRAP": "127.0.0.1:1", **KEY_ENV},
     )
     assert result.returncode == 2
     assert "us.toml" in result.stderr

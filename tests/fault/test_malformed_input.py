@@ -22,11 +22,10 @@ from services.core.settings import CommonSettings
 from services.escalation.app import EscalationApp
 from services.escalation.settings import EscalationSettings
 from services.gatekeeper.app import GatekeeperApp
-from services.gatekeeper.settings import GatekeeperSettings
 from tests.factories import samples
 from tests.fault import garbage
 from tests.fault.garbage import Junk
-from tests.support import Tail, produce
+from tests.support import Tail, gatekeeper_settings, produce
 
 NOW = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # noon in New York
 GOOD = codec.encode(samples(debtor="d-junk")[0], source="/core-banking", time=NOW)
@@ -59,7 +58,7 @@ async def _scenario(bootstrap: str, batch: list[Junk]) -> None:
         kafka_bootstrap=bootstrap, topic_prefix=prefix, session_timeout_ms=6000, heartbeat_interval_ms=1000
     )
     clock = ManualClock(NOW)
-    gatekeeper = GatekeeperApp(common, GatekeeperSettings(), clock)
+    gatekeeper = GatekeeperApp(common, gatekeeper_settings(), clock)
     escalation = EscalationApp(common, EscalationSettings(), clock)
     tasks = [asyncio.create_task(gatekeeper.run()), asyncio.create_task(escalation.run())]
     try:

@@ -20,8 +20,11 @@ from pydantic_settings import BaseSettings
 import services
 from services.channels.settings import ChannelsSettings
 from services.webhooks.settings import WebhooksSettings
+from tests.support import APPROVAL_PUBLIC_KEY
 
 CREDENTIAL = re.compile(r"(token|password|secret|key|credential)s?$")
+# Public keys verify the gatekeeper's signature on approvals and cannot make one: not credentials.
+PUBLIC_KEYS = {"approval_keys"}
 EXPECTED = {
     "CommonSettings",
     "GatekeeperSettings",
@@ -52,15 +55,16 @@ def credentials() -> list[tuple[type[BaseSettings], str, FieldInfo]]:
         (cls, name, field)
         for cls in settings_classes()
         for name, field in cls.model_fields.items()
-        if CREDENTIAL.search(name)
+        if CREDENTIAL.search(name) and name not in PUBLIC_KEYS
     ]
 
 
 def types_in(annotation: Any) -> set[Any]:
     """The leaf types of ``annotation`` (through ``X | None``, ``list[X]``, ``Annotated``)."""
     args = get_args(annotation)
-    wrapped = get_origin(annotation) in (Union, types.UnionType, list) or hasattr(annotation, "__metadata__")
-    if wrapped and args:
+    if hasattr(annotation, "__metadata__"):  # Annotated[X, validators...]: the type is X
+        return types_in(args[0])
+    if get_origin(annotation) in (Union, types.UnionType, list) and args:
         return {leaf for arg in args for leaf in types_in(arg)}
     return {annotation}
 
@@ -89,10 +93,19 @@ def test_a_credential_is_a_secret_with_no_value_in_the_repository(
 
 
 def test_secrets_do_not_show_in_reprs_or_dumps() -> None:
-    token, key = "token-4f1d9c2a8b", "key-77e0b1c3d5"
+    token, key = "token-4f1d9c2a8b", "key-77e0b1c3d5-6a9f"
     configured = [
-        ChannelsSettings(twilio_auth_token=SecretStr(token), link_signing_keys=[SecretStr(key)]),
-        WebhooksSettings(twilio_auth_tokens=[SecretStr(token)], link_signing_keys=[SecretStr(key)]),
+        ChannelsSettings(
+            twilio_auth_token=SecretStr(token),
+            link_signing_keys=[SecretStr(key)],
+            webhooks_base_url="https://hooks.bank.example",
+            approval_keys=[APPROVAL_PUBLIC_KEY],
+        ),
+        WebhooksSettings(
+            twilio_auth_tokens=[SecretStr(token)],
+            link_signing_keys=[SecretStr(key)],
+            public_base_url="https://hooks.bank.example",
+        ),
     ]
     for settings in configured:
         shown = f"{settings!r} {settings} {settings.model_dump_json()} {settings.model_dump()}"

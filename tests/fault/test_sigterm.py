@@ -8,6 +8,7 @@ import pytest
 
 from devtools.processes import Service
 from services.core.settings import CommonSettings
+from tests.support import KEY_ENV
 
 
 @pytest.mark.parametrize("service", ["gatekeeper", "escalation"])
@@ -16,6 +17,7 @@ def test_sigterm_exits_cleanly(service: str, settings: CommonSettings, tmp_path:
         "COLLECTIONS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "COLLECTIONS_TOPIC_PREFIX": settings.topic_prefix,
         "COLLECTIONS_SESSION_TIMEOUT_MS": "6000",
+        **KEY_ENV,
     }
     process = Service(service, [f"services.{service}", "run"], env, "METRICS_READY", tmp_path)
     process.start()

@@ -38,7 +38,7 @@ from tests.channels_support import (
     sandbox,
     webhooks_settings,
 )
-from tests.support import Tail, publish
+from tests.support import APPROVAL_PUBLIC_KEY, Tail, publish
 
 REQUESTS = 1000
 KILL_AFTER = 350  # messages in the sandbox when the worker is killed
@@ -112,6 +112,7 @@ async def rig(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[tuple[P
             "CHANNELS_SMS_FROM": SMS_FROM,
             "CHANNELS_WEBHOOKS_BASE_URL": hooks.hooks.base,
             "CHANNELS_LINK_SIGNING_KEYS": keys[0],
+            "CHANNELS_APPROVAL_KEYS": APPROVAL_PUBLIC_KEY,
             # Short timeouts for the uncertain-create path: the sandbox holds a timed-out answer for 1 s.
             "CHANNELS_CREATE_TIMEOUT_SECONDS": "0.5",
             "CHANNELS_RECONCILE_DELAY_SECONDS": "0.1",

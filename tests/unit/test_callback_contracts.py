@@ -25,11 +25,13 @@ from services.core.settings import DEPLOY_DIR
 from services.messaging.links import LinkSigner
 from services.messaging.templates import TemplateBook
 from tests.channels_support import START, approval
+from tests.support import APPROVAL_PUBLIC_KEY
 
 KEYS = [SecretStr("a-link-signing-key-for-tests-0001")]
 SETTINGS = ChannelsSettings(
     webhooks_base_url="https://hooks.bank.example/base",
     link_signing_keys=KEYS,
+    approval_keys=[APPROVAL_PUBLIC_KEY],
     sms_from="+15550009000",
     voice_from="+15550009001",
 )

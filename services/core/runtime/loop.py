@@ -39,6 +39,7 @@ from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
 from services.core.runtime.transport import Consumer, Record
 from services.core.settings import CommonSettings
+from services.core.signing import ApprovalSigner
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Runtime:
         connector: Connector | None = None,
         source: str | None = None,
         decoders: Mapping[str, Decoder] | None = None,
+        signer: ApprovalSigner | None = None,
         max_records: int = 1000,
         tick_seconds: float = 0.02,
     ) -> None:
@@ -121,6 +123,7 @@ class Runtime:
             stage.service,
             source or f"/collections/{stage.service}",
             metrics,
+            signer,
         )
         self.lock = asyncio.Lock()
         self._logical = {settings.topic(t): t for t in stage.input_topics}

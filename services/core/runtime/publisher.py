@@ -22,6 +22,7 @@ from services.core import codec
 from services.core.metrics import PipelineMetrics
 from services.core.runtime.transport import Headers, Producer
 from services.core.settings import CommonSettings
+from services.core.signing import ApprovalSigner
 
 _Pending = tuple[str, bytes | None, bytes | None, Headers, int | None]
 
@@ -36,8 +37,10 @@ class Publisher:
         service: str,
         source: str,
         metrics: PipelineMetrics | None = None,
+        signer: ApprovalSigner | None = None,
     ) -> None:
         self.producer = producer
+        self.signer = signer
         self.settings = settings
         self.service = service
         self.source = source
@@ -55,7 +58,11 @@ class Publisher:
     def encode(self, event: BaseModel, event_id: str, time: datetime, topic: str | None = None) -> _Pending:
         """``event`` as a record for its catalog topic (or the logical ``topic`` given), prefixed."""
         enc = codec.encode(event, source=self.source, time=time, id=event_id)
-        return (self.settings.topic(topic or topic_for(event)), enc.key, enc.value, enc.headers, None)
+        name = self.settings.topic(topic or topic_for(event))
+        headers = enc.headers
+        if self.signer is not None and self.signer.applies_to(event):
+            headers = [*headers, *self.signer.sign(name, enc.key, headers, enc.value)]
+        return (name, enc.key, enc.value, headers, None)
 
     def queue(
         self,

@@ -19,15 +19,14 @@ from services.core.clock import ManualClock
 from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
 from services.gatekeeper.app import GatekeeperApp
-from services.gatekeeper.settings import GatekeeperSettings
 from services.webhooks.app import WebhooksApp
 from tests.channels_support import START, Providers, eventually, phone
-from tests.support import Tail, publish
+from tests.support import Tail, gatekeeper_settings, publish
 
 
 @pytest.fixture
 async def gatekeeper(settings: CommonSettings, clock: ManualClock) -> AsyncIterator[GatekeeperApp]:
-    app = GatekeeperApp(settings, GatekeeperSettings(), clock)
+    app = GatekeeperApp(settings, gatekeeper_settings(), clock)
     task = asyncio.create_task(app.run())
     yield app
     app.stop()

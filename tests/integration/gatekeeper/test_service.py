@@ -17,8 +17,7 @@ from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode
 from services.core.clock import SharedClock, write_stepped
 from services.core.settings import CommonSettings
 from services.gatekeeper.app import GatekeeperApp
-from services.gatekeeper.settings import GatekeeperSettings
-from tests.support import Tail, publish
+from tests.support import Tail, gatekeeper_settings, publish
 
 NY_PHONE = "+12125550100"
 START = datetime(2026, 6, 10, 2, 0, tzinfo=UTC)  # 22:00 in New York on Tuesday 9 June
@@ -34,7 +33,7 @@ class Harness:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.app = GatekeeperApp(self.settings, GatekeeperSettings(), SharedClock(self.clock_file))
+        self.app = GatekeeperApp(self.settings, gatekeeper_settings(), SharedClock(self.clock_file))
         self._task = asyncio.create_task(self.app.run())
 
     async def stop(self) -> None:

@@ -29,9 +29,9 @@ from services.core.settings import CommonSettings
 from services.escalation.app import EscalationApp
 from services.escalation.settings import EscalationSettings
 from services.gatekeeper.app import GatekeeperApp
-from services.gatekeeper.settings import GatekeeperSettings
 from services.webhooks.app import WebhooksApp
 from services.webhooks.settings import WebhooksSettings
+from tests.support import gatekeeper_settings
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[3] / "deploy" / "prometheus"
 PROMETHEUS = shutil.which("prometheus")
@@ -103,7 +103,7 @@ async def services(settings: CommonSettings) -> AsyncIterator[dict[str, Running]
         running[name] = Running(name, registry, server, asyncio.create_task(run), stop)
 
     try:
-        gatekeeper = GatekeeperApp(settings, GatekeeperSettings())
+        gatekeeper = GatekeeperApp(settings, gatekeeper_settings())
         await start("gatekeeper", gatekeeper.registry, gatekeeper.run(), gatekeeper.stop)
         escalation = EscalationApp(settings, EscalationSettings())
         await start("escalation", escalation.registry, escalation.run(), escalation.stop)

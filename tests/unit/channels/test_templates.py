@@ -14,6 +14,7 @@ from services.channels.cli import COMMANDS
 from services.core.cli import main
 from services.core.settings import DEPLOY_DIR
 from services.messaging.templates import RenderError, TemplateBook, TemplateError, lint
+from tests.support import APPROVAL_PUBLIC_KEY
 
 SHIPPED = DEPLOY_DIR / "templates"
 VARIABLES = {
@@ -245,6 +246,7 @@ def test_the_worker_refuses_to_start_with_bad_templates_naming_the_file(
         "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
         "TWILIO_AUTH_TOKEN": "t" * 32,
         "SMS_FROM": "+15550009000",
+        "APPROVAL_KEYS": APPROVAL_PUBLIC_KEY,
     }.items():
         monkeypatch.setenv(f"CHANNELS_{name}", value)
     assert channels_cli(["run", "--channel", "sms"]) == 2
