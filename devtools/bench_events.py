@@ -209,7 +209,7 @@ class StateTemplate:
     def __init__(self, topic: str) -> None:
         source = profile()
         envelope = codec.decode(source.key, source.value, source.headers)
-        handler = Gatekeeper(PolicyBook.load(GatekeeperSettings().policies))
+        handler = Gatekeeper(PolicyBook.load(GatekeeperSettings.model_fields["policies"].default))
         result = handler.apply(codec.key_of(envelope.event), None, envelope, NOW)
         if result.state is None or result.outputs:
             raise RuntimeError("the gatekeeper's answer to a profile is no longer a bare state")

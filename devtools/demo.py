@@ -41,10 +41,12 @@ from services.core.clock import write_stepped
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.settings import DEPLOY_DIR, REPO_ROOT, CommonSettings
+from services.core.signing import ApprovalVerifier
+from services.reporting import provenance
 from services.reporting.audit import audit
 from services.reporting.compute import compute
 from services.reporting.html import render_html
-from services.reporting.reader import read_log
+from services.reporting.reader import read_records
 from services.reporting.render import render_text
 from services.simulator.population import Debtor, generate, sandbox_faults
 from services.simulator.world import Action, AgentPromise, CoreBanking, Customers, Keypad, Payment, Reply
@@ -74,6 +76,7 @@ class Stack:
     sandbox_url: str = ""
     webhooks_url: str = ""
     metrics: dict[str, str] = field(default_factory=dict)
+    approval_key: str = ""  # the gatekeeper's public key of this run, for the audit
 
     @classmethod
     def build(cls, options: Options) -> Stack:
@@ -82,6 +85,7 @@ class Stack:
         stack = cls(options, kafka)
         token, link_key = secrets.token_hex(16), secrets.token_hex(32)  # per run: nothing to keep secret
         signing_key, approval_key = signing.generate()
+        stack.approval_key = approval_key
         http_port, smtp_port, hook_port = free_port(), free_port(), free_port()
         stack.sandbox_url = f"http://127.0.0.1:{http_port}"
         stack.webhooks_url = f"http://127.0.0.1:{hook_port}"
@@ -499,9 +503,9 @@ def report(stack: Stack, ledger: dict[str, int]) -> int:
     """The effectiveness report and the independent audit, computed from the topics alone, reconciled with
     what the provider sandboxes received."""
     settings = CommonSettings(kafka_bootstrap=stack.kafka.bootstrap)
-    envelopes = asyncio.run(read_log(settings))
-    result = compute(envelopes)
-    checked = audit(envelopes)
+    records = asyncio.run(read_records(settings))
+    result = compute([record.envelope for record in records])
+    checked = audit(*provenance.check(records, ApprovalVerifier([stack.approval_key])))
     print(render_text(result, checked))
     html = stack.options.out / "report.html"
     html.write_text(render_html(result, checked), encoding="utf-8")

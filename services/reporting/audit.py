@@ -30,6 +30,7 @@ from schemas import events as ev
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
 from services.core.codec import Envelope
 from services.core.masking import mask_address
+from services.reporting.provenance import Finding, Provenance, subject
 from services.reporting.sends import accepted_at, final_status
 
 OPEN, CLOSE = time(8, 0), time(21, 0)
@@ -122,10 +123,13 @@ class _Debtor:
         return before[-1] if before else None
 
 
-def audit(envelopes: Iterable[Envelope[BaseModel]]) -> AuditResult:
-    """Check every send in the log; the order of ``envelopes`` does not matter, duplicates are ignored."""
-    sends, debtors = _index(envelopes)
-    violations: list[Violation] = []
+def audit(envelopes: Iterable[Envelope[BaseModel]], provenance: Provenance | None = None) -> AuditResult:
+    """Check every send in the log; the order of ``envelopes`` does not matter, duplicates are ignored.
+
+    With ``provenance`` (``services.reporting.provenance.check``: the envelopes then are the ones it kept), an
+    approval counts only if its signature verified, and what provenance found is reported too."""
+    sends, debtors = _index(envelopes, provenance.verified_approvals if provenance else None)
+    violations: list[Violation] = [_finding(f) for f in provenance.findings] if provenance else []
     by_debtor: dict[str, list[_Send]] = defaultdict(list)
     for send in sends:
         by_debtor[send.debtor_id].append(send)
@@ -139,7 +143,9 @@ def audit(envelopes: Iterable[Envelope[BaseModel]]) -> AuditResult:
     return AuditResult(sends=len(sends), violations=violations)
 
 
-def _index(envelopes: Iterable[Envelope[BaseModel]]) -> tuple[list[_Send], dict[str, _Debtor]]:
+def _index(
+    envelopes: Iterable[Envelope[BaseModel]], verified: set[str] | None
+) -> tuple[list[_Send], dict[str, _Debtor]]:
     unique: dict[str, Envelope[BaseModel]] = {}
     for envelope in envelopes:
         unique.setdefault(envelope.id, envelope)
@@ -158,7 +164,7 @@ def _index(envelopes: Iterable[Envelope[BaseModel]]) -> tuple[list[_Send], dict[
                 debtors[event.debtor_id].consents.append((envelope.time, event))
             case ev.ContactRequested():
                 requests.setdefault(event.request_id, event)
-            case ev.ContactApproved():
+            case ev.ContactApproved() if verified is None or event.request_id in verified:
                 approvals.setdefault(event.request_id, event)
             case ev.ContactOutcome():
                 outcomes[event.request_id].setdefault(event.outcome_id, event)
@@ -202,12 +208,28 @@ def _violation(send: _Send, rule: str, at: datetime, detail: str) -> Violation:
     )
 
 
+def _finding(finding: Finding) -> Violation:
+    debtor, request, account, channel = subject(finding.envelope)
+    return Violation(
+        rule=finding.rule,
+        debtor_id=debtor,
+        request_id=request,
+        account_id=account,
+        channel=channel,
+        destination="-",
+        at=finding.envelope.time,
+        detail=finding.detail,
+    )
+
+
 # ---- approval --------------------------------------------------------------------------------
 
 
 def _approval(send: _Send) -> list[Violation]:
     if send.approval is None:
-        return [_violation(send, "NO_APPROVAL", send.sent_at, "sent without a ContactApproved in the log")]
+        return [
+            _violation(send, "NO_APPROVAL", send.sent_at, "sent without a signed ContactApproved in the log")
+        ]
     if send.sent_at > send.approval.valid_until:
         detail = f"sent after the approval's valid_until {send.approval.valid_until.isoformat()}"
         return [_violation(send, "AFTER_VALID_UNTIL", send.sent_at, detail)]

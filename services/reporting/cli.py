@@ -1,12 +1,15 @@
 """Reports from the event log: ``collections reporting report | history | audit``, and ``collections audit``.
 
-Broker and topic prefix come from the ``COLLECTIONS_*`` settings (or ``--bootstrap`` and ``--prefix``).
+Broker and topic prefix come from the ``COLLECTIONS_*`` settings (or ``--bootstrap`` and ``--prefix``); the
+gatekeeper's public keys, with which the audit checks every approval's signature, from ``AUDIT_APPROVAL_KEYS``
+(required by the audit; the report checks provenance too when they are set).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,18 +19,21 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
 from services.core.cli import Command
-from services.core.codec import Envelope
 from services.core.settings import CommonSettings, load
-from services.reporting.audit import audit
+from services.core.signing import ApprovalVerifier
+from services.reporting import provenance
+from services.reporting.audit import AuditResult, audit
 from services.reporting.compute import compute
 from services.reporting.history import history
 from services.reporting.html import render_html
-from services.reporting.reader import LogReadError, read_log
+from services.reporting.provenance import LogRecord
+from services.reporting.reader import LogReadError, read_records
 from services.reporting.render import audit_text, render_text
+from services.reporting.settings import AuditSettings
 
 
 def _with_log(
-    run: Callable[[argparse.Namespace, list[Envelope[BaseModel]]], int],
+    run: Callable[[argparse.Namespace, list[LogRecord]], int],
 ) -> Callable[[argparse.Namespace], int]:
     """Read the event log named by the settings (and the options), then run the command on it."""
 
@@ -39,11 +45,11 @@ def _with_log(
         }
         try:
             settings = load(CommonSettings, **overrides)
-            envelopes = asyncio.run(read_log(settings))
+            records = asyncio.run(read_records(settings))
         except (LogReadError, KafkaError) as exc:
             print(f"reporting: cannot read the event log: {exc}", file=sys.stderr)
             return 2
-        return run(args, envelopes)
+        return run(args, records)
 
     return read_then_run
 
@@ -72,9 +78,19 @@ def configure_audit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the result as JSON")
 
 
-def _report(args: argparse.Namespace, envelopes: list[Envelope[BaseModel]]) -> int:
+def _checked(records: list[LogRecord], *, required: bool) -> AuditResult:
+    """The audit, with provenance when the gatekeeper's public keys are set (the audit requires them)."""
+    if not required and not os.environ.get("AUDIT_APPROVAL_KEYS"):
+        return audit([record.envelope for record in records])
+    keys = load(AuditSettings)
+    kept, found = provenance.check(records, ApprovalVerifier(keys.approval_keys))
+    return audit(kept, found)
+
+
+def _report(args: argparse.Namespace, records: list[LogRecord]) -> int:
+    envelopes = [record.envelope for record in records]
     report = compute(envelopes, grace_days=args.grace_days)
-    result = audit(envelopes)
+    result = _checked(records, required=False)
     print(render_text(report, result), end="")
     if args.html:
         args.html.write_text(render_html(report, result), encoding="utf-8")
@@ -85,8 +101,8 @@ def _report(args: argparse.Namespace, envelopes: list[Envelope[BaseModel]]) -> i
     return 0
 
 
-def _history(args: argparse.Namespace, envelopes: list[Envelope[BaseModel]]) -> int:
-    entries = history(envelopes, args.debtor_id)
+def _history(args: argparse.Namespace, records: list[LogRecord]) -> int:
+    entries = history([record.envelope for record in records], args.debtor_id)
     if not entries:
         print(f"no events about debtor {args.debtor_id}", file=sys.stderr)
         return 1
@@ -95,8 +111,8 @@ def _history(args: argparse.Namespace, envelopes: list[Envelope[BaseModel]]) -> 
     return 0
 
 
-def _audit(args: argparse.Namespace, envelopes: list[Envelope[BaseModel]]) -> int:
-    result = audit(envelopes)
+def _audit(args: argparse.Namespace, records: list[LogRecord]) -> int:
+    result = _checked(records, required=True)
     print(audit_text(result))
     if args.json:
         _write_json(args.json, {"audit": result})

@@ -46,8 +46,10 @@ from schemas.vocab import Channel, DecisionKind, OutcomeStatus
 from services.channels.drivers import message_id
 from services.core.codec import Envelope
 from services.core.settings import CommonSettings
-from services.reporting.audit import audit
-from services.reporting.reader import read_log
+from services.core.signing import ApprovalVerifier
+from services.reporting import provenance
+from services.reporting.audit import AuditResult, audit
+from services.reporting.reader import read_records
 from services.reporting.sends import ACCEPTED
 from services.simulator.population import Debtor, generate
 
@@ -80,6 +82,7 @@ class Played:
 
     at: datetime
     log: list[Envelope[BaseModel]]
+    audited: AuditResult  # the independent audit of the topics, provenance included
     messages: list[dict[str, Any]]  # outbound messages the Twilio sandbox created
     calls: list[dict[str, Any]]
     mail: list[dict[str, Any]]
@@ -154,13 +157,15 @@ class Platform:
         await simulation.run()
         for name, service in self.stack.services.items():
             assert service.alive(), f"{name} died during the run:\n{service.tail()}"
-        log = await read_log(self.settings)
+        records = await read_records(self.settings)
+        log = [record.envelope for record in records]
+        audited = audit(*provenance.check(records, ApprovalVerifier([self.stack.approval_key])))
         async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30) as http:
             messages = (await http.get("/_sandbox/messages")).json()["messages"]
             calls = (await http.get("/_sandbox/calls")).json()["calls"]
             mail = (await http.get("/_sandbox/mail")).json()["mail"]
         outbound = [m for m in messages if m["direction"] == "outbound-api"]
-        return Played(simulation.now, log, outbound, calls, mail)
+        return Played(simulation.now, log, audited, outbound, calls, mail)
 
 
 # ---- acting while the pipeline is busy ---------------------------------------------------------------
@@ -314,9 +319,8 @@ def check_nothing_twice_at_the_providers(played: Played) -> None:
 
 
 def check_audit_clean(played: Played) -> int:
-    checked = audit(played.log)
-    assert [v.line() for v in checked.violations] == []
-    return checked.sends
+    assert [v.line() for v in played.audited.violations] == []
+    return played.audited.sends
 
 
 def summary(played: Played, result: Ends, *extra: str) -> str:

@@ -36,7 +36,7 @@ def test_scrape_configuration_is_valid() -> None:
 
 
 def test_alert_rules_are_valid() -> None:
-    assert "SUCCESS: 9 rules found" in promtool("check", "rules", "rules.yml")
+    assert "SUCCESS: 10 rules found" in promtool("check", "rules", "rules.yml")
 
 
 def test_alert_rule_unit_tests_pass() -> None:

@@ -31,7 +31,7 @@ from services.escalation.settings import EscalationSettings
 from services.gatekeeper.app import GatekeeperApp
 from services.webhooks.app import WebhooksApp
 from services.webhooks.settings import WebhooksSettings
-from tests.support import gatekeeper_settings
+from tests.support import APPROVAL_PUBLIC_KEY, gatekeeper_settings
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[3] / "deploy" / "prometheus"
 PROMETHEUS = shutil.which("prometheus")
@@ -76,6 +76,7 @@ def channels_config() -> ChannelsSettings:
         voice_from="+15550009001",
         webhooks_base_url="http://127.0.0.1:9/hooks",
         link_signing_keys=[SecretStr(secrets.token_hex(16))],
+        approval_keys=[APPROVAL_PUBLIC_KEY],
         smtp_host="127.0.0.1",
         smtp_port=9,
     )
@@ -187,7 +188,7 @@ async def test_prometheus_finds_every_service(settings: CommonSettings, tmp_path
 
                 await until(evidence, 60, f"metrics of {sorted(missing)}")
                 rules = (await client.get("/api/v1/rules")).json()["data"]["groups"]
-                assert sum(len(group["rules"]) for group in rules) == 9
+                assert sum(len(group["rules"]) for group in rules) == 10
                 assert all(not task.task.done() for task in running.values()), "a service stopped"
         finally:
             server.terminate()
