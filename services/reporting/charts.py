@@ -251,6 +251,63 @@ def bar_chart(
     return chart
 
 
+def row_bars(
+    id: str,
+    title: str,
+    description: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, Sequence[Decimal | None]]],
+    x_format: Callable[[Decimal], str],
+    x_title: str,
+) -> Chart:
+    """Horizontal bars grouped by category (one row of bars per category, one bar per arm), for categories
+    whose names are too long to sit side by side under an axis."""
+    bar, gap = 8, 8
+    group = bar * max(1, len(series)) + gap
+    bottom = TOP + group * len(categories)
+    height = bottom + FONT + TICK_GAP + AXIS_TITLE + 8
+    chart = Chart(id, title, description, height=height)
+    values = [v for _, vs in series for v in vs if v is not None]
+    ticks = nice_ticks(max(values, default=Decimal(0)), 4)
+    labels = [x_format(t) for t in ticks]
+    left = int(TICK_GAP * 2 + max((_text_width(c) for c in categories), default=Decimal(0)))
+    # The last tick label is centred on the right end of the axis: keep room for its right half.
+    right = int(WIDTH - RIGHT - _text_width(labels[-1]) / 2)
+
+    def x_of(value: Decimal) -> Decimal:
+        return left + value / ticks[-1] * (right - left)
+
+    for tick, label in zip(ticks, labels, strict=True):
+        chart.rules.append(Rule(_n(x_of(tick)), _n(TOP), _n(x_of(tick)), _n(bottom)))
+        chart.texts.append(Text(_n(x_of(tick)), _n(bottom + FONT + 3), label))
+    chart.rules.append(Rule(_n(left), _n(TOP), _n(left), _n(bottom), "axis"))
+    chart.texts.append(Text(_n((left + right) / 2), _n(height - 4), x_title, role="title"))
+    for position, category in enumerate(categories):
+        y = TOP + group * position + gap / 2
+        middle = y + bar * len(series) / 2
+        chart.texts.append(Text(_n(left - TICK_GAP), _n(middle + 4), category, "end", role="label"))
+        for index, (arm, vs) in enumerate(series):
+            value = vs[position]
+            if value is None:
+                continue
+            colour = ARM_COLOURS[index % len(ARM_COLOURS)]
+            width = max(Decimal(1), x_of(value) - left)
+            chart.marks.append(
+                Mark(
+                    arm,
+                    arm,
+                    colour,
+                    f"{arm}, {category}: {x_format(value)}",
+                    x=_n(left),
+                    y=_n(y + bar * index),
+                    width=_n(width),
+                    height=_n(bar),
+                )
+            )
+    chart.legend = [Key(arm, ARM_COLOURS[i % len(ARM_COLOURS)]) for i, (arm, _) in enumerate(series)]
+    return chart
+
+
 def _every(categories: Sequence[str], group: Decimal) -> int:
     """Label every n-th category so that labels keep a gap between them."""
     widest = max((_text_width(c) for c in categories), default=Decimal(0)) + TICK_GAP

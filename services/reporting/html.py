@@ -109,7 +109,7 @@ def _funnel_chart(arms: list[ArmStats]) -> Chart:
             return [None] * len(STAGES)
         return [Decimal(sum(getattr(c, stage) for c in arm.channels)) / requested for stage in STAGES]
 
-    return charts.bar_chart(
+    return charts.row_bars(
         "funnel",
         "Contact funnel, all channels",
         "Share of requests reaching each stage (right party: a conversation or a reply).",
@@ -117,7 +117,6 @@ def _funnel_chart(arms: list[ArmStats]) -> Chart:
         [(a.arm, shares(a)) for a in arms],
         _percent_axis,
         "share of requests",
-        "stage",
     )
 
 
@@ -153,14 +152,15 @@ def _outcome_chart(arms: list[ArmStats]) -> Chart:
 
 
 def _hour_chart(arms: list[ArmStats]) -> Chart:
-    def by_hour(arm: ArmStats) -> list[tuple[int, Decimal | None]]:
+    def by_hour(arm: ArmStats) -> list[Decimal | None]:
         rates = {h.hour: h.contact_rate for h in arm.hours}
-        return [(hour, rates.get(hour)) for hour in range(24)]
+        return [rates.get(hour) for hour in range(24)]
 
-    return charts.line_chart(
+    return charts.bar_chart(
         "contact-rate-by-hour",
         "Contact rate by the debtor's local hour",
-        "Delivered / sends in each local hour; gaps are hours with no send.",
+        "Delivered / sends in each local hour; no bar: no send in that hour.",
+        [str(hour) for hour in range(24)],
         [(a.arm, by_hour(a)) for a in arms],
         _percent_axis,
         "contact rate",
