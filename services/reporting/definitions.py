@@ -36,7 +36,7 @@ FIGURES: dict[str, Figure] = {
         Figure(
             "right party",
             "sends the debtor themself answered: a conversation or agent transfer on a call, a reply to "
-            "an SMS",
+            "an SMS or an email",
         ),
         Figure(
             "RPC rate", "right-party contact rate: calls with a conversation or agent transfer / calls made"

@@ -10,9 +10,11 @@ from decimal import Decimal
 from xml.etree import ElementTree
 
 from schemas import events as ev
+from services.core.settings import REPO_ROOT
 from services.reporting.audit import audit
 from services.reporting.charts import OUTCOME_COLOURS
 from services.reporting.compute import compute
+from services.reporting.definitions import FIGURES, define
 from services.reporting.html import render_html
 from services.reporting.render import WIDTH, render_text
 from tests.unit.reporting.logbook import utc
@@ -116,3 +118,10 @@ def test_text_report_formats_money_and_rates_within_its_width() -> None:
     assert "500.00 GBP; 3,900.00 USD" in text  # as booked, only with --by-currency
     assert "Audit: 5 sends checked, 0 violations" in text
     assert "500.00 GBP" not in render_text(compute(log.envelopes, fx=FX, experiment=EXPERIMENT))
+
+
+def test_every_definition_is_written_out_in_the_docs() -> None:
+    docs = (REPO_ROOT / "docs" / "reporting.md").read_text(encoding="utf-8")
+    for label in FIGURES:
+        figure = define(label, "CUR")
+        assert f"| {figure.label} | {figure.definition} |" in docs, figure.label
