@@ -51,10 +51,7 @@ class Contact:
     approved: bool = False
     outcomes: list[ev.ContactOutcome] = field(default_factory=list)
     cost_value: Decimal = Decimal(0)
-
-    @property
-    def accepted_at(self) -> datetime | None:
-        return accepted_at(self.outcomes)
+    accepted_at: datetime | None = None  # set once every outcome is in: every figure asks for it
 
     @property
     def delivered(self) -> bool:
@@ -260,6 +257,8 @@ def index(envelopes: Iterable[Envelope[BaseModel]], fx: Fx) -> Log:
                 late.append(event)
             case _:
                 pass
+    for contact in log.contacts.values():
+        contact.accepted_at = accepted_at(contact.outcomes)
     _assign_arms(log)
     # Payments, promises and cures count only for accounts that entered collections, whenever they arrive.
     for event in late:

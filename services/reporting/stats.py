@@ -8,8 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from scipy import stats
+from typing import Any
 
 ALPHA = 0.05
 """Significance level of every comparison (95% confidence), after Holm's correction."""
@@ -27,6 +26,14 @@ Z_TEST = "two-proportion z test"
 FISHER = "Fisher's exact test"
 MANN_WHITNEY = "Mann-Whitney U test"
 CHI_SQUARE = "chi-square goodness-of-fit test"
+
+
+def _scipy() -> Any:
+    # Imported when a test runs, not with the package: scipy takes over a second to import, and the
+    # history and audit commands, which share this package, never need it.
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +58,12 @@ def two_proportions(successes_a: int, total_a: int, successes_b: int, total_b: i
     )
     if min(expected) < MIN_EXPECTED:
         table = [[successes_a, total_a - successes_a], [successes_b, total_b - successes_b]]
-        result = stats.fisher_exact(table, alternative="two-sided")
+        result = _scipy().fisher_exact(table, alternative="two-sided")
         odds = float(result.statistic)
         return TestResult(FISHER, "odds ratio", odds if math.isfinite(odds) else None, float(result.pvalue))
     error = math.sqrt(pooled * (1 - pooled) * (1 / total_a + 1 / total_b))
     z = (successes_a / total_a - successes_b / total_b) / error
-    return TestResult(Z_TEST, "z", z, float(2 * stats.norm.sf(abs(z))))
+    return TestResult(Z_TEST, "z", z, float(2 * _scipy().norm.sf(abs(z))))
 
 
 def mann_whitney(values_a: Sequence[float], values_b: Sequence[float]) -> TestResult:
@@ -67,7 +74,7 @@ def mann_whitney(values_a: Sequence[float], values_b: Sequence[float]) -> TestRe
     if len({*values_a, *values_b}) == 1:
         # Every value equal: no evidence either way (scipy's approximation would divide by zero).
         return TestResult(MANN_WHITNEY, "U", len(values_a) * len(values_b) / 2, 1.0)
-    result = stats.mannwhitneyu(values_a, values_b, alternative="two-sided", method="auto")
+    result = _scipy().mannwhitneyu(values_a, values_b, alternative="two-sided", method="auto")
     return TestResult(MANN_WHITNEY, "U", float(result.statistic), float(result.pvalue))
 
 
@@ -92,5 +99,5 @@ def sample_ratio(observed: Sequence[int], shares: Sequence[float]) -> TestResult
         raise ValueError("needs at least two arms and one observation")
     whole = sum(shares)
     expected = [total * share / whole for share in shares]
-    result = stats.chisquare(list(observed), expected)
+    result = _scipy().chisquare(list(observed), expected)
     return TestResult(CHI_SQUARE, "chi-square", float(result.statistic), float(result.pvalue))
