@@ -332,15 +332,15 @@ class _Layout:
         )
         tests = self.table(
             f"{title}: tests",
-            ["KPI", "test", "statistic", "p", "Holm p", "verdict"],
+            ["KPI", "verdict", "Holm p", "p", "test", "statistic"],
             [
                 [
                     t.kpi,
+                    t.verdict,
+                    p_value(t.p_holm),
+                    p_value(t.p_value),
                     t.test or "-",
                     statistic(t.statistic_name, t.statistic),
-                    p_value(t.p_value),
-                    p_value(t.p_holm),
-                    t.verdict,
                 ]
                 for t in comparison.tests
             ],
