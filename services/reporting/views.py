@@ -302,7 +302,7 @@ class _Layout:
         title = f"{comparison.challenger} against {comparison.champion}"
 
         def value(test: KpiTest, v: Decimal | None) -> str:
-            if test.unit == "accounts" and test.kpi == "cost per account":
+            if test.kpi == "cost per account":
                 return "-" if v is None else money(v)
             return percent(v)
 
