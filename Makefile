@@ -15,6 +15,7 @@ export COLLECTIONS_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 include deploy/prometheus/prometheus.mk
 include deploy/docker/compose.mk
 include deploy/bench.mk
+include deploy/chromium.mk
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -32,13 +33,13 @@ $(KAFKA_LIB): deploy/kafka/pom.xml $(VENV)/.stamp
 	$(PY) -m devtools.localkafka jars
 	@touch $@
 
-test: setup prometheus compose-check-tool ## Run every test tier (unit, integration, e2e, fault); Kafka is started by the tests
+test: setup prometheus compose-check-tool chromium ## Run every test tier (unit, integration, e2e, fault); Kafka is started by the tests
 	@$(PY) -m devtools.tiers unit integration e2e fault
 
 test-unit: setup ## Pure logic only, no I/O
 	@$(PY) -m devtools.tiers unit
 
-test-integration: setup prometheus compose-check-tool ## Real Kafka, SMTP and HTTP sandboxes
+test-integration: setup prometheus compose-check-tool chromium ## Real Kafka, SMTP and HTTP sandboxes
 	@$(PY) -m devtools.tiers integration
 
 test-e2e: setup ## Whole flows on the shared clock

@@ -24,6 +24,8 @@ from services.core.signing import ApprovalVerifier
 from services.reporting import provenance
 from services.reporting.audit import AuditResult, audit
 from services.reporting.compute import compute
+from services.reporting.experiment import SHIPPED_STRATEGY, Experiment
+from services.reporting.fx import SHIPPED_RATES, Fx
 from services.reporting.history import history
 from services.reporting.html import render_html
 from services.reporting.provenance import LogRecord
@@ -66,6 +68,22 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grace-days", type=int, default=2, help="a promise is kept if paid this many days after its date"
     )
+    parser.add_argument(
+        "--fx", type=Path, default=SHIPPED_RATES, help="dated exchange rates (default: deploy/fx/rates.toml)"
+    )
+    parser.add_argument("--currency", help="reporting currency (default: the rates file's currency)")
+    parser.add_argument(
+        "--by-currency", action="store_true", help="also show amounts as booked, per currency"
+    )
+    parser.add_argument(
+        "--strategy",
+        type=Path,
+        default=SHIPPED_STRATEGY,
+        help="strategy file: configured split and segments (default: deploy/strategies/standard.toml)",
+    )
+    parser.add_argument(
+        "--split", help="configured split instead of the strategy file's: champion=80,early-voice=20"
+    )
 
 
 def configure_history(parser: argparse.ArgumentParser) -> None:
@@ -89,11 +107,15 @@ def _checked(records: list[LogRecord], *, required: bool) -> AuditResult:
 
 def _report(args: argparse.Namespace, records: list[LogRecord]) -> int:
     envelopes = [record.envelope for record in records]
-    report = compute(envelopes, grace_days=args.grace_days)
+    experiment = Experiment.load(args.strategy)
+    if args.split:
+        experiment = experiment.with_shares(Experiment.parse_split(args.split), "--split")
+    fx = Fx.load(args.fx, args.currency)
+    report = compute(envelopes, grace_days=args.grace_days, fx=fx, experiment=experiment)
     result = _checked(records, required=False)
-    print(render_text(report, result), end="")
+    print(render_text(report, result, by_currency=args.by_currency), end="")
     if args.html:
-        args.html.write_text(render_html(report, result), encoding="utf-8")
+        args.html.write_text(render_html(report, result, by_currency=args.by_currency), encoding="utf-8")
         print(f"HTML report: {args.html}")
     if args.json:
         _write_json(args.json, {"report": report, "audit": result})

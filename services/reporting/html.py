@@ -1,229 +1,168 @@
-"""The report as one self-contained HTML file: tables and inline SVG charts, no script, no external asset.
+"""The report as one self-contained HTML file: the sections of ``views`` with inline SVG charts, rendered by
+the Jinja2 template ``templates/report.html.j2`` with autoescape. No script, no external asset, no request.
 
-Charts: recovery curves by strategy arm (cumulative amount recovered by day since entering collections, one
-chart per currency), contacts by channel and outcome (stacked bars), cost per channel (bars per currency).
+Charts, each with one series per strategy arm: recovered and cured shares by day since entering
+collections, roll rate by days-past-due bucket, the contact funnel (share of requests reaching each stage),
+requests by channel, arm and final outcome, cost per account by channel, contact rate by local hour.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from decimal import Decimal
-from html import escape
+from pathlib import Path
 
+import jinja2
+
+from services.reporting import charts
 from services.reporting.audit import AuditResult
-from services.reporting.model import Report
-from services.reporting.render import (
-    ARM_HEADER,
-    CENT,
-    CHANNEL_HEADER,
-    arm_row,
-    channel_row,
+from services.reporting.charts import Chart
+from services.reporting.model import ArmStats, Report
+from services.reporting.views import sections
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
-WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 80, 150, 30, 40
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f3f3f3; }
-svg { display: block; margin: 0.5em 0 1.5em; }
-svg text { font-size: 11px; }
-.ok { color: #2ca02c; } .bad { color: #d62728; }
-"""
+STAGES = ("requested", "approved", "attempted", "delivered", "right_party", "promised", "paid")
 
 
-def render_html(report: Report, audit: AuditResult | None = None) -> str:
+def render_html(report: Report, audit: AuditResult | None = None, *, by_currency: bool = False) -> str:
     as_of = report.as_of.isoformat() if report.as_of else "-"
-    body = [
-        "<h1>Collection effectiveness</h1>",
-        f"<p>As of {escape(as_of)}, from {report.events} events. Promises are judged "
-        f"{report.grace_days} days after their date. Definitions: docs/operations.md.</p>",
-        "<h2>Per strategy arm</h2>",
-        _table(ARM_HEADER, [arm_row(a) for a in [*report.arms, report.total]]),
-        "<h2>Recovery curves by strategy arm</h2>",
-        *_recovery_charts(report),
-        "<h2>Per channel</h2>",
-        _table(CHANNEL_HEADER, [channel_row(c) for c in report.channels]),
-        "<p>* attributed to the channel of the debtor's last send before the promise or payment.</p>",
-        _table(
-            ["arm", *CHANNEL_HEADER],
-            [
-                [arm.arm, *channel_row(c)]
-                for arm in report.arms
-                for c in arm.channels
-                if c.requested or c.attempted
-            ],
-        ),
-        "<h2>Contacts by channel and outcome</h2>",
-        _stacked_bars({c.channel: c.outcomes for c in report.channels}),
-        "<h2>Cost per channel</h2>",
-        *_cost_charts(report),
-        "<h2>Escalations</h2>",
-        _table(["kind", "count"], [[kind, str(n)] for kind, n in report.total.escalations.items()]),
-        "<h2>Compliance decisions</h2>",
-        _table(["decision", "count"], [[d, str(n)] for d, n in report.compliance.decisions.items()]),
-        _table(
-            ["decision", "reason", "count"],
-            [[c.decision, c.reason, str(c.count)] for c in report.compliance.by_reason],
-        ),
-    ]
-    if audit is not None:
-        verdict = "ok" if not audit.violations else "bad"
-        body += [
-            "<h2>Independent audit of the event log</h2>",
-            f'<p class="{verdict}">{audit.sends} sends checked, {len(audit.violations)} violations.</p>',
-        ]
-        if audit.violations:
-            body.append(
-                _table(
-                    ["rule", "debtor", "request", "channel", "to", "at", "detail"],
-                    [
-                        [
-                            v.rule,
-                            v.debtor_id,
-                            v.request_id,
-                            v.channel,
-                            v.destination,
-                            v.at.isoformat(),
-                            v.detail,
-                        ]
-                        for v in audit.violations
-                    ],
-                )
-            )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        "<title>Collection effectiveness</title>\n"
-        f"<style>{_STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    heading = (
+        f"As of {as_of}, from {report.events:,} events. Amounts in {report.currency}. Promises are judged "
+        f"{report.grace_days} days after their date. Every figure's definition is under its table; "
+        "docs/reporting.md says more."
+    )
+    return _TEMPLATES.get_template("report.html.j2").render(
+        heading=heading,
+        sections=sections(report, audit, by_currency=by_currency),
+        charts_for=_charts(report),
+        font=charts.FONT,
+        audit_class="ok" if audit is None or not audit.violations else "bad",
     )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    lines = ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+def _percent_axis(value: Decimal) -> str:
+    """Ticks are nice numbers already: print them exactly (0.5%, 40%), never rounded into each other."""
+    return f"{(value * 100).normalize():f}%"
 
 
-def _svg(title: str, inner: list[str]) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
-        f'<title>{escape(title)}</title><text x="{LEFT}" y="16" font-weight="bold">{escape(title)}</text>'
-        + "".join(inner)
-        + "</svg>"
+def _money_axis(value: Decimal) -> str:
+    return f"{value.normalize():,f}"
+
+
+def _charts(report: Report) -> dict[str, list[Chart]]:
+    arms = report.arms
+    found: dict[str, list[Chart]] = {
+        "curves": [
+            charts.line_chart(
+                "recovered-share",
+                "Recovered share by day since entering collections",
+                f"Recovered / overdue at entry ({report.currency}), over the accounts observed that long.",
+                [(a.arm, [(p.day, p.recovered_share) for p in a.curve]) for a in arms],
+                _percent_axis,
+                "recovered share",
+                "days since entering collections",
+            ),
+            charts.line_chart(
+                "cured-share",
+                "Cured share by day since entering collections",
+                "Cured accounts / accounts observed that long.",
+                [(a.arm, [(p.day, p.cure_share) for p in a.curve]) for a in arms],
+                _percent_axis,
+                "cured share",
+                "days since entering collections",
+            ),
+        ],
+        "buckets": [_roll_chart(arms)],
+        "funnel": [_funnel_chart(arms)],
+        "economics": [_cost_chart(arms, report.currency)],
+        "outcomes": [_outcome_chart(arms)],
+        "hours": [_hour_chart(arms)],
+    }
+    return found
+
+
+def _roll_chart(arms: list[ArmStats]) -> Chart:
+    buckets = [b.bucket for b in (arms[0].buckets if arms else [])]
+    reached = [i for i, _ in enumerate(buckets) if any(a.buckets[i].accounts for a in arms)]
+    return charts.bar_chart(
+        "roll-rate",
+        "Roll rate by days-past-due bucket",
+        "Accounts that reached the bucket and then a worse one / accounts that reached it.",
+        [buckets[i] for i in reached],
+        [(a.arm, [a.buckets[i].roll_rate for i in reached]) for a in arms],
+        _percent_axis,
+        "roll rate",
+        "days past due",
     )
 
 
-def _scale(value: Decimal, top: Decimal, pixels: int) -> Decimal:
-    return (value / top * pixels).quantize(Decimal("0.1")) if top else Decimal(0)
+def _funnel_chart(arms: list[ArmStats]) -> Chart:
+    def shares(arm: ArmStats) -> list[Decimal | None]:
+        requested = sum(c.requested for c in arm.channels)
+        if not requested:
+            return [None] * len(STAGES)
+        return [Decimal(sum(getattr(c, stage) for c in arm.channels)) / requested for stage in STAGES]
+
+    return charts.row_bars(
+        "funnel",
+        "Contact funnel, all channels",
+        "Share of requests reaching each stage (right party: a conversation or a reply).",
+        [s.replace("_", " ").replace("promised", "promise") for s in STAGES],
+        [(a.arm, shares(a)) for a in arms],
+        _percent_axis,
+        "share of requests",
+    )
 
 
-def _axes(top: Decimal, x_label: str, y_label: str) -> list[str]:
-    plot_h = HEIGHT - TOP - BOTTOM
-    bottom = HEIGHT - BOTTOM
-    parts = [
-        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" stroke="#444"/>',
-        f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" stroke="#444"/>',
-        f'<text x="{(LEFT + WIDTH - RIGHT) // 2}" y="{HEIGHT - 6}" text-anchor="middle">'
-        f"{escape(x_label)}</text>",
-        f'<text x="12" y="{TOP + plot_h // 2}" transform="rotate(-90 12 {TOP + plot_h // 2})" '
-        f'text-anchor="middle">{escape(y_label)}</text>',
+def _cost_chart(arms: list[ArmStats], currency: str) -> Chart:
+    channels = [c.channel for c in (arms[0].channels if arms else [])]
+    return charts.bar_chart(
+        "cost-per-account",
+        f"Cost per account by channel ({currency})",
+        "The channel's provider cost in the arm / the arm's accounts.",
+        channels,
+        [(a.arm, [c.cost_total / a.accounts if a.accounts else None for c in a.channels]) for a in arms],
+        _money_axis,
+        f"{currency} per account",
+        "channel",
+    )
+
+
+def _outcome_chart(arms: list[ArmStats]) -> Chart:
+    rows = [
+        (f"{c.channel} · {a.arm}", a.arm, c.outcomes)
+        for c_index in range(len(arms[0].channels) if arms else 0)
+        for a in arms
+        if (c := a.channels[c_index]).outcomes
     ]
-    for step in range(5):
-        value = top * step / 4
-        y = bottom - _scale(value, top, plot_h)
-        parts.append(
-            f'<line x1="{LEFT - 4}" y1="{y}" x2="{WIDTH - RIGHT}" y2="{y}" stroke="#ddd"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4}" text-anchor="end">{value.quantize(CENT):,}</text>'
-        )
-    return parts
+    return charts.stacked_rows(
+        "outcomes",
+        "Requests by channel, arm and final outcome",
+        "Each bar is one channel in one arm, split by the final outcome of its requests.",
+        rows,
+        charts.OUTCOME_COLOURS,
+        "requests",
+    )
 
 
-def _legend(names: Sequence[str]) -> list[str]:
-    x = WIDTH - RIGHT + 12
-    return [
-        f'<rect x="{x}" y="{TOP + 18 * i}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>'
-        f'<text x="{x + 18}" y="{TOP + 18 * i + 10}">{escape(name)}</text>'
-        for i, name in enumerate(names)
-    ]
+def _hour_chart(arms: list[ArmStats]) -> Chart:
+    def by_hour(arm: ArmStats) -> list[Decimal | None]:
+        rates = {h.hour: h.contact_rate for h in arm.hours}
+        return [rates.get(hour) for hour in range(24)]
 
-
-def _recovery_charts(report: Report) -> list[str]:
-    curves: dict[str, dict[str, list[tuple[int, Decimal]]]] = defaultdict(lambda: defaultdict(list))
-    for arm in report.arms:
-        for point in arm.curve:
-            curves[point.currency][arm.arm].append((point.day, point.recovered))
-    if not curves:
-        return ["<p>Nothing recovered yet.</p>"]
-    charts = []
-    plot_w, plot_h, bottom = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM, HEIGHT - BOTTOM
-    for currency, arms in sorted(curves.items()):
-        top = max(
-            (amount for points in arms.values() for _, amount in points), default=Decimal(0)
-        ) or Decimal(1)
-        last = max((day for points in arms.values() for day, _ in points), default=0) or 1
-        inner = _axes(top, "days since entering collections", f"recovered ({currency})")
-        for i, (_, points) in enumerate(sorted(arms.items())):
-            path = " ".join(
-                f"{LEFT + _scale(Decimal(day), Decimal(last), plot_w)},{bottom - _scale(amount, top, plot_h)}"
-                for day, amount in points
-            )
-            color = PALETTE[i % len(PALETTE)]
-            inner.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for day in range(0, last + 1, max(1, last // 6)):
-            x = LEFT + _scale(Decimal(day), Decimal(last), plot_w)
-            inner.append(f'<text x="{x}" y="{bottom + 14}" text-anchor="middle">{day}</text>')
-        inner += _legend(sorted(arms))
-        charts.append(_svg(f"Cumulative amount recovered, {currency}", inner))
-    return charts
-
-
-def _stacked_bars(rows: dict[str, dict[str, int]]) -> str:
-    outcomes = sorted({outcome for counts in rows.values() for outcome in counts})
-    top = Decimal(max((sum(counts.values()) for counts in rows.values()), default=0) or 1)
-    plot_w = WIDTH - LEFT - RIGHT
-    inner = []
-    for row, (channel, counts) in enumerate(rows.items()):
-        y = TOP + 20 + row * 60
-        x = Decimal(LEFT)
-        inner.append(f'<text x="{LEFT - 6}" y="{y + 22}" text-anchor="end">{escape(channel)}</text>')
-        for i, outcome in enumerate(outcomes):
-            width = _scale(Decimal(counts.get(outcome, 0)), top, plot_w)
-            if width:
-                inner.append(
-                    f'<rect x="{x}" y="{y}" width="{width}" height="36" fill="{PALETTE[i % len(PALETTE)]}">'
-                    f"<title>{escape(channel)} {escape(outcome)}: {counts[outcome]}</title></rect>"
-                )
-            x += width
-        inner.append(f'<text x="{x + 4}" y="{y + 22}">{sum(counts.values())}</text>')
-    inner += _legend(outcomes)
-    return _svg("Requests by channel and final outcome", inner)
-
-
-def _cost_charts(report: Report) -> list[str]:
-    costs: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for stats in report.channels:
-        for currency, amount in stats.cost.items():
-            costs[currency][stats.channel] = amount
-    if not costs:
-        return ["<p>No cost recorded.</p>"]
-    charts = []
-    plot_h, bottom = HEIGHT - TOP - BOTTOM, HEIGHT - BOTTOM
-    for currency, by_channel in sorted(costs.items()):
-        top = max(by_channel.values()) or Decimal(1)
-        inner = _axes(top, "channel", f"cost ({currency})")
-        for i, (channel, amount) in enumerate(sorted(by_channel.items())):
-            height = _scale(amount, top, plot_h)
-            x = LEFT + 30 + i * 120
-            inner.append(
-                f'<rect x="{x}" y="{bottom - height}" width="80" height="{height}" fill="{PALETTE[i]}">'
-                f"<title>{escape(channel)}: {amount.quantize(CENT):,} {escape(currency)}</title></rect>"
-                f'<text x="{x + 40}" y="{bottom + 14}" text-anchor="middle">{escape(channel)}</text>'
-            )
-        charts.append(_svg(f"Cost per channel, {currency}", inner))
-    return charts
+    return charts.bar_chart(
+        "contact-rate-by-hour",
+        "Contact rate by the debtor's local hour",
+        "Delivered / sends in each local hour; no bar: no send in that hour.",
+        [str(hour) for hour in range(24)],
+        [(a.arm, by_hour(a)) for a in arms],
+        _percent_axis,
+        "contact rate",
+        "local hour",
+    )

@@ -1,149 +1,83 @@
-"""The report as plain text for a terminal: with the HTML view, the only place numbers are formatted."""
+"""The report as plain text for a terminal: the sections of ``views``, each table followed by the definition
+of every column, no line longer than ``WIDTH``. A table too wide for that is printed as one block per row."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
-from decimal import Decimal
 
 from services.reporting.audit import AuditResult
-from services.reporting.model import ArmStats, ChannelStats, Money, Report
+from services.reporting.model import Report
+from services.reporting.views import Section, Table, sections
 
-CENT = Decimal("0.01")
-
-
-def money(amounts: Money) -> str:
-    """``1,234.50 USD; 88.00 CNY``, or ``-`` when there is none."""
-    return "; ".join(f"{amount.quantize(CENT):,} {currency}" for currency, amount in amounts.items()) or "-"
+WIDTH = 100
 
 
-def ratio(amounts: Money) -> str:
-    """Cost to collect, per currency: cost as a percentage of the amount recovered."""
-    return "; ".join(f"{amount * 100:.3f}% {currency}" for currency, amount in amounts.items()) or "-"
-
-
-def percent(rate: Decimal | None) -> str:
-    return "-" if rate is None else f"{(rate * 100).quantize(Decimal('0.1'))}%"
-
-
-def days(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value}"
-
-
-def arm_row(arm: ArmStats) -> list[str]:
-    return [
-        arm.arm,
-        str(arm.accounts),
-        str(arm.attempted),
-        str(arm.delivered),
-        percent(arm.rpc_rate),
-        percent(arm.promise_rate),
-        percent(arm.kept_rate),
-        percent(arm.cure_rate),
-        money(arm.recovered),
-        ratio(arm.recovery_rate),
-        days(arm.median_days_to_recovery),
-        money(arm.cost),
-        ratio(arm.cost_to_collect),
-    ]
-
-
-ARM_HEADER = [
-    "arm",
-    "accounts",
-    "attempted",
-    "delivered",
-    "RPC rate",
-    "promise rate",
-    "kept rate",
-    "cure rate",
-    "recovered",
-    "recovery rate",
-    "median days",
-    "cost",
-    "cost to collect",
-]
-CHANNEL_HEADER = [
-    "channel",
-    "requested",
-    "approved",
-    "attempted",
-    "delivered",
-    "RPC rate",
-    "cost",
-    "promises*",
-    "recovered*",
-    "cost to collect*",
-]
-
-
-def channel_row(stats: ChannelStats, label: str | None = None) -> list[str]:
-    return [
-        label or stats.channel,
-        str(stats.requested),
-        str(stats.approved),
-        str(stats.attempted),
-        str(stats.delivered),
-        percent(stats.rpc_rate),
-        money(stats.cost),
-        str(stats.promises),
-        money(stats.recovered),
-        ratio(stats.cost_to_collect),
-    ]
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def render_text(report: Report, audit: AuditResult | None = None) -> str:
+def render_text(report: Report, audit: AuditResult | None = None, *, by_currency: bool = False) -> str:
     as_of = report.as_of.isoformat() if report.as_of else "-"
-    parts = [
-        f"Collection effectiveness as of {as_of} ({report.events} events; promises judged "
-        f"{report.grace_days} days after their date)",
-        "",
-        "Per strategy arm",
-        table(ARM_HEADER, [arm_row(a) for a in [*report.arms, report.total]]),
-        "",
-        "Per channel",
-        table(CHANNEL_HEADER, [channel_row(c) for c in report.channels]),
-        "* attributed to the channel of the debtor's last send before the promise or payment",
-        "",
-        "Per arm and channel",
-        table(
-            ["arm", *CHANNEL_HEADER],
-            [
-                [arm.arm, *channel_row(c)]
-                for arm in report.arms
-                for c in arm.channels
-                if c.requested or c.attempted
-            ],
-        ),
-        "",
-        "Contacts by outcome",
-        table(
-            ["channel", "outcome", "requests"],
-            [[c.channel, outcome, str(n)] for c in report.channels for outcome, n in c.outcomes.items()],
-        ),
-        "",
-        "Escalations: "
-        + (", ".join(f"{kind} {n}" for kind, n in report.total.escalations.items()) or "none"),
-        "",
-        "Compliance decisions: "
-        + (", ".join(f"{d} {n}" for d, n in report.compliance.decisions.items()) or "none"),
-        table(
-            ["decision", "reason", "count"],
-            [[c.decision, c.reason, str(c.count)] for c in report.compliance.by_reason],
-        ),
-    ]
-    if audit is not None:
-        parts += ["", audit_text(audit)]
-    return "\n".join(parts) + "\n"
+    head = (
+        f"Collection effectiveness as of {as_of} ({report.events:,} events; amounts in {report.currency}; "
+        f"promises judged {report.grace_days} days after their date)"
+    )
+    parts = [_wrap(head)]
+    for section in sections(report, audit, by_currency=by_currency):
+        parts.append(_section(section))
+    return "\n\n".join(parts) + "\n"
+
+
+def _section(section: Section) -> str:
+    lines = [section.title, "=" * len(section.title)]
+    for paragraph in section.paragraphs:
+        lines.append(_wrap(paragraph))
+    for table in section.tables:
+        lines += ["", _table(table)]
+    return "\n".join(lines)
+
+
+def _table(table: Table) -> str:
+    lines = [table.caption, "-" * len(table.caption)]
+    header = [column.label for column in table.columns]
+    grid = _grid(header, table.rows, table.numeric)
+    if max((len(line) for line in grid), default=0) <= WIDTH:
+        lines += grid
+    else:
+        lines += _blocks(header, table.rows)
+    if not table.rows:
+        lines.append("(none)")
+    for note in table.notes:
+        lines.append(_wrap(note))
+    lines.append(_wrap("Definitions:"))
+    for column in table.definitions:
+        lines.append(_wrap(f"{column.label}: {column.definition}", indent="  ", hanging="    "))
+    return "\n".join(lines)
+
+
+def _grid(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            cell.rjust(w) if right[i] else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
+
+
+def _blocks(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = []
+    for row in rows:
+        lines.append(row[0])
+        fields = "; ".join(f"{name}: {value}" for name, value in zip(header[1:], row[1:], strict=True))
+        lines.append(_wrap(fields, indent="  ", hanging="  "))
+    return lines
+
+
+def _wrap(text: str, indent: str = "", hanging: str = "") -> str:
+    return textwrap.fill(
+        text, WIDTH, initial_indent=indent, subsequent_indent=hanging or indent, break_on_hyphens=False
+    )
 
 
 def audit_text(audit: AuditResult) -> str:

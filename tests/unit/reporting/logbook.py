@@ -71,17 +71,25 @@ class Logbook:
         )
 
     def overdue(
-        self, debtor: str, at: datetime, *, account: str = "a1", balance: str = "1000", currency: str = "USD"
+        self,
+        debtor: str,
+        at: datetime,
+        *,
+        account: str = "a1",
+        balance: str = "1000",
+        currency: str = "USD",
+        dpd: int = 5,
+        product: str = "personal_loan",
     ) -> None:
         self.add(
             ev.AccountOverdue(
                 debtor_id=debtor,
                 account_id=account,
-                product="personal_loan",
+                product=product,
                 currency=currency,
                 amount_due=Decimal(100),
                 total_outstanding=Decimal(balance),
-                days_past_due=5,
+                days_past_due=dpd,
                 due_date=date(2026, 5, 27),
                 as_of=at,
             ),
@@ -158,6 +166,8 @@ class Logbook:
         arm: str = "champion",
         destination: str | None = None,
         kind: RequestKind = RequestKind.OUTREACH,
+        template: str = "reminder",
+        step: str = "s1",
         cost: str = "0",
         sent_after: timedelta = timedelta(seconds=5),
         valid_for: timedelta = timedelta(hours=4),
@@ -172,12 +182,12 @@ class Logbook:
             ev.ContactRequested(
                 **common,
                 destination=to,
-                template="reminder",
+                template=template,
                 kind=kind,
                 strategy="standard",
                 strategy_version="1",
                 arm=arm,
-                step="s1",
+                step=step,
                 requested_at=at,
             ),
             at,
@@ -200,7 +210,7 @@ class Logbook:
                     **common,
                     decision_id=f"dec-{request_id}",
                     destination=to,
-                    template="reminder",
+                    template=template,
                     language="en-US",
                     kind=kind,
                     strategy="standard",

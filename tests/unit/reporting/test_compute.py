@@ -9,11 +9,19 @@ import pytest
 
 from schemas.vocab import Channel, OutcomeStatus, ReasonCode
 from services.reporting.compute import compute
+from services.reporting.experiment import Experiment
+from services.reporting.fx import Fx, RateFile
 from services.reporting.model import ArmStats, ChannelStats, Report
 from tests.unit.reporting.logbook import Logbook, utc
 
 S = OutcomeStatus
 D = Decimal
+
+# A round rate, so that every converted figure below can be checked by hand: 500 GBP = 625 USD.
+FX = Fx.of(RateFile(currency="USD", source="test rates", rates={"GBP": {date(2026, 6, 1): D("1.25")}}))
+EXPERIMENT = Experiment(
+    source="test split", shares={"champion": D(80), "early-voice": D(20)}, segments={"s1": "early"}
+)
 
 
 def portfolio() -> Logbook:
@@ -52,7 +60,7 @@ def portfolio() -> Logbook:
 
 @pytest.fixture(scope="module")
 def report() -> Report:
-    return compute(portfolio().envelopes, grace_days=2)
+    return compute(portfolio().envelopes, grace_days=2, fx=FX, experiment=EXPERIMENT)
 
 
 def arm(report: Report, name: str) -> ArmStats:
@@ -106,25 +114,31 @@ def test_cure_recovery_and_days_to_recovery(report: Report) -> None:
     assert (champion.cured, champion.cure_rate) == (1, D("0.5000"))
     assert champion.recovered == {"USD": D("1000")}
     assert champion.overdue_at_entry == {"USD": D("3000")}
-    assert champion.recovery_rate == {"USD": D("0.333333")}
+    assert champion.recovered_total == D("1000")
+    assert champion.recovery_rate == D("0.333333")
     assert champion.median_days_to_recovery == D("10.6")
     assert unassigned.recovered == {"GBP": D("500")}
+    assert (unassigned.recovered_total, unassigned.overdue_at_entry_total) == (D("625"), D("625"))
     assert unassigned.median_days_to_recovery == D("1.5")
     assert report.total.recovered == {"GBP": D("500"), "USD": D("1000")}
+    assert (report.total.recovered_total, report.total.overdue_at_entry_total) == (D("1625"), D("4525"))
+    assert report.total.recovery_rate == D("0.359116")  # 1625 / 4525
     assert report.total.cure_rate == D("0.5000")
     assert report.total.median_days_to_recovery == D("6.0")
     assert arm(report, "early-voice").median_days_to_recovery is None
 
 
-def test_cost_and_cost_to_collect_per_currency(report: Report) -> None:
+def test_cost_and_cost_to_collect_in_the_reporting_currency(report: Report) -> None:
     champion = arm(report, "champion")
     assert champion.cost == {"USD": D("0.0219")}
-    assert champion.cost_to_collect == {"USD": D("0.000022")}
+    assert champion.cost_to_collect == D("0.000022")
     assert arm(report, "early-voice").cost == {"USD": D("0.0280")}
-    assert arm(report, "early-voice").cost_to_collect == {}
+    assert arm(report, "early-voice").cost_to_collect is None
     assert channel(report.channels, "voice").cost == {"USD": D("0.0420")}
     assert channel(report.channels, "email").cost == {}
-    assert report.total.cost_to_collect == {"USD": D("0.000050")}
+    # Every cost over every recovery, the pounds converted: 0.0499 / 1625, not 0.0499 / 1000 (USD only).
+    assert report.total.cost_total == D("0.0499")
+    assert report.total.cost_to_collect == D("0.000031")
 
 
 def test_payments_and_promises_go_to_the_last_send_before_them(report: Report) -> None:
@@ -132,24 +146,28 @@ def test_payments_and_promises_go_to_the_last_send_before_them(report: Report) -
     assert voice.recovered == {"USD": D("1000")}
     assert voice.promises == 2
     assert sms.recovered == {}
-    assert voice.cost_to_collect == {"USD": D("0.000042")}
+    assert voice.cost_to_collect == D("0.000042")
 
 
-def test_recovery_curve_by_day_since_entering_collections(report: Report) -> None:
-    curve = [(p.day, p.recovered) for p in arm(report, "champion").curve if p.currency == "USD"]
-    assert [day for day, _ in curve] == list(range(11))
-    assert curve[2] == (2, D(0))
-    assert curve[3] == (3, D("300"))
-    assert curve[10] == (10, D("1000"))
+def test_recovery_and_cure_curves_are_shares_by_day_since_entering_collections(report: Report) -> None:
+    # Entered 2 June 02:00, paid 300 on day 3 and 700 on day 10 of 3,000 overdue; the log ends on day 19.
+    curve = {p.day: p for p in arm(report, "champion").curve}
+    assert sorted(curve) == list(range(20))
+    assert {p.accounts for p in curve.values()} == {2}
+    assert curve[2].recovered_share == D(0)
+    assert curve[3].recovered_share == D("0.1000")
+    assert curve[10].recovered_share == D("0.3333")
+    assert (curve[9].cure_share, curve[10].cure_share) == (D(0), D("0.5000"))
 
 
 def test_compliance_decisions_by_decision_and_reason(report: Report) -> None:
     assert report.compliance.decisions == {"allow": 5, "block": 3}
-    assert [(c.decision, c.reason, c.count) for c in report.compliance.by_reason] == [
-        ("allow", "none", 5),
-        ("block", "OPTED_OUT", 2),
-        ("block", "TIMEZONE_UNKNOWN", 1),
+    assert [(c.decision, c.reason, c.count, c.share) for c in report.compliance.by_reason] == [
+        ("allow", "none", 5, D(1)),
+        ("block", "OPTED_OUT", 2, D("0.6667")),
+        ("block", "TIMEZONE_UNKNOWN", 1, D("0.3333")),
     ]
+    assert report.compliance.several_reasons == 0
 
 
 def test_money_is_decimal_and_the_report_round_trips_as_json(report: Report) -> None:
@@ -158,7 +176,7 @@ def test_money_is_decimal_and_the_report_round_trips_as_json(report: Report) -> 
 
 
 def test_an_empty_log() -> None:
-    empty = compute([])
+    empty = compute([], fx=FX, experiment=EXPERIMENT)
     assert empty.as_of is None
     assert empty.arms == []
     assert empty.total.accounts == 0
