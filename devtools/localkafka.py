@@ -45,8 +45,9 @@ class KafkaRuntimeError(Exception):
 
 
 def ensure_jars() -> None:
-    """Copy the broker's jars from Maven Central into ``deploy/kafka/lib`` unless already there."""
-    if LIB_DIR.is_dir() and any(LIB_DIR.glob("kafka_2.13-*.jar")):
+    """Copy the broker's jars from Maven Central into ``deploy/kafka/lib`` unless every one the pom names is
+    already there."""
+    if LIB_DIR.is_dir() and all(any(LIB_DIR.glob(f"{name}-*.jar")) for name in _artifacts()):
         return
     java_version()
     if shutil.which("mvn") is None:
@@ -61,6 +62,16 @@ def ensure_jars() -> None:
     )
     if result.returncode != 0:
         raise KafkaRuntimeError(f"mvn could not fetch Kafka:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+
+
+def _artifacts() -> list[str]:
+    """The artifacts the pom depends on (each dependency's first artifactId; exclusions come after it)."""
+    pom = (KAFKA_DIR / "pom.xml").read_text()
+    dependencies = pom.split("<dependencies>", 1)[1].split("</dependencies>")[0]
+    return [
+        block.split("<artifactId>", 1)[1].split("</artifactId>", 1)[0]
+        for block in dependencies.split("<dependency>")[1:]
+    ]
 
 
 def java_version() -> int:
