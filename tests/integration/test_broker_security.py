@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import struct
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 
 from devtools.kafkasecurity import Credentials
-from devtools.localkafka import LocalKafka
+from devtools.localkafka import LIB_DIR, LocalKafka
 from schemas.topics import CONSENT, DECISIONS, DISPATCH
 from services.core import acls
 from services.core.catalog import Catalog, apply, load_catalog
@@ -273,3 +275,51 @@ def test_the_controller_listener_is_plaintext_on_loopback_only(secure: LocalKafk
     # ... the client listener does not: it speaks TLS only.
     answer = _api_versions_answer(secure.port)
     assert len(answer) < 8 or struct.unpack(">i", answer[4:8])[0] != 7
+
+
+async def test_the_printed_commands_work_with_kafkas_own_tools(secure: LocalKafka, tmp_path: Path) -> None:
+    """``collections topics acls`` for a bank's cluster: its lines, run by a shell with Kafka's tools, create
+    a user that can log in and ACLs that allow what they say (two lines of one principal: each is a JVM)."""
+    credentials = secure.credentials
+    assert credentials is not None
+    name = f"s{uuid.uuid4().hex[:10]}."
+    await apply(secure.settings("admin"), prefix=name, partitions=1, acl=False)
+    wanted = {("topic", "WRITE"), ("group", "READ")}
+    grants = load_catalog().grants(name)
+    chosen = [g for g in grants if g.principal == "core-banking" and (g.resource, g.operation) in wanted]
+    lines = acls.script(chosen, ["script-user"], bootstrap=secure.bootstrap)
+    (tmp_path / "admin.properties").write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={credentials.ca_file}\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="admin" password="{credentials.password("admin")}";\n'
+    )
+    tools = (
+        f"java() {{ command java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp '{LIB_DIR}/*' \"$@\"; }}\n"
+        'kafka-acls.sh() { java org.apache.kafka.tools.AclCommand "$@"; }\n'
+        'kafka-configs.sh() { java kafka.admin.ConfigCommand "$@"; }\n'
+        "set -e\n"
+    )
+    result = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-c", tools + "\n".join(lines)],
+        cwd=tmp_path,
+        env=os.environ | {"KAFKA_PASSWORD_SCRIPT_USER": "from-the-script"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    user = secure.settings("admin").model_copy(
+        update={"kafka_sasl_username": "script-user", "kafka_sasl_password": SecretStr("from-the-script")}
+    )
+    admin = clients.admin(user, "test-script-user")
+    await admin.start()  # the user the script made logs in
+    await admin.close()
+    producer = clients.producer(secure.settings("core-banking"), "test-core-banking")
+    await producer.start()
+    try:
+        assert await can_write(producer, f"{name}collections.account.v1")
+        assert not await can_write(producer, f"{name}collections.consent.v1")
+    finally:
+        await producer.stop()
