@@ -69,14 +69,14 @@ def _binding(grant: Grant, kind: type[AclBinding] = AclBinding) -> AclBinding:
     )
 
 
-def _every_literal(restype: ResourceType) -> AclBindingFilter:
-    # None matches any name, principal and host (the library's annotations say str).
+def _on(resource: Resource, name: str) -> AclBindingFilter:
+    """Every literal ACL on one topic or group, for any principal, host, operation and permission."""
     return AclBindingFilter(
-        restype,
-        None,  # type: ignore[arg-type]
+        ResourceType.TOPIC if resource == "topic" else ResourceType.GROUP,
+        name,
         ResourcePatternType.LITERAL,
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]  # None matches any principal (the library's annotation says str)
+        None,  # type: ignore[arg-type]  # and any host
         AclOperation.ANY,
         AclPermissionType.ANY,
     )
@@ -123,14 +123,18 @@ async def apply_grants(
     """
     wanted = set(wanted)
     admin = admin_client(settings)
-    present: set[Grant] = set()
-    for restype in (ResourceType.TOPIC, ResourceType.GROUP):
-        listed = admin.describe_acls(_every_literal(restype), request_timeout=30)
-        found = await _result(listed, "listing ACLs")
-        for binding in found:
-            grant = _grant(binding)
-            if grant is not None and (grant.resource, grant.name) in managed:
-                present.add(grant)
+    # One listing per managed resource (all sent at once): the cost stays that of one deployment's ACLs
+    # however many other deployments (test prefixes) share the cluster.
+    listings = [
+        _result(admin.describe_acls(_on(resource, name), request_timeout=30), f"listing ACLs of {name}")
+        for resource, name in sorted(managed)
+    ]
+    present = {
+        grant
+        for found in await asyncio.gather(*listings)
+        for grant in map(_grant, found)
+        if grant is not None and (grant.resource, grant.name) in managed
+    }
     create = sorted(wanted - present)
     delete = sorted(present - wanted)
     if create:
