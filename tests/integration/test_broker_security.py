@@ -13,6 +13,7 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ from schemas.topics import CONSENT, DECISIONS, DISPATCH
 from services.core import acls
 from services.core.catalog import Catalog, apply, load_catalog
 from services.core.runtime import clients
-from services.core.settings import CommonSettings
+from services.core.settings import REPO_ROOT, CommonSettings
 
 REFUSED = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)
 
@@ -323,3 +324,27 @@ async def test_the_printed_commands_work_with_kafkas_own_tools(secure: LocalKafk
         assert not await can_write(producer, f"{name}collections.consent.v1")
     finally:
         await producer.stop()
+
+
+async def test_a_command_as_the_wrong_principal_fails_in_one_line(secure: LocalKafka, prefix: str) -> None:
+    """``collections publish`` with core banking's credentials from the environment publishes; with the
+    read-only reporting principal's the broker refuses it, and the command says so in one line (exit 2)."""
+
+    events = REPO_ROOT / "deploy" / "samples" / "events.jsonl"
+
+    def publish(principal: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.publish", str(events)],
+            cwd=REPO_ROOT,
+            env=os.environ | secure.env(principal) | {"COLLECTIONS_TOPIC_PREFIX": prefix},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    published = await asyncio.to_thread(publish, "core-banking")
+    assert published.returncode == 0, published.stderr[-2000:]
+    refused = await asyncio.to_thread(publish, "reporting")
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    lines = [line for line in refused.stderr.splitlines() if line.startswith("python -m services.publish:")]
+    assert len(lines) == 1 and "refused this principal" in lines[0] and "Traceback" not in refused.stderr
