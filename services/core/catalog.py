@@ -265,11 +265,30 @@ def run_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def principal_table(catalog: Catalog) -> list[str]:
+    """Each principal with the topics it writes and reads and its groups, as a Markdown table."""
+
+    def short(name: str) -> str:
+        return f"`{name.removeprefix('collections.').removesuffix('.v1')}`"
+
+    lines = ["| principal | runs as | writes | reads | groups |", "|---|---|---|---|---|"]
+    for p in catalog.principals:
+        writes = [short(t.name) for t in catalog.topics if p.name in catalog.writers(t)]
+        reads = [short(t.name) for t in catalog.topics if p.name in t.readers]
+        groups = [f"`{g}`" for g in p.groups]
+        cells = [f"`{p.name}`", p.description, *(", ".join(c) or "-" for c in (writes, reads, groups))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def configure_acls(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", help="defaults to COLLECTIONS_TOPIC_PREFIX")
     parser.add_argument("--bootstrap", help="put in the lines; defaults to COLLECTIONS_KAFKA_BOOTSTRAP")
     parser.add_argument(
-        "--format", choices=["script", "table"], default="script", help="Kafka tool commands, or a table"
+        "--format",
+        choices=["script", "table", "markdown"],
+        default="script",
+        help="Kafka tool commands, one line per ACL, or a table per principal (docs/operations.md)",
     )
 
 
@@ -281,6 +300,9 @@ def run_acls(args: argparse.Namespace) -> int:
     if args.format == "table":
         for grant in grants:
             print(f"User:{grant.principal:16} {grant.operation:5} {grant.resource:5} {grant.name}")
+        return 0
+    if args.format == "markdown":
+        print("\n".join(principal_table(catalog)))
         return 0
     names = [p.name for p in catalog.principals]
     for line in acls.script(grants, names, bootstrap=args.bootstrap or settings.kafka_bootstrap):

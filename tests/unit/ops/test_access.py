@@ -20,9 +20,9 @@ from schemas.topics import (
     SENDER_LEDGER,
 )
 from services.core import acls
-from services.core.catalog import CATALOG_PATH, Catalog, load_catalog
+from services.core.catalog import CATALOG_PATH, Catalog, load_catalog, principal_table
 from services.core.runtime import clients
-from services.core.settings import CommonSettings, ConfigError, load_toml
+from services.core.settings import REPO_ROOT, CommonSettings, ConfigError, load_toml
 from services.escalation.service import Escalation
 from services.gatekeeper.service import Gatekeeper
 from services.reporting.reader import LOG_TOPICS
@@ -196,3 +196,9 @@ def test_credentials_are_written_for_the_owner_only(tmp_path: Path) -> None:
     assert settings.topic_prefix == "p." and settings.kafka_security_protocol == "SASL_SSL"
     with pytest.raises(KeyError, match="mallory"):
         again.settings("mallory")
+
+
+def test_the_operations_guide_lists_the_principals_as_the_catalog_does() -> None:
+    guide = (REPO_ROOT / "docs" / "operations.md").read_text()
+    table = principal_table(CATALOG)
+    assert "\n".join(table) in guide, "paste `python -m services.core.catalog acls --format markdown`"
