@@ -152,9 +152,11 @@ class LocalKafka:
         if not (self.workdir / "data" / "meta.properties").exists():
             self._format()
         elif self.credentials_file.exists() == self.insecure:
-            have, want = ("secure", "--insecure") if self.insecure else ("insecure", "secure")
+            have, want = (
+                ("a secure", "one with --insecure") if self.insecure else ("an insecure", "a secure one")
+            )
             raise KafkaRuntimeError(
-                f"{self.workdir} holds a {have} broker; remove the directory to start a {want} one"
+                f"{self.workdir} holds {have} broker; remove the directory to start {want}"
             )
         log = (self.workdir / "kafka.log").open("ab")
         self.process = subprocess.Popen(
