@@ -39,7 +39,7 @@ class Credentials(BaseModel):
 
     def settings(self, principal: str, **overrides: object) -> CommonSettings:
         """``CommonSettings`` of a client that authenticates as ``principal``."""
-        return CommonSettings(**self.fields(principal), **overrides)  # type: ignore[arg-type]
+        return CommonSettings(**(self.fields(principal) | overrides))  # type: ignore[arg-type]
 
     def fields(self, principal: str) -> dict[str, object]:
         if principal not in self.passwords:

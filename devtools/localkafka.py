@@ -125,20 +125,24 @@ class LocalKafka:
         return None if self.insecure else Credentials.read(self.credentials_file)
 
     def settings(self, principal: str = "admin", **overrides: object) -> CommonSettings:
-        """Client settings that reach this broker as ``principal`` (ignored when insecure)."""
+        """Client settings that reach this broker as ``principal`` (a name from the catalog, or ``admin``);
+        ``overrides`` are other ``CommonSettings`` fields (``topic_prefix``...). An insecure broker has no
+        principals: the name is only checked."""
         credentials = self.credentials
         if credentials is None:
+            _known(principal)
             fields: dict[str, object] = {
                 "kafka_bootstrap": self.bootstrap,
                 "kafka_security_protocol": "PLAINTEXT",
             }
-            return CommonSettings(**fields, **overrides)  # type: ignore[arg-type]
+            return CommonSettings(**(fields | overrides))  # type: ignore[arg-type]
         return credentials.settings(principal, **overrides)
 
     def env(self, principal: str) -> dict[str, str]:
         """The ``COLLECTIONS_KAFKA_*`` variables of a service process that runs as ``principal``."""
         credentials = self.credentials
         if credentials is None:
+            _known(principal)
             return {
                 "COLLECTIONS_KAFKA_BOOTSTRAP": self.bootstrap,
                 "COLLECTIONS_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
@@ -326,6 +330,13 @@ _SECURE = [
     "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
     "allow.everyone.if.no.acl.found=false",
 ]
+
+
+def _known(principal: str) -> None:
+    catalog = load_catalog()
+    names = {catalog.access.admin, *(p.name for p in catalog.principals)}
+    if principal not in names:
+        raise KeyError(f"no principal {principal!r} in the catalog: {sorted(names)}")
 
 
 def _quote(arg: str) -> str:
