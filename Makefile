@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 KAFKA_LIB := deploy/kafka/lib/.stamp
 KAFKA_DIR ?= var/kafka
 KAFKA_PORT ?= 9092
+KAFKA_FLAGS ?=
 export COLLECTIONS_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: help setup test test-unit test-integration test-e2e test-fault lint format schemas demo up down
@@ -62,9 +63,9 @@ format: setup ## Format the code with ruff
 schemas: setup ## Regenerate schemas/json and schemas/asyncapi.json from the models
 	$(PY) -m schemas.generate
 
-up: setup ## Start the local Kafka broker on $(KAFKA_PORT) and apply the topic catalog
-	$(PY) -m devtools.localkafka start --dir $(KAFKA_DIR) --port $(KAFKA_PORT)
-	$(PY) -m services.core.catalog apply
+up: setup ## Start the local Kafka broker on $(KAFKA_PORT) (SASL_SSL; KAFKA_FLAGS=--insecure for PLAINTEXT), apply the catalog and its ACLs
+	$(PY) -m devtools.localkafka start --dir $(KAFKA_DIR) --port $(KAFKA_PORT) $(KAFKA_FLAGS)
+	eval "$$($(PY) -m devtools.localkafka env --dir $(KAFKA_DIR) --principal admin)" && $(PY) -m services.core.catalog apply
 
 down: ## Stop the local Kafka broker
 	@test -x $(PY) && $(PY) -m devtools.localkafka stop --dir $(KAFKA_DIR) || true

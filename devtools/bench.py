@@ -644,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown stages: {', '.join(sorted(unknown))}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.out / f"run-{stamp}"
-    broker = LocalKafka(run_dir / "kafka")
+    broker = LocalKafka(run_dir / "kafka", insecure=True)
     started = time.monotonic()
     _say(f"{'quick' if args.quick else 'full'} run, broker in {run_dir / 'kafka'}")
     broker.start()

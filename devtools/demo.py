@@ -81,7 +81,7 @@ class Stack:
     @classmethod
     def build(cls, options: Options) -> Stack:
         out = options.out
-        kafka = LocalKafka(out / "kafka")
+        kafka = LocalKafka(out / "kafka", insecure=True)
         stack = cls(options, kafka)
         token, link_key = secrets.token_hex(16), secrets.token_hex(32)  # per run: nothing to keep secret
         signing_key, approval_key = signing.generate()

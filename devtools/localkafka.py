@@ -2,7 +2,15 @@
 
 The broker is assembled from Maven Central (``deploy/kafka/pom.xml``) into ``deploy/kafka/lib`` and run
 with the machine's Java 17+. ``LocalKafka`` starts one on free loopback ports in a directory of its own;
-``python -m devtools.localkafka start|stop|status`` does the same for the Makefile.
+``python -m devtools.localkafka start|stop|status|env`` does the same for the Makefile.
+
+By default the broker is what a bank runs: clients connect with SASL_SSL (SCRAM-SHA-512 over TLS), as one of
+the principals of the topic catalog, and the StandardAuthorizer allows only what the catalog's ACLs grant
+(``collections topics apply`` as the admin principal creates them). The certificates and one password per
+principal are made when the directory is formatted (``devtools.kafkasecurity``) and kept in it;
+``LocalKafka.settings(principal)`` and ``LocalKafka.env(principal)`` hand them to clients. The controller
+listener stays PLAINTEXT on loopback (KRaft cannot authenticate it with SCRAM), its anonymous principal a
+super user. ``insecure=True`` (``--insecure``) is the development mode: PLAINTEXT, no authorizer.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import asyncio
 import base64
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -20,9 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
-
+from devtools import kafkasecurity
+from devtools.kafkasecurity import BROKER_PRINCIPAL, Credentials
 from devtools.processes import terminate
+from services.core import acls
+from services.core.catalog import load_catalog
+from services.core.runtime import clients
+from services.core.settings import CommonSettings
 
 KAFKA_DIR = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
 LIB_DIR = KAFKA_DIR / "lib"
@@ -33,8 +46,9 @@ class KafkaRuntimeError(Exception):
 
 
 def ensure_jars() -> None:
-    """Copy the broker's jars from Maven Central into ``deploy/kafka/lib`` unless already there."""
-    if LIB_DIR.is_dir() and any(LIB_DIR.glob("kafka_2.13-*.jar")):
+    """Copy the broker's jars from Maven Central into ``deploy/kafka/lib`` unless every one the pom names is
+    already there."""
+    if LIB_DIR.is_dir() and all(any(LIB_DIR.glob(f"{name}-*.jar")) for name in _artifacts()):
         return
     java_version()
     if shutil.which("mvn") is None:
@@ -49,6 +63,16 @@ def ensure_jars() -> None:
     )
     if result.returncode != 0:
         raise KafkaRuntimeError(f"mvn could not fetch Kafka:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+
+
+def _artifacts() -> list[str]:
+    """The artifacts the pom depends on (each dependency's first artifactId; exclusions come after it)."""
+    pom = (KAFKA_DIR / "pom.xml").read_text()
+    dependencies = pom.split("<dependencies>", 1)[1].split("</dependencies>")[0]
+    return [
+        block.split("<artifactId>", 1)[1].split("</artifactId>", 1)[0]
+        for block in dependencies.split("<dependency>")[1:]
+    ]
 
 
 def java_version() -> int:
@@ -70,14 +94,19 @@ def free_port() -> int:
 
 
 class LocalKafka:
-    """One broker+controller process with its data in ``workdir``."""
+    """One broker+controller process with its data in ``workdir``.
 
-    def __init__(self, workdir: Path, port: int = 0, heap: str = "512m") -> None:
+    A directory is formatted once, secure or ``insecure``, and stays so: starting it again the other way is
+    refused. Its ports are those it was formatted with.
+    """
+
+    def __init__(self, workdir: Path, port: int = 0, heap: str = "512m", *, insecure: bool = False) -> None:
         self.workdir = workdir
-        self.port = port or free_port()
-        self.controller_port = free_port()
+        self.insecure = insecure
         self.heap = heap
         self.process: subprocess.Popen[bytes] | None = None
+        formatted = self._formatted_ports()
+        self.port, self.controller_port = formatted or (port or free_port(), free_port())
 
     @property
     def bootstrap(self) -> str:
@@ -87,14 +116,53 @@ class LocalKafka:
     def properties(self) -> Path:
         return self.workdir / "server.properties"
 
+    @property
+    def credentials_file(self) -> Path:
+        return self.workdir / "credentials.json"
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The secure broker's CA file and passwords (None for an insecure broker)."""
+        return None if self.insecure else Credentials.read(self.credentials_file)
+
+    def settings(self, principal: str = "admin", **overrides: object) -> CommonSettings:
+        """Client settings that reach this broker as ``principal`` (a name from the catalog, or ``admin``);
+        ``overrides`` are other ``CommonSettings`` fields (``topic_prefix``...). An insecure broker has no
+        principals: the name is only checked."""
+        credentials = self.credentials
+        if credentials is None:
+            _known(principal)
+            fields: dict[str, object] = {
+                "kafka_bootstrap": self.bootstrap,
+                "kafka_security_protocol": "PLAINTEXT",
+            }
+            return CommonSettings(**(fields | overrides))  # type: ignore[arg-type]
+        return credentials.settings(principal, **overrides)
+
+    def env(self, principal: str) -> dict[str, str]:
+        """The ``COLLECTIONS_KAFKA_*`` variables of a service process that runs as ``principal``."""
+        credentials = self.credentials
+        if credentials is None:
+            _known(principal)
+            return {
+                "COLLECTIONS_KAFKA_BOOTSTRAP": self.bootstrap,
+                "COLLECTIONS_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+            }
+        return credentials.env(principal)
+
     def start(self, timeout: float = 90.0) -> None:
         ensure_jars()
         java_version()
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not (self.workdir / "data" / "meta.properties").exists():
-            self._write_properties()
-            cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=").replace("-", "_")
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties))
+            self._format()
+        elif self.credentials_file.exists() == self.insecure:
+            have, want = (
+                ("a secure", "one with --insecure") if self.insecure else ("an insecure", "a secure one")
+            )
+            raise KafkaRuntimeError(
+                f"{self.workdir} holds {have} broker; remove the directory to start {want}"
+            )
         log = (self.workdir / "kafka.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -114,14 +182,17 @@ class LocalKafka:
         )
         (self.workdir / "kafka.pid").write_text(str(self.process.pid))
         self.wait_ready(timeout)
+        if not self.insecure:
+            self.ensure_principals()
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        settings = self.settings()
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 tail = (self.workdir / "kafka.log").read_text(errors="replace")[-3000:]
                 raise KafkaRuntimeError(f"Kafka exited with {self.process.returncode}:\n{tail}")
-            if asyncio.run(_metadata_ok(self.bootstrap)):
+            if asyncio.run(_metadata_ok(settings)):
                 return
             time.sleep(0.2)
         raise KafkaRuntimeError(f"Kafka did not answer a metadata request within {timeout:.0f}s")
@@ -132,57 +203,150 @@ class LocalKafka:
             return
         terminate(self.process, timeout)
 
-    def _write_properties(self) -> None:
-        data = self.workdir / "data"
-        self.properties.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={data}",
-                    "auto.create.topics.enable=false",
-                    "num.partitions=1",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=1",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "transaction.state.log.num.partitions=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "group.consumer.min.session.timeout.ms=1000",
-                    "group.classic.min.session.timeout.ms=1000",
-                    "log.cleaner.dedupe.buffer.size=2097152",
-                    "log.segment.bytes=16777216",
-                    "num.network.threads=2",
-                    "num.io.threads=2",
-                    "message.max.bytes=4194304",
-                    "",
-                ]
+    def _formatted_ports(self) -> tuple[int, int] | None:
+        if not self.properties.exists():
+            return None
+        lines = dict(line.split("=", 1) for line in self.properties.read_text().splitlines() if "=" in line)
+        client = int(lines["advertised.listeners"].rsplit(":", 1)[1])
+        controller = int(lines["controller.quorum.voters"].rsplit(":", 1)[1])
+        return client, controller
+
+    def _format(self) -> None:
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=").replace("-", "_")
+        args = ["format", "-t", cluster_id, "-c", str(self.properties)]
+        if self.insecure:
+            self.properties.write_text(self._properties(self._listeners(_INSECURE)))
+            self._java("kafka.tools.StorageTool", *args)
+            return
+        catalog = load_catalog()
+        users = [catalog.access.admin, BROKER_PRINCIPAL, *(p.name for p in catalog.principals)]
+        credentials = Credentials(
+            bootstrap=self.bootstrap,
+            ca_file=kafkasecurity.make_certificates(self.workdir / "tls")[0],
+            admin=catalog.access.admin,
+            passwords=kafkasecurity.new_passwords(users),
+        )
+        credentials.write(self.credentials_file)
+        secure = [
+            *self._listeners(_SECURE),
+            f"super.users=User:{catalog.access.admin};User:{BROKER_PRINCIPAL};User:ANONYMOUS",
+            f"listener.name.client.ssl.keystore.location={self.workdir / 'tls' / 'broker.pem'}",
+            f"listener.name.client.ssl.truststore.location={credentials.ca_file}",
+            "listener.name.client.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{BROKER_PRINCIPAL}" password="{credentials.password(BROKER_PRINCIPAL)}";',
+        ]
+        kafkasecurity.write_private(self.properties, self._properties(secure))
+        for user in users:
+            args += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={credentials.password(user)}]"]
+        self._java("kafka.tools.StorageTool", *args)
+
+    def ensure_principals(self) -> None:
+        """Give a password to every principal declared in the catalog after this directory was formatted
+        (``start`` does it)."""
+        credentials = self.credentials
+        assert credentials is not None
+        new = [p.name for p in load_catalog().principals if p.name not in credentials.passwords]
+        if not new:
+            return
+        passwords = kafkasecurity.new_passwords(new)
+        asyncio.run(
+            acls.upsert_users(
+                self.settings(credentials.admin), {n: p.get_secret_value() for n, p in passwords.items()}
             )
+        )
+        updated = credentials.model_copy(update={"passwords": {**credentials.passwords, **passwords}})
+        updated.write(self.credentials_file)
+
+    def _listeners(self, template: list[str]) -> list[str]:
+        return [line.format(port=self.port, controller=self.controller_port) for line in template]
+
+    def _properties(self, security: list[str]) -> str:
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                *security,
+                "controller.listener.names=CONTROLLER",
+                f"log.dirs={self.workdir / 'data'}",
+                "auto.create.topics.enable=false",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "transaction.state.log.num.partitions=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "group.consumer.min.session.timeout.ms=1000",
+                "group.classic.min.session.timeout.ms=1000",
+                "log.cleaner.dedupe.buffer.size=2097152",
+                "log.segment.bytes=16777216",
+                "num.network.threads=2",
+                "num.io.threads=2",
+                "message.max.bytes=4194304",
+                "",
+            ]
         )
 
     def _java(self, main: str, *args: str) -> None:
-        result = subprocess.run(
-            ["java", "-cp", f"{LIB_DIR}/*", main, *args], capture_output=True, text=True, check=False
+        """Run a Kafka tool; its arguments go through a private argument file, so that the passwords among
+        them never show in the process list."""
+        argfile = self.workdir / "tool.args"
+        kafkasecurity.write_private(
+            argfile, "\n".join(_quote(arg) for arg in ["-cp", f"{LIB_DIR}/*", main, *args]) + "\n"
         )
+        try:
+            result = subprocess.run(["java", f"@{argfile}"], capture_output=True, text=True, check=False)
+        finally:
+            argfile.unlink()
         if result.returncode != 0:
             raise KafkaRuntimeError(f"{main} failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
-async def _metadata_ok(bootstrap: str) -> bool:
-    host, port = bootstrap.rsplit(":", 1)
+_INSECURE = [
+    "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+    "advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name=PLAINTEXT",
+]
+# The client listener authenticates every connection (SCRAM over TLS); the broker reaches itself there too,
+# as its own super user. The controller listener accepts loopback connections only.
+_SECURE = [
+    "listeners=CLIENT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+    "advertised.listeners=CLIENT://127.0.0.1:{port}",
+    "listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name=CLIENT",
+    "sasl.enabled.mechanisms=SCRAM-SHA-512",
+    "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+    "listener.name.client.ssl.keystore.type=PEM",
+    "listener.name.client.ssl.truststore.type=PEM",
+    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "allow.everyone.if.no.acl.found=false",
+]
+
+
+def _known(principal: str) -> None:
+    catalog = load_catalog()
+    names = {catalog.access.admin, *(p.name for p in catalog.principals)}
+    if principal not in names:
+        raise KeyError(f"no principal {principal!r} in the catalog: {sorted(names)}")
+
+
+def _quote(arg: str) -> str:
+    # Java argument files: a quoted argument keeps its spaces; backslashes and quotes are escaped.
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def _metadata_ok(settings: CommonSettings) -> bool:
+    host, port = settings.kafka_bootstrap.rsplit(":", 1)
     with socket.socket() as sock:
         sock.settimeout(1.0)
         if sock.connect_ex((host, int(port))) != 0:
             return False
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    admin = clients.admin(settings, "localkafka-probe", request_timeout_ms=2000)
     try:
         await admin.start()
         await admin.list_topics()
@@ -194,14 +358,31 @@ async def _metadata_ok(bootstrap: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.localkafka", description=__doc__)
-    parser.add_argument("command", choices=["jars", "start", "stop", "status"])
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.localkafka",
+        description=__doc__,
+        epilog='env: eval "$(python -m devtools.localkafka env --principal gatekeeper)" sets the '
+        "COLLECTIONS_KAFKA_* variables of a process that runs as that principal (admin: the tooling).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=["jars", "start", "stop", "status", "env"])
     parser.add_argument("--dir", type=Path, default=Path("var/kafka"))
     parser.add_argument("--port", type=int, default=9092)
+    parser.add_argument(
+        "--insecure", action="store_true", help="development only: PLAINTEXT, no authentication, no ACLs"
+    )
+    parser.add_argument("--principal", default="admin", help="env: the principal to print settings for")
     args = parser.parse_args(argv)
     try:
         if args.command == "jars":
             ensure_jars()
+            return 0
+        if args.command == "env":
+            if not (args.dir / "server.properties").exists():
+                raise KafkaRuntimeError(f"no broker in {args.dir}: start one first")
+            insecure = not (args.dir / "credentials.json").exists()
+            for name, value in LocalKafka(args.dir, insecure=insecure).env(args.principal).items():
+                print(f"export {name}={shlex.quote(value)}")
             return 0
         pid_file = args.dir / "kafka.pid"
         running = _running_pid(pid_file)
@@ -218,11 +399,14 @@ def main(argv: list[str] | None = None) -> int:
         if running:
             print(f"kafka already running (pid {running}) on 127.0.0.1:{args.port}")
             return 0
-        kafka = LocalKafka(args.dir, port=args.port)
+        kafka = LocalKafka(args.dir, port=args.port, insecure=args.insecure)
         kafka.start()
-        print(f"kafka ready on {kafka.bootstrap} (data in {args.dir}, log {args.dir / 'kafka.log'})")
+        mode = (
+            "PLAINTEXT, insecure" if args.insecure else f"SASL_SSL, credentials in {kafka.credentials_file}"
+        )
+        print(f"kafka ready on {kafka.bootstrap} ({mode}; data in {args.dir}, log {args.dir / 'kafka.log'})")
         return 0
-    except KafkaRuntimeError as exc:
+    except (KafkaRuntimeError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

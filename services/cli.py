@@ -20,7 +20,7 @@ SERVICES: dict[str, tuple[str, str, str]] = {
     "webhooks": ("services.webhooks.cli", "COMMANDS", "provider callbacks and unsubscribe pages: run"),
     "publish": ("services.publish.cli", "PUBLISH", "validate event lines and publish them (core banking)"),
     "redrive": ("services.core.redrive", "COMMANDS", "dead letters: list, replay, export, import"),
-    "topics": ("services.core.catalog", "COMMANDS", "the topic catalog: apply, list"),
+    "topics": ("services.core.catalog", "COMMANDS", "the topic catalog: apply, list, acls"),
     "reporting": ("services.reporting.cli", "COMMANDS", "reports from the event log: report, history, audit"),
     "audit": ("services.reporting.cli", "AUDIT", "the independent compliance audit of the event log"),
     "sandbox": ("services.sandbox.cli", "SANDBOX", "the provider sandboxes for development and tests"),

@@ -1,7 +1,9 @@
 """The topic catalog (``deploy/topics.toml``) and the command that applies it through the admin API.
 
 ``apply`` is idempotent: it creates missing topics and brings configs in line, and refuses to change the
-partition count of an existing topic (that would move debtors between partitions and strand state).
+partition count of an existing topic (that would move debtors between partitions and strand state). On an
+authenticated connection it also makes the ACLs on the catalog's topics and groups exactly what the catalog
+grants (``Catalog.grants``); ``acls`` prints them as Kafka tool commands for a bank's own cluster.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.core import acls
+from services.core.acls import Grant
 from services.core.cli import Command, main, no_options
-from services.core.runtime.clients import partitions
+from services.core.runtime import clients
 from services.core.settings import DEPLOY_DIR, CommonSettings, ConfigError, load, load_toml
 
 CATALOG_PATH = DEPLOY_DIR / "topics.toml"
@@ -34,10 +37,31 @@ class _Defaults(BaseModel):
     max_message_bytes: int = Field(ge=1024)
 
 
+_PRINCIPAL = r"^[a-z][a-z0-9-]*$"
+
+
+class Access(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    admin: str = Field(pattern=_PRINCIPAL)  # the tooling: a super user of the cluster, no ACLs
+    redrive: str = Field(pattern=_PRINCIPAL)  # may write every redrivable topic
+
+
+class Principal(BaseModel):
+    """A Kafka user (SASL/SCRAM) that one service or command authenticates as."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(pattern=_PRINCIPAL)
+    description: str
+    groups: list[str] = []  # consumer groups it joins (logical: the topic prefix goes before them)
+
+
 class TopicSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str = Field(pattern=r"^[a-z0-9._-]+$")
     description: str
+    writers: list[str]
+    readers: list[str]
+    redrivable: bool = False  # the redrive principal may put dead letters back on it
     partitions: int | None = Field(default=None, ge=1, le=1000)
     retention_days: int | None = Field(default=None, ge=1)
     cleanup_policy: Literal["delete", "compact"] = "delete"
@@ -47,7 +71,54 @@ class TopicSpec(BaseModel):
 class Catalog(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     defaults: _Defaults
+    access: Access
+    principals: list[Principal]
     topics: list[TopicSpec]
+
+    @model_validator(mode="after")
+    def _known_principals(self) -> Catalog:
+        names = [p.name for p in self.principals]
+        if len(set(names)) != len(names):
+            raise ValueError("principals: a name is declared twice")
+        if self.access.admin in names:
+            raise ValueError(f"access.admin: {self.access.admin} is a super user, not one of the principals")
+        if self.access.redrive not in names:
+            raise ValueError(f"access.redrive: {self.access.redrive} is not a declared principal")
+        for topic in self.topics:
+            for role, who in (("writers", topic.writers), ("readers", topic.readers)):
+                unknown = sorted(set(who) - set(names))
+                if unknown:
+                    raise ValueError(f"topic {topic.name}: {role} {unknown} are not declared principals")
+        return self
+
+    def writers(self, topic: TopicSpec) -> list[str]:
+        """Who may write ``topic``: its writers, and the redrive principal if it is redrivable."""
+        extra = [self.access.redrive] if topic.redrivable and self.access.redrive not in topic.writers else []
+        return [*topic.writers, *extra]
+
+    def grants(self, prefix: str = "") -> list[Grant]:
+        """Every ACL the catalog asks for, on the topics and groups of a deployment with ``prefix``.
+
+        Topic READ or WRITE (each implies DESCRIBE) and group READ, on literal names: a prefixed pattern would
+        also cover names that do not exist yet. An idempotent producer needs no cluster ACL: since Kafka 2.8
+        (KIP-679) WRITE on any topic allows it to get a producer id."""
+        found = {
+            grant
+            for topic in self.topics
+            for grant in (
+                *(Grant(who, "topic", f"{prefix}{topic.name}", "WRITE") for who in self.writers(topic)),
+                *(Grant(who, "topic", f"{prefix}{topic.name}", "READ") for who in topic.readers),
+            )
+        }
+        found |= {
+            Grant(p.name, "group", f"{prefix}{group}", "READ") for p in self.principals for group in p.groups
+        }
+        return sorted(found)
+
+    def resources(self, prefix: str = "") -> set[tuple[acls.Resource, str]]:
+        """The topics and groups whose ACLs ``apply`` owns (every other resource's ACLs it leaves alone)."""
+        topics: set[tuple[acls.Resource, str]] = {("topic", f"{prefix}{t.name}") for t in self.topics}
+        return topics | {("group", f"{prefix}{g}") for p in self.principals for g in p.groups}
 
     def spec(self, name: str) -> TopicSpec:
         for topic in self.topics:
@@ -74,20 +145,28 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
 
 
 async def apply(
-    bootstrap: str,
+    target: CommonSettings | str,
     *,
     prefix: str = "",
     catalog: Catalog | None = None,
     partitions: int | None = None,
     replication_factor: int | None = None,
+    acl: bool | None = None,
 ) -> list[str]:
-    """Create missing topics and update configs; returns the names created.
+    """Create missing topics, update configs and apply the ACLs; returns the names created.
 
-    ``partitions`` overrides the default count (tests use fewer partitions to start faster); topics with
-    a count of their own in the catalog keep it.
+    ``target`` is the settings of the cluster's admin principal (a bare bootstrap string means a PLAINTEXT
+    broker). ``partitions`` overrides the default count (tests use fewer partitions to start faster); topics
+    with a count of their own in the catalog keep it. ``acl``: apply the catalog's ACLs; by default only on
+    an authenticated (SASL_SSL) connection, since a broker without authentication has no principals.
     """
+    settings = (
+        CommonSettings(kafka_bootstrap=target, kafka_security_protocol="PLAINTEXT")
+        if isinstance(target, str)
+        else target
+    )
     catalog = catalog or load_catalog()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="collections-topics")
+    admin = clients.admin(settings, "collections-topics")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -104,7 +183,7 @@ async def apply(
         ]
         if missing:
             await admin.create_topics(missing)
-            await _wait_for_leaders(bootstrap, [t.name for t in missing])
+            await _wait_for_leaders(settings, [t.name for t in missing])
         present = [name for name in wanted if name in existing]
         if present:
             described = await admin.describe_topics(present)
@@ -125,22 +204,25 @@ async def apply(
                     for name in present
                 ]
             )
-        return [topic.name for topic in missing]
     finally:
         await admin.close()
+    if acl if acl is not None else settings.kafka_security_protocol == "SASL_SSL":
+        acls.require_authenticated(settings)
+        await acls.apply_grants(settings, catalog.grants(prefix), catalog.resources(prefix))
+    return [topic.name for topic in missing]
 
 
-async def _wait_for_leaders(bootstrap: str, names: list[str]) -> None:
+async def _wait_for_leaders(settings: CommonSettings, names: list[str]) -> None:
     """Creation returns before every partition's leader serves requests, and producing then fails: wait
     until a ListOffsets on every partition succeeds."""
     timeout = 30.0
     deadline = asyncio.get_running_loop().time() + timeout
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    probe = clients.consumer(settings, None, "collections-topics")
     await probe.start()
     try:
         while True:
             try:
-                tps = [tp for name in names for tp in await partitions(probe, name)]
+                tps = [tp for name in names for tp in await clients.partitions(probe, name)]
                 if len({tp.topic for tp in tps}) == len(names):
                     await probe.end_offsets(tps)
                     return
@@ -157,20 +239,74 @@ def configure_apply(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", help="defaults to COLLECTIONS_KAFKA_BOOTSTRAP")
     parser.add_argument("--prefix", help="defaults to COLLECTIONS_TOPIC_PREFIX")
     parser.add_argument("--replication-factor", type=int)
+    parser.add_argument(
+        "--acls",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="apply the catalog's ACLs (auto: when COLLECTIONS_KAFKA_SECURITY_PROTOCOL is SASL_SSL)",
+    )
 
 
 def run_apply(args: argparse.Namespace) -> int:
     settings = load(CommonSettings)
+    if args.bootstrap:
+        settings = settings.model_copy(update={"kafka_bootstrap": args.bootstrap})
     catalog = load_catalog()
     created = asyncio.run(
         apply(
-            args.bootstrap or settings.kafka_bootstrap,
+            settings,
             prefix=settings.topic_prefix if args.prefix is None else args.prefix,
             catalog=catalog,
             replication_factor=args.replication_factor,
+            acl={"auto": None, "yes": True, "no": False}[args.acls],
         )
     )
     print(f"topics applied: {len(catalog.topics)} in catalog, {len(created)} created")
+    return 0
+
+
+def principal_table(catalog: Catalog) -> list[str]:
+    """Each principal with the topics it writes and reads and its groups, as a Markdown table."""
+
+    def short(name: str) -> str:
+        return f"`{name.removeprefix('collections.').removesuffix('.v1')}`"
+
+    lines = ["| principal | runs as | writes | reads | groups |", "|---|---|---|---|---|"]
+    for p in catalog.principals:
+        writes = [short(t.name) for t in catalog.topics if p.name in catalog.writers(t)]
+        reads = [short(t.name) for t in catalog.topics if p.name in t.readers]
+        groups = [f"`{g}`" for g in p.groups]
+        cells = [f"`{p.name}`", p.description, *(", ".join(c) or "-" for c in (writes, reads, groups))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def configure_acls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prefix", help="defaults to COLLECTIONS_TOPIC_PREFIX")
+    parser.add_argument("--bootstrap", help="put in the lines; defaults to COLLECTIONS_KAFKA_BOOTSTRAP")
+    parser.add_argument(
+        "--format",
+        choices=["script", "table", "markdown"],
+        default="script",
+        help="Kafka tool commands, one line per ACL, or a table per principal (docs/operations.md)",
+    )
+
+
+def run_acls(args: argparse.Namespace) -> int:
+    settings = load(CommonSettings)
+    catalog = load_catalog()
+    prefix = settings.topic_prefix if args.prefix is None else args.prefix
+    grants = catalog.grants(prefix)
+    if args.format == "table":
+        for grant in grants:
+            print(f"User:{grant.principal:16} {grant.operation:5} {grant.resource:5} {grant.name}")
+        return 0
+    if args.format == "markdown":
+        print("\n".join(principal_table(catalog)))
+        return 0
+    names = [p.name for p in catalog.principals]
+    for line in acls.script(grants, names, bootstrap=args.bootstrap or settings.kafka_bootstrap):
+        print(line)
     return 0
 
 
@@ -186,6 +322,11 @@ COMMANDS = {
         "create missing topics and align their settings with the catalog", configure_apply, run_apply
     ),
     "list": Command("list the catalog's topics", no_options, run_list),
+    "acls": Command(
+        "print the SCRAM users and ACLs the catalog asks for, as kafka-configs.sh and kafka-acls.sh lines",
+        configure_acls,
+        run_acls,
+    ),
 }
 
 if __name__ == "__main__":

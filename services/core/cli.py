@@ -3,7 +3,8 @@
 Each service declares its commands in its ``cli`` module as ``COMMANDS`` (a name → ``Command`` mapping);
 ``python -m services.<service>`` and the ``collections`` console script both run them through ``main``.
 Every subcommand has its own ``--help``. Bad usage or configuration fails with one line on stderr naming
-what is wrong, and exit code 2; exit 1 is kept for "ran and found problems".
+what is wrong, and exit code 2; so does a Kafka principal that the broker refuses (a credential or ACL
+problem, not a bug). Exit 1 is kept for "ran and found problems".
 """
 
 from __future__ import annotations
@@ -61,10 +62,7 @@ def main(
 ) -> int:
     """Parse ``argv`` and run the chosen command; configuration errors become one line and exit 2."""
     args = build(prog, commands, description).parse_args(argv)
-    try:
-        return commands[args.command].run(args)
-    except ConfigError as exc:
-        return fail(prog, str(exc))
+    return _run(prog, commands[args.command], args)
 
 
 def single(prog: str, command: Command, argv: Sequence[str] | None = None) -> int:
@@ -76,10 +74,40 @@ def single(prog: str, command: Command, argv: Sequence[str] | None = None) -> in
     )
     command.configure(parser)
     args = parser.parse_args(argv)
+    return _run(prog, command, args)
+
+
+def _run(prog: str, command: Command, args: argparse.Namespace) -> int:
     try:
         return command.run(args)
     except ConfigError as exc:
         return fail(prog, str(exc))
+    except Exception as exc:
+        refused = _refused(exc)
+        if refused is None:
+            raise
+        return fail(prog, refused)
+
+
+def _refused(exc: Exception) -> str | None:
+    """The one-line message for the broker refusing the principal, or None for any other error."""
+    # aiokafka is imported by the commands that talk to Kafka only: if it is not loaded, exc is not its.
+    errors = sys.modules.get("aiokafka.errors")
+    kinds = (
+        ()
+        if errors is None
+        else (
+            errors.TopicAuthorizationFailedError,
+            errors.GroupAuthorizationFailedError,
+            errors.ClusterAuthorizationFailedError,
+        )
+    )
+    if not isinstance(exc, kinds):
+        return None
+    return (
+        f"the Kafka broker refused this principal: {exc} (what each principal may write and read: "
+        "docs/operations.md, or `collections topics acls --format table`)"
+    )
 
 
 def fail(prog: str, message: str) -> int:

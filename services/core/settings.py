@@ -60,11 +60,21 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class CommonSettings(BaseSettings):
-    """Shared by every service; environment variables ``COLLECTIONS_*``."""
+    """Shared by every service; environment variables ``COLLECTIONS_*``.
+
+    Kafka: with ``kafka_security_protocol`` SASL_SSL a client authenticates as ``kafka_sasl_username`` (its
+    principal, one per service: deploy/topics.toml) with SCRAM-SHA-512 over TLS, trusting ``kafka_ca_file``
+    (PEM; unset: the system's trust store). PLAINTEXT is for a broker without authentication (the local
+    runtime's ``--insecure`` development mode). ``services.core.runtime.clients`` turns these into clients.
+    """
 
     model_config = SettingsConfigDict(env_prefix="COLLECTIONS_", frozen=True, extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ca_file: Path | None = None
     topic_prefix: str = ""
     clock: str = "wall"
     clock_ack_dir: Path | None = None

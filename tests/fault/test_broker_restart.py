@@ -19,7 +19,7 @@ from tests.support import Tail
 
 
 async def test_broker_stop_and_restart_mid_flow(tmp_path: Path) -> None:
-    broker = LocalKafka(tmp_path / "kafka")
+    broker = LocalKafka(tmp_path / "kafka", insecure=True)
     await asyncio.to_thread(broker.start)  # LocalKafka waits with its own event loop
     try:
         await apply(broker.bootstrap, partitions=4)
