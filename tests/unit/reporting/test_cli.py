@@ -7,15 +7,20 @@ from pathlib import Path
 import orjson
 import pytest
 
+from schemas.topics import topic_for
 from services.core.cli import build
 from services.core.settings import ConfigError
 from services.reporting import cli
+from services.reporting.provenance import LogRecord
 from tests.unit.reporting.test_compute import portfolio
 
 
 def run(*argv: str) -> int:
     args = build("collections reporting", cli.COMMANDS).parse_args(["report", *argv])
-    return cli._report(args, portfolio().envelopes)
+    records = [
+        LogRecord(topic_for(e.event), topic_for(e.event), None, None, (), e) for e in portfolio().envelopes
+    ]
+    return cli._report(args, records)
 
 
 def test_options_reach_the_report_and_the_json_matches_the_model(
