@@ -8,9 +8,10 @@ goes through ``translate.translate_message`` with its loan's state:
 - translated: its events are published with the translation's ``ce_id`` and ``createdAt`` as ``ce_time``;
   a loan it taught is kept, and the records held for that loan are translated at once, oldest first;
 - ignored (another tenant, a type not translated, ...): counted by reason; the state is not touched;
-- held (its loan is not known yet): kept in the loan's state until it is learned, and dead-lettered
-  (``unknown_loan``) once the bound passes: never translated by guess. Held records survive a restart
-  with the state. At most ``MAX_HELD`` per loan: beyond, a record is dead-lettered at once;
+- held (its loan is not known yet): kept in the loan's state until it is learned; once the bound of the
+  first record held passes, every record held for the loan is dead-lettered (``unknown_loan``): never
+  translated by guess. Held records survive a restart with the state. At most ``MAX_HELD`` per loan:
+  beyond, a record is dead-lettered at once;
 - unreadable: dead-lettered with the reason (``unknown_fingerprint``, ``truncated``, ``missing_field``...).
 
 ``applied`` returns what became of the record besides the runtime's ``Result``, for the translate
@@ -158,18 +159,18 @@ class FineractAdapter:
                 return Applied(outcome, turn.result(entry))
 
     def due(self, key: str, state: LoanEntry, now: datetime) -> Result[LoanEntry]:
-        """Dead-letter the held records whose bound has passed."""
+        """The loan was not learned within the bound of its first held record: dead-letter every record held
+        for it, in order. Together, so that a redrive after the loan is seeded replays them in their order,
+        and finds no id of theirs remembered by a state that lives on."""
         turn = _Turn()
-        kept = []
+        first = state.next_due()
+        if first is None or first > now:
+            return turn.result(state)
+        error = f"no event taught the loan within {self.settings.hold_seconds}s of its first held record"
         for held in state.held:
-            if held.until > now:
-                kept.append(held)
-                continue
-            error = f"no event taught the loan within {self.settings.hold_seconds}s"
             turn.letters.append(_letter(held, "unknown_loan", error))
             turn.count(Counted.HELD, HoldOutcome.EXPIRED)
-        entry = state.model_copy(update={"held": kept})
-        return turn.result(entry if entry.loan is not None or entry.held else None)
+        return turn.result(state.model_copy(update={"held": []}) if state.loan is not None else None)
 
     def _release(self, entry: LoanEntry, turn: _Turn, now: datetime) -> LoanEntry:
         """Translate the records held for the loan just learned, in the order they arrived."""

@@ -177,6 +177,25 @@ async def test_a_held_record_is_dead_lettered_whole_once_the_bound_passes(adapte
     assert adapter.events() == []
 
 
+async def test_the_records_held_for_a_loan_are_dead_lettered_together_and_redriven_in_order(
+    adapter: Adapter,
+) -> None:
+    first, second = overdue(), FINERACT.repayment(42, 9001, T0, amount=Decimal(100), outstanding=Decimal(900))
+    await adapter.send(first)
+    adapter.clock.advance(timedelta(minutes=30))
+    await adapter.send(second)
+    adapter.clock.advance(timedelta(minutes=31))  # the first's bound, not yet the second's
+    await adapter.send()
+    assert [base64.b64decode(x.value_b64 or "") for x in adapter.dead_letters()] == [
+        first.value,
+        second.value,
+    ]
+    assert adapter.state(42) is None
+    # The loan seeded, a redrive puts both back, in their order: neither is skipped as already applied.
+    await adapter.send(seed("1200.50", T0), first, second)
+    assert [type(e) for e in adapter.events()] == [ev.AccountOverdue, ev.PaymentPosted]
+
+
 async def test_held_records_survive_a_restart() -> None:
     broker, clock = MemoryBroker(partitions=4), ManualClock(T0 + timedelta(minutes=1))
     first = Adapter(broker, clock)
