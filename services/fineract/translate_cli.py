@@ -122,7 +122,7 @@ class Translator:
         registry = CollectorRegistry()
         self.runtime = build(
             self.handler,
-            CommonSettings(topic_prefix="", instance="fineract-translate"),
+            load(CommonSettings, topic_prefix="", instance="fineract-translate"),
             settings,
             self.clock,
             registry,

@@ -66,7 +66,7 @@ class Letter:
     key: bytes | None
     value: bytes | None
     reason: str
-    error: str  # names types and fields, never values
+    error: str  # what was wrong, without the record's content (which the dead letter carries)
 
 
 class Reject(Exception):
@@ -93,9 +93,10 @@ class Count:
 class Result(Generic[St]):
     """What a handler returns: the new state (``None`` deletes it), outputs, when next due, and counts.
 
-    ``persist=False`` says the input changed nothing the key keeps: the stored state, its schedule and its
-    seen ids stay as they were, and nothing is written to the changelog (``state``, ``next_due`` and
-    ``scheduled`` are then not read). For inputs most of which leave the state alone."""
+    ``persist=False`` (from ``apply`` only) says the input changed nothing the key keeps: the stored state,
+    its schedule and its seen ids stay as they were, and nothing is written to the changelog (``state``,
+    ``next_due`` and ``scheduled`` are then not read). For inputs most of which leave the state alone.
+    Scheduled work returns the state it keeps, which reschedules it."""
 
     state: St | None
     outputs: list[Output] = field(default_factory=list)
