@@ -25,7 +25,10 @@ DISPATCH = {channel: f"collections.dispatch.{channel.value}.v1" for channel in C
 GATEKEEPER_STATE = "collections.gatekeeper.state.v1"
 ESCALATION_STATE = "collections.escalation.state.v1"
 SENDER_LEDGER = "collections.sender.ledger.v1"
-CHANGELOGS = (GATEKEEPER_STATE, ESCALATION_STATE, SENDER_LEDGER)
+# Per loan, beside the bank's Fineract topic (at the same partition numbers): what the adapter learned, and
+# the records it holds until it does.
+FINERACT_STATE = "collections.fineract.state.v1"
+CHANGELOGS = (GATEKEEPER_STATE, ESCALATION_STATE, SENDER_LEDGER, FINERACT_STATE)
 
 TOPIC_EVENTS: dict[str, tuple[type[BaseModel], ...]] = {
     ACCOUNT: (

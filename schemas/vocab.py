@@ -142,3 +142,13 @@ class DeadLetterReason(StrEnum):
     PROCESSING_ERROR = "processing_error"
     WRONG_TOPIC = "wrong_topic"  # a valid event on a topic the catalog does not declare it for
     BAD_SIGNATURE = "bad_signature"  # an approval without a valid gatekeeper signature for its topic and key
+    # A core banking adapter's own input (Fineract: Avro single-object encoding), read at the edge
+    BAD_MAGIC = "bad_magic"  # not single-object encoded
+    TRUNCATED = "truncated"  # shorter than its header or its schema says
+    TRAILING_BYTES = "trailing_bytes"  # longer than its schema says
+    INVALID_AVRO = "invalid_avro"  # bytes its schema cannot read
+    UNKNOWN_FINGERPRINT = "unknown_fingerprint"  # written with a schema of no release the adapter knows
+    MISSING_FIELD = "missing_field"  # a field the translation needs is null
+    BAD_VALUE = "bad_value"  # a field that does not parse, or that the platform's event refuses
+    TOO_MANY_DECIMALS = "too_many_decimals"  # an amount finer than its currency allows (never rounded)
+    UNKNOWN_LOAN = "unknown_loan"  # held for the adapter's bound, and no event taught it the loan

@@ -19,6 +19,11 @@ SERVICES: dict[str, tuple[str, str, str]] = {
     "channels": ("services.channels.cli", "COMMANDS", "the SMS, email and voice workers: run, lint"),
     "webhooks": ("services.webhooks.cli", "COMMANDS", "provider callbacks and unsubscribe pages: run"),
     "publish": ("services.publish.cli", "PUBLISH", "validate event lines and publish them (core banking)"),
+    "fineract": (
+        "services.fineract.cli",
+        "COMMANDS",
+        "the Apache Fineract adapter: run, translate, bootstrap",
+    ),
     "redrive": ("services.core.redrive", "COMMANDS", "dead letters: list, replay, export, import"),
     "topics": ("services.core.catalog", "COMMANDS", "the topic catalog: apply, list, acls"),
     "reporting": ("services.reporting.cli", "COMMANDS", "reports from the event log: report, history, audit"),

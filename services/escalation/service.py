@@ -1,10 +1,16 @@
 """Escalation as a stateful handler: account events and outcomes in, contact requests and escalations out.
 
 One case per debtor. AccountOverdue starts or advances an account's ladder; payments, promises, disputes,
-cures and closures stop or pause it at once (and cancel requests still pending at the gatekeeper); outcomes
-drive retries, channel fallback and right-party contact. Next steps live in the case and its ``next_due``,
-which the processor's partition-local schedule runs. Request ids are deterministic, and a step already
-requested is recorded, so replays, restarts and strategy version changes never request it twice.
+cures and closures stop or pause it at once (and cancel requests still pending at the gatekeeper); the
+reversal of the payment in full that stopped a ladder reopens it; outcomes drive retries, channel fallback
+and right-party contact. Next steps live in the case and its ``next_due``, which the processor's
+partition-local schedule runs. Request ids are deterministic, and a step already requested is recorded, so
+replays, restarts and strategy version changes never request it twice.
+
+Days past due are counted from the cycle's due date on escalation's own clock as well as taken from
+AccountOverdue, whichever is more, and never go back within a cycle: a core banking system that publishes
+an overdue once (Fineract does) sees its accounts move into later segments and reach the escalation
+thresholds as one that publishes every night does. A day counts from the strategy's send hour.
 """
 
 from __future__ import annotations
@@ -87,6 +93,8 @@ class Escalation:
                 case = self._overdue(case, event, turn)
             case ev.PaymentPosted():
                 case = self._payment(case, event, envelope, turn)
+            case ev.PaymentReversed():
+                case = self._reversal(case, event, turn)
             case ev.PromiseToPayRecorded():
                 case = self._promise(case, event, envelope, turn)
             case ev.AccountStatusChanged():
@@ -108,6 +116,7 @@ class Escalation:
         case = state
         for account in list(case.accounts.values()):
             account = self._wake(case, account, turn)
+            account = self._age(case, account, turn)
             if account.phase is Phase.ACTIVE:
                 account = self._run_retries(case, account, turn)
                 account = self._run_ladder(case, account, turn)
@@ -133,17 +142,27 @@ class Escalation:
                 entered_at=now,
             )
         else:
+            # Within a cycle, an overdue about a later instalment (a later due date, fewer days) still counts
+            # from the cycle's due date, and days past due never go back.
+            later = max(0, (event.due_date - account.due_date).days)
             account = account.model_copy(
                 update={
                     "product": event.product,
                     "currency": event.currency,
                     "amount_due": event.amount_due,
                     "total_outstanding": event.total_outstanding,
-                    "days_past_due": event.days_past_due,
+                    "days_past_due": max(account.days_past_due, event.days_past_due + later),
                     "risk_score": event.risk_score,
                     "as_of": event.as_of,
                 }
             )
+        return _with(case, self._reassess(case, account, turn))
+
+    def _reassess(
+        self, case: Case, account: AccountCase, turn: _Turn, *, restart: bool = False
+    ) -> AccountCase:
+        """Thresholds and segment for the account's days past due, and when they are next looked at.
+        ``restart`` puts the ladder back at the latest step due even when the segment stays the same."""
         account = self._thresholds(case, account, turn)
         if account.phase in (Phase.ACTIVE, Phase.PROMISED, Phase.DISPUTED, Phase.HARDSHIP):
             segment = self.strategy.segment_for(
@@ -151,18 +170,63 @@ class Escalation:
             )
             if segment is not None and segment.name != account.segment:
                 account = self._enter(case, account, segment, turn)
-        return _with(case, account)
+            elif segment is not None and restart:
+                account = self._position(case, account, segment)
+        return account.model_copy(update={"ages_at": self._ages_at(case, account)})
 
     def _enter(self, case: Case, account: AccountCase, segment: Segment, turn: _Turn) -> AccountCase:
-        """Start a segment's ladder at the latest step already due (missed earlier ones are not sent)."""
+        turn.count(Counted.CASE, segment.name, case.arm)
+        return self._position(case, account.model_copy(update={"segment": segment.name}), segment)
+
+    def _position(self, case: Case, account: AccountCase, segment: Segment) -> AccountCase:
+        """Put a segment's ladder at the latest step already due (missed earlier ones are not sent)."""
         ladder = steps_for(segment, case.arm)
         start = 0
         for index, step in enumerate(ladder):
             if step.at_dpd is not None and step.at_dpd <= account.days_past_due:
                 start = index
-        turn.count(Counted.CASE, segment.name, case.arm)
-        account = account.model_copy(update={"segment": segment.name, "next_step": start})
+        account = account.model_copy(update={"next_step": start})
         return account.model_copy(update={"next_at": self._step_at(case, account, ladder, start)})
+
+    # ---- days past due on the clock ----------------------------------------------------------
+
+    def _age(self, case: Case, account: AccountCase, turn: _Turn) -> AccountCase:
+        """Days past due as the clock counts them from the cycle's due date; thresholds and segment follow."""
+        if account.phase is Phase.STOPPED:
+            return account
+        days = self._days_past_due(case, account, turn.now)
+        if days <= account.days_past_due:
+            return account.model_copy(update={"ages_at": self._ages_at(case, account)})
+        return self._reassess(case, account.model_copy(update={"days_past_due": days}), turn)
+
+    def _days_past_due(self, case: Case, account: AccountCase, now: datetime) -> int:
+        """Days from the due date to ``now``, a day counting from the send hour (when its steps are due)."""
+        zone = self._zone(case)
+        days = (now.astimezone(zone).date() - account.due_date).days
+        if send_instant(account.due_date + timedelta(days=days), self.strategy, zone) > now:
+            days -= 1
+        return days
+
+    def _ages_at(self, case: Case, account: AccountCase) -> datetime | None:
+        """When the days past due next reach a day that can change something: a threshold not raised yet,
+        or, while the account is in a ladder's phases, the bounds of a segment."""
+        if account.phase is Phase.STOPPED:
+            return None
+        days = {
+            rule.at_dpd
+            for rule in self.strategy.escalations
+            if rule.at_dpd is not None
+            and rule.kind not in account.escalated
+            and account.total_outstanding >= rule.min_balance
+        }
+        if account.phase in (Phase.ACTIVE, Phase.PROMISED, Phase.DISPUTED, Phase.HARDSHIP):
+            for segment in self.strategy.segments:
+                days.update((segment.min_dpd, segment.max_dpd + 1))
+        ahead = [d for d in days if d > account.days_past_due]
+        if not ahead:
+            return None
+        day = account.due_date + timedelta(days=min(ahead))
+        return send_instant(day, self.strategy, self._zone(case))
 
     def _payment(
         self,
@@ -177,7 +241,8 @@ class Escalation:
         if event.paid_in_full:
             turn.count(Counted.STOP_LATENCY, value=max(0.0, (turn.now - envelope.time).total_seconds()))
             account = self._stop(case, account, Phase.STOPPED, ev.CancelReason.PAID, envelope.id, turn)
-            return _with(case, account.model_copy(update={"total_outstanding": Decimal(0)}))
+            stopped = {"total_outstanding": Decimal(0), "stopped_by": event.payment_id}
+            return _with(case, account.model_copy(update=stopped))
         update: dict[str, object] = {"total_outstanding": event.outstanding_after}
         if account.promise is not None:
             promise = account.promise.model_copy(update={"paid": account.promise.paid + event.amount})
@@ -185,6 +250,26 @@ class Escalation:
             if promise.paid >= promise.amount:
                 update.update(phase=Phase.KEPT, promise=None, phase_until=None)
         return _with(case, account.model_copy(update=update))
+
+    def _reversal(self, case: Case, event: ev.PaymentReversed, turn: _Turn) -> Case:
+        """A payment undone: what it paid is owed again. If it was the payment in full that stopped the
+        ladder, the cycle's ladder goes on from the latest step due, as if it had not stopped (the steps
+        missed meanwhile are not sent); a closure since then is undone with it, a bankruptcy is not."""
+        account = case.accounts.get(event.account_id)
+        if account is None:
+            return case
+        owed = account.total_outstanding + event.amount
+        update: dict[str, object] = {"total_outstanding": owed}
+        if account.promise is not None:
+            paid = max(Decimal(0), account.promise.paid - event.amount)
+            update["promise"] = account.promise.model_copy(update={"paid": paid})
+        account = account.model_copy(update=update)
+        if account.phase is not Phase.STOPPED or account.stopped_by != event.payment_id or case.bankrupt:
+            return _with(case, account)
+        account = account.model_copy(update={"phase": Phase.ACTIVE, "stopped_at": None, "stopped_by": None})
+        days = max(account.days_past_due, self._days_past_due(case, account, turn.now))
+        account = account.model_copy(update={"days_past_due": days})
+        return _with(case, self._reassess(case, account, turn, restart=True))
 
     def _promise(
         self,
@@ -240,6 +325,9 @@ class Escalation:
                 status, reason.RESTRUCTURED
             )
             account = self._stop(case, account, Phase.STOPPED, why, envelope.id, turn)
+            if status is ev.AccountStatus.RESTRUCTURED:
+                # Replaced by a new loan: a reversal on the old one reopens nothing.
+                account = account.model_copy(update={"stopped_by": None})
         elif status is ev.AccountStatus.DISPUTE_OPENED and account.phase is not Phase.STOPPED:
             account = self._stop(case, account, Phase.DISPUTED, reason.DISPUTE, envelope.id, turn)
         elif status is ev.AccountStatus.DISPUTE_CLOSED and account.phase is Phase.DISPUTED:
@@ -492,7 +580,7 @@ class Escalation:
         account = self._cancel_pending(case, account, reason, cause, turn)
         update: dict[str, object] = {"phase": phase, "phase_until": None}
         if phase is Phase.STOPPED:
-            update.update(stopped_at=now, promise=None, next_at=None)
+            update.update(stopped_at=now, promise=None, next_at=None, ages_at=None)
         return account.model_copy(update=update)
 
     def _thresholds(self, case: Case, account: AccountCase, turn: _Turn) -> AccountCase:

@@ -74,6 +74,10 @@ class AccountCase(_State):
     escalated: list[EscalationKind] = []
     entered_at: AwareDatetime
     stopped_at: AwareDatetime | None = None
+    stopped_by: str | None = None  # the payment in full that stopped the ladder: its reversal reopens it
+    # When the days past due, counted on escalation's own clock from ``due_date``, next reach a threshold or
+    # a segment's bounds: core banking need not publish an overdue every night for the ladder to go on.
+    ages_at: AwareDatetime | None = None
 
 
 class Case(_State):
@@ -95,6 +99,8 @@ class Case(_State):
                 dues.append(account.phase_until)
             if account.phase is Phase.ACTIVE:
                 dues.extend(r.at for r in account.retries)
+            if account.phase is not Phase.STOPPED and account.ages_at is not None:
+                dues.append(account.ages_at)
         return min(dues) if dues else None
 
     def scheduled(self) -> int:

@@ -3,17 +3,20 @@
 Most of Fineract's loan payloads name the loan but not its client, product or balance; events that carry
 the whole loan (``LoanAccountDataV1``) do, and the adapter keeps what they said. The state is keyed by
 loan id (Fineract keys loan records by loan id, so a loan's records and its state share a partition).
-Clients need no state: each client event carries the whole client.
+Beside it (``LoanEntry``) are the records about the loan that arrived before anything taught it, held as
+they arrived until it is learned or their bound passes. Clients need no state: each client event carries
+the whole client.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.events import Currency
 
@@ -36,6 +39,33 @@ class LoanState(BaseModel):
     decimal_places: Annotated[int, Field(ge=0, le=MAX_PLACES)] | None = None
     outstanding: Decimal | None = None  # the loan's total outstanding (summary.totalOutstanding)
     status: int | None = None  # Fineract's loan status code: 300 active, 600 closed, ...
+
+
+class Held(BaseModel):
+    """A record about a loan not learned yet, byte for byte and where it came from, so that it can be
+    translated once the loan is learned, or dead-lettered (and later redriven) once ``until`` has passed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
+    topic: str  # as it arrived (the physical name)
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    until: AwareDatetime
+
+
+class LoanEntry(BaseModel):
+    """The adapter's state for one loan: the loan as learned (``None`` until an event teaches it), and the
+    records held for it, oldest first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    loan: LoanState | None = None
+    held: list[Held] = []
+
+    def next_due(self) -> datetime | None:
+        return min((h.until for h in self.held), default=None)
 
 
 def learn(account: LoanAccount, previous: LoanState | None = None) -> LoanState:

@@ -1,6 +1,7 @@
 """From one Fineract record to the platform's events: pure functions, no I/O, no clock, no metrics.
 
-``translate(value, loans, settings, now)`` reads one record value and returns what to do with it:
+``translate(value, loans, settings, now)`` reads one record value (``translate_message`` one whose envelope
+was read already) and returns what to do with it:
 
 - ``Translated``: events to publish (each with its ``ce_id`` and ``ce_time``) and the loan states the
   record changed, to write back; a bulk record also lists the reasons of the items it left out;
@@ -24,6 +25,7 @@ and the deterministic ids of its items make the retry publish nothing twice.
 | LoanStatusChangedBusinessEvent 602                | AccountStatusChanged restructured                 |
 | ClientCreate/ClientActivateBusinessEvent          | DebtorProfileUpdated                              |
 | any other event carrying LoanAccountDataV1        | none: the loan is learned                         |
+| CollectionsLoanSeed (the bootstrap command's)     | none: the loan is learned if it was not known     |
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ from .settings import FineractSettings
 from .state import LoanState, learn, quantize
 
 BULK_TYPE = "BulkBusinessEvent"
+# Not Fineract's: the bootstrap command's record of a loan from the loan listing, in Fineract's envelope. It
+# teaches a loan only when no event did, since the stream is newer than any listing.
+SEED_TYPE = "CollectionsLoanSeed"
 
 IgnoreReason = Literal[
     "other_tenant",  # MessageV1.tenantId is not the configured tenant
@@ -69,6 +74,7 @@ IgnoreReason = Literal[
     "status_not_tracked",  # a loan status change to a status the platform has no event for
     "no_client",  # a group loan: no one person to contact
     "not_past_due",  # an overdue whose due date is not before the business date
+    "already_known",  # a seed of a loan the stream taught already
 ]
 
 
@@ -118,6 +124,19 @@ def translate(
     """Translate one record value; ``loans`` is the adapter's state (a view is enough: it is only read)."""
     try:
         message = decode_message(value)
+    except FineractDecodeError as exc:
+        return DeadLetter(exc.reason, exc.message)
+    return translate_message(message, loans, settings, now)
+
+
+def translate_message(
+    message: Message,
+    loans: Mapping[int, LoanState],
+    settings: FineractSettings,
+    now: datetime | None = None,
+) -> Translation:
+    """Translate one record whose ``MessageV1`` envelope is read (``decode_message``)."""
+    try:
         if message.tenant_id != settings.tenant:
             return Ignored("other_tenant")
         context = _Context(message, message.type, settings, now)
@@ -296,6 +315,13 @@ def _loan_account(
         return Translated(changed=changed, ignored=("no_client",))
     event = _status_changed(state, status, context)
     return Translated(changed=changed, events=(_emit(event, ce_id, context),))
+
+
+def _seed(account: LoanAccount, context: _Context, loans: Mapping[int, LoanState], ce_id: str) -> Step:
+    if account.id is not None and account.id in loans:
+        return Ignored("already_known")
+    state = learn(account)
+    return Translated(changed={state.loan_id: state})
 
 
 def _overdue(due: LoanRepaymentDue, context: _Context, loans: Mapping[int, LoanState], ce_id: str) -> Step:
@@ -540,6 +566,7 @@ _ROUTES: dict[str, _Route[Any]] = {
     ),
     "ClientCreateBusinessEvent": _Route(avro.CLIENT, Client, _profile),
     "ClientActivateBusinessEvent": _Route(avro.CLIENT, Client, _profile),
+    SEED_TYPE: _Route(avro.LOAN_ACCOUNT, LoanAccount, _seed),
 }
 # Every other event carrying the whole loan (created, approved, disbursed, balance changed, ...) teaches it.
 _LOAN_ACCOUNT: _Route[LoanAccount] = _Route(avro.LOAN_ACCOUNT, LoanAccount, _loan_account)

@@ -110,6 +110,15 @@ class Gatekeeper:
             case ev.PaymentPosted() if event.paid_in_full:
                 state = state.model_copy(update={"paid": _add(state.paid, event.account_id)})
                 state = self._end_deferred(state, turn, ReasonCode.PAID, _account(event.account_id))
+            case ev.PaymentReversed() if event.account_id in state.paid:
+                # A payment undone: the account owes again. A closure that followed its payment in full is
+                # undone with it (core banking reopens a loan whose closing repayment is reversed).
+                state = state.model_copy(
+                    update={
+                        "paid": _drop(state.paid, event.account_id),
+                        "closed": _drop(state.closed, event.account_id),
+                    }
+                )
             case ev.AccountOverdue():
                 # Overdue again after a payment or closure: the account is collectable once more.
                 if event.account_id in state.paid or event.account_id in state.closed:

@@ -22,6 +22,31 @@ class Output:
     event: BaseModel
     id: str
     topic: str | None = None
+    time: datetime | None = None  # its ce_time; the batch's instant when not given
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """A record a handler kept in its state and now gives up on: dead-lettered as it arrived, with a reason
+    (a ``DeadLetterReason``), so that a redrive can put it back."""
+
+    topic: str  # as the record arrived (the physical name)
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    error: str  # what was wrong, without the record's content (which the dead letter carries)
+
+
+class Reject(Exception):
+    """Raised by ``Handler.apply``: dead-letter the record being applied with ``reason`` (a
+    ``DeadLetterReason``) instead of ``processing_error``. The key's state stays as it was."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +61,20 @@ class Count:
 
 @dataclass(slots=True)
 class Result(Generic[St]):
-    """What a handler returns: the new state (``None`` deletes it), outputs, when next due, and counts."""
+    """What a handler returns: the new state (``None`` deletes it), outputs, when next due, and counts.
+
+    ``persist=False`` (from ``apply`` only) says the input changed nothing the key keeps: the stored state,
+    its schedule and its seen ids stay as they were, and nothing is written to the changelog (``state``,
+    ``next_due`` and ``scheduled`` are then not read). For inputs most of which leave the state alone.
+    Scheduled work returns the state it keeps, which reschedules it."""
 
     state: St | None
     outputs: list[Output] = field(default_factory=list)
     next_due: datetime | None = None
     scheduled: int = 0  # items this key has waiting (deferred requests, pending steps), for the backlog gauge
     counts: list[Count] = field(default_factory=list)
+    dead_letters: list[Letter] = field(default_factory=list)
+    persist: bool = True
 
 
 class Handler(Protocol[St]):

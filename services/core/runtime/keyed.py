@@ -9,7 +9,12 @@ steps) sit in a per-partition schedule restored from the changelog's ``due`` hea
 items, not all cases.
 
 Handlers are pure: they return the new state, the events to publish and what to count; this stage
-publishes and counts. Why not Faust tables: see docs/adr/0001-stream-processing.md.
+publishes and counts. A handler may also give a record up: ``Reject`` dead-letters the record being applied
+with a reason of its own, and ``Result.dead_letters`` the records it had kept in its state (held until
+something else arrived). Records are keyed by debtor unless the stage is given another ``key`` (an adapter
+keeps its state per loan). On open, the changelog must have at least as many partitions as every input
+topic: a partition's state lives at the same partition number. Why not Faust tables: see
+docs/adr/0001-stream-processing.md.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Generic
 
 from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
 from services.core import codec
-from services.core.runtime.handler import Handler, Meter, Result, St
+from services.core.runtime.handler import Handler, Letter, Meter, Reject, Result, St
 from services.core.runtime.reader import TopicReader
+from services.core.settings import ConfigError
 
 if TYPE_CHECKING:
     from services.core.runtime.loop import Inbound, Runtime
@@ -89,6 +96,22 @@ class PartitionStore:
         return None
 
 
+def _record(letter: Letter) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic=letter.topic,
+        partition=letter.partition,
+        offset=letter.offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=letter.key,
+        value=letter.value,
+        checksum=None,
+        serialized_key_size=len(letter.key) if letter.key is not None else -1,
+        serialized_value_size=len(letter.value) if letter.value is not None else -1,
+        headers=(),
+    )
+
+
 def _digest(ce_id: str) -> bytes:
     return hashlib.blake2b(ce_id.encode(), digest_size=8).digest()
 
@@ -101,14 +124,25 @@ def _was_seen(seen: bytes, digest: bytes) -> bool:
     return any(seen[i : i + 8] == digest for i in range(0, len(seen), 8))
 
 
+def debtor_key(envelope: codec.Envelope[BaseModel]) -> str:
+    return codec.key_of(envelope.event)
+
+
 class KeyedStage(Generic[St]):
-    """Runs a pure ``Handler`` on the runtime: apply, schedule, persist state, publish, count."""
+    """Runs a pure ``Handler`` on the runtime: apply, schedule, persist state, publish, count. ``key`` says
+    which state a record applies to (by default its debtor's)."""
 
     stuck_after = 30.0
 
-    def __init__(self, handler: Handler[St], meter: Meter | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler[St],
+        meter: Meter | None = None,
+        key: Callable[[codec.Envelope[BaseModel]], str] = debtor_key,
+    ) -> None:
         self.handler = handler
         self.meter = meter
+        self.key = key
         self.service = handler.service
         self.input_topics = handler.input_topics
         self.stores: dict[int, PartitionStore] = {}
@@ -127,6 +161,20 @@ class KeyedStage(Generic[St]):
         self._runtime = runtime
         self._restorer = runtime.reader("restore")
         await self._restorer.start()
+        await self._check_partitions()
+
+    async def _check_partitions(self) -> None:
+        """A record's state is written to the changelog partition of the record's own number: with fewer
+        changelog partitions, the state of the others would have nowhere to go."""
+        assert self._restorer is not None
+        changelog = len(await self._restorer.partitions(self._state_topic))
+        for topic in self.input_topics:
+            inputs = len(await self._restorer.partitions(self.runtime.settings.topic(topic)))
+            if changelog < inputs:
+                raise ConfigError(
+                    f"{self.handler.state_topic} has {changelog} partitions, fewer than the {inputs} of "
+                    f"{topic}, which {self.service} keeps its state beside"
+                )
 
     async def close(self) -> None:
         if self._restorer is not None:
@@ -160,7 +208,7 @@ class KeyedStage(Generic[St]):
 
     def _apply(self, inbound: Inbound, store: PartitionStore, now: datetime) -> None:
         envelope = inbound.envelope
-        key = codec.key_of(envelope.event)
+        key = self.key(envelope)
         entry = store.entries.get(key)
         digest = _digest(envelope.id)
         if entry is not None and _was_seen(entry.seen, digest):
@@ -168,6 +216,9 @@ class KeyedStage(Generic[St]):
             return
         try:
             result = self.handler.apply(key, self._load(entry), envelope, now)
+        except Reject as exc:
+            self.runtime.dead_letter(inbound.record, exc.reason, exc.message, now)
+            return
         except Exception as exc:
             log.exception(
                 "%s could not process %s at %s-%d@%d",
@@ -205,9 +256,13 @@ class KeyedStage(Generic[St]):
     ) -> None:
         publisher = self.runtime.publisher
         for out in result.outputs:
-            publisher.queue_event(out.event, out.id, now, out.topic)
+            publisher.queue_event(out.event, out.id, out.time or now, out.topic)
+        for letter in result.dead_letters:
+            self.runtime.dead_letter(_record(letter), letter.reason, letter.error, now)
         if result.counts and self.meter is not None:
             self.meter.record(result.counts)
+        if not result.persist:
+            return
         if result.state is None:
             store.put(key, None)
             self._dirty.pop((partition, key), None)

@@ -204,9 +204,10 @@ def test_promise_pauses_then_broken_resumes_at_the_stronger_step() -> None:
     assert steps(world.requests())[sent:] == ["second-call"]
 
 
-def test_a_promise_broken_after_the_last_step_leaves_nothing_due() -> None:
-    """The ladder is exhausted when the promise breaks: nothing to resume, and nothing left due forever
-    (the replay raises if a handler leaves work due after running it)."""
+def test_a_promise_broken_after_the_last_step_leaves_nothing_due_but_the_hand_offs() -> None:
+    """The ladder is exhausted when the promise breaks: nothing to resume. What is left due is the legal
+    hand-off at 90 days past due (then the agency's at 120), counted on escalation's own clock, and after
+    them nothing, forever (the replay raises if a handler leaves work due after running it)."""
     one_segment = champion_only()
     early = one_segment.segments[0].model_copy(update={"max_dpd": 500})
     world = World(one_segment.model_copy(update={"segments": [early]}))
@@ -216,6 +217,13 @@ def test_a_promise_broken_after_the_last_step_leaves_nothing_due() -> None:
     world.nights(30, 40)
     world.replay.run_until(at_day(41))
     assert len(world.requests()) == sent
+    state = world.replay.state("d1")
+    assert state is not None
+    assert state.next_due() == datetime(2026, 8, 30, 13, 0, tzinfo=UTC)  # day 90, 09:00 in New York
+    world.replay.run_until(at_day(400))
+    assert len(world.requests()) == sent
+    kinds = [e.kind for e in world.of(ev.EscalationRaised)]
+    assert kinds == [ev.EscalationKind.LEGAL, ev.EscalationKind.AGENCY_PLACEMENT]
     state = world.replay.state("d1")
     assert state is not None
     assert state.next_due() is None
@@ -327,3 +335,115 @@ def test_bad_strategy_file_names_file_and_field(tmp_path: Path) -> None:
     bad.write_text(STANDARD.read_text().replace("expires_hours = 48", "expires_hours = 0", 1))
     with pytest.raises(ConfigError, match=r"bad\.toml: segments\[0\]\.steps\[0\]\.expires_hours"):
         load_strategy(bad)
+
+
+# ---- reversals ------------------------------------------------------------------------------------
+
+
+def reversal(payment_id: str, amount: int, at: datetime) -> ev.PaymentReversed:
+    return ev.PaymentReversed(
+        debtor_id="d1",
+        account_id="a1",
+        payment_id=payment_id,
+        currency="USD",
+        amount=Decimal(amount),
+        reversed_at=at,
+    )
+
+
+def test_reversing_the_payment_in_full_reopens_the_cycles_ladder() -> None:
+    world = World()
+    world.nights(1, 12)
+    world.replay.run_until(at_day(12, 14))
+    world.send(payment("p-full", 2400, 0, at_day(12, 15)), at_day(12, 15))
+    world.replay.run_until(at_day(19))
+    assert steps(world.requests())[-1] == "sms-followup"  # stopped: nothing on day 14 or after
+    world.send(reversal("p-full", 2400, at_day(14, 15)), at_day(14, 15))
+    # Core banking publishes nothing more: the ladder goes on from the latest step due on its own clock.
+    world.replay.run_until(at_day(20, 14))
+    assert steps(world.requests())[-1] == "second-call"
+    state = world.replay.state("d1")
+    assert state is not None
+    account = state.accounts["a1"]
+    assert (account.total_outstanding, account.stopped_by, account.stopped_at) == (Decimal(2400), None, None)
+    # The same cycle: the steps sent before the payment are not sent again.
+    assert len(steps(world.requests())) == len(set(steps(world.requests())))
+
+
+def test_reversing_the_payment_in_full_also_undoes_the_closure_that_followed_it() -> None:
+    world = World()
+    world.nights(1, 8)
+    world.send(payment("p-full", 2400, 0, at_day(8, 15)), at_day(8, 15))
+    closed = ev.AccountStatusChanged(
+        debtor_id="d1", account_id="a1", status=ev.AccountStatus.CLOSED, effective_at=at_day(8, 15)
+    )
+    world.send(closed, at_day(8, 16))
+    world.send(reversal("p-full", 2400, at_day(9, 15)), at_day(9, 15))
+    world.replay.run_until(at_day(12, 14))
+    assert steps(world.requests())[-1] == "sms-followup"
+
+
+def test_reversing_any_other_payment_reopens_nothing() -> None:
+    world = World()
+    world.nights(1, 8)
+    world.send(payment("p-part", 400, 2000, at_day(8, 14)), at_day(8, 14))
+    world.send(payment("p-full", 2000, 0, at_day(8, 15)), at_day(8, 15))
+    sent = len(world.requests())
+    world.send(reversal("p-part", 400, at_day(9, 15)), at_day(9, 15))  # the earlier, partial one
+    world.replay.run_until(at_day(40))
+    assert len(world.requests()) == sent
+    state = world.replay.state("d1")
+    assert state is not None and state.accounts["a1"].total_outstanding == Decimal(400)
+
+
+# ---- an overdue published once (Fineract) --------------------------------------------------------
+
+
+def test_a_fineract_fed_account_advances_with_no_further_overdue() -> None:
+    """Fineract raises its overdue event once per instalment and sends nothing daily while the loan stays
+    overdue: the ladder, the later segment and the hand-off follow from the due date on escalation's clock."""
+    from services.fineract.encode import Encoder
+    from services.fineract.settings import FineractSettings
+    from services.fineract.translate import Translated, translate
+
+    fineract = Encoder()
+    settings = FineractSettings(timezone=NY, phone_consents="sms,voice", email_consents="email")
+    created = at_day(1, 1)
+    loan = translate(fineract.loan(42, 17, created, outstanding=Decimal(2400)).value, {}, settings, created)
+    assert isinstance(loan, Translated)
+    records = [
+        fineract.client(17, created, name="Alex Doe", mobile="+12125550100", email="alex@example.com"),
+        fineract.overdue(42, created, due_date=DUE, past_due=Decimal(120)),
+    ]
+    handler = Escalation(champion_only(), "https://pay.test/p")
+    replay: Replay[Case] = Replay(handler)
+    for record in records:
+        translated = translate(record.value, loan.changed, settings, created)
+        assert isinstance(translated, Translated)
+        for emitted in translated.events:
+            replay.feed(env(emitted.event, emitted.ce_time, emitted.ce_id), created)
+    state = replay.state("17")
+    assert state is not None and state.accounts["42"].days_past_due == 1  # the only overdue Fineract sent
+    replay.run_until(at_day(130))
+    requests = [o.event for _, o in replay.produced if isinstance(o.event, ev.ContactRequested)]
+    assert steps(requests) == [
+        "sms-reminder",
+        "email-plan",
+        "first-call",
+        "sms-followup",
+        "second-call",
+        "email-notice",
+        "sms-late",
+        "late-call",
+        "email-late",
+        "late-call-2",
+        "sms-final",
+    ]
+    # Each at 09:00 New York time on its day past due, counted from the due date.
+    assert requests[6].not_before == datetime(2026, 7, 2, 13, 0, tzinfo=UTC)  # day 31
+    raised = [o.event for _, o in replay.produced if isinstance(o.event, ev.EscalationRaised)]
+    assert [(e.kind, e.days_past_due) for e in raised] == [
+        (ev.EscalationKind.LEGAL, 90),
+        (ev.EscalationKind.AGENCY_PLACEMENT, 120),
+    ]
+    replay.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from pydantic import BaseModel
 
@@ -214,3 +215,56 @@ def test_a_request_held_for_its_profile_ends_expired_at_its_expiry() -> None:
     gk.due(NOON + timedelta(hours=1))
     assert gk.decisions("early")[-1].reasons == [ReasonCode.EXPIRED]
     assert gk.state is not None and gk.state.next_due() is None
+
+
+def payment(outstanding_after: int, payment_id: str = "p1") -> ev.PaymentPosted:
+    return ev.PaymentPosted(
+        debtor_id="d1",
+        account_id="a1",
+        payment_id=payment_id,
+        currency="USD",
+        amount=Decimal(100),
+        outstanding_after=Decimal(outstanding_after),
+        posted_at=NOON,
+    )
+
+
+def reversal(payment_id: str = "p1") -> ev.PaymentReversed:
+    return ev.PaymentReversed(
+        debtor_id="d1",
+        account_id="a1",
+        payment_id=payment_id,
+        currency="USD",
+        amount=Decimal(100),
+        reversed_at=NOON,
+    )
+
+
+def test_a_reversed_payment_in_full_makes_the_account_collectable_again() -> None:
+    gk = Harness()
+    gk.feed(profile(), NOON)
+    gk.feed(payment(0), NOON)
+    closed = ev.AccountStatusChanged(
+        debtor_id="d1", account_id="a1", status=ev.AccountStatus.CLOSED, effective_at=NOON
+    )
+    gk.feed(closed, NOON)  # core banking closes the loan its last repayment paid off
+    gk.feed(request("r1"), NOON)
+    assert set(gk.decisions("r1")[0].reasons) == {ReasonCode.PAID, ReasonCode.ACCOUNT_CLOSED}
+    gk.feed(reversal(), NOON + timedelta(minutes=1))  # the repayment bounced: the loan is open again
+    assert gk.state is not None and gk.state.paid == [] and gk.state.closed == []
+    gk.feed(request("r2"), NOON + timedelta(minutes=2))
+    assert gk.decisions("r2")[0].decision is DecisionKind.ALLOW
+
+
+def test_a_reversal_leaves_an_account_closed_for_another_reason_closed() -> None:
+    gk = Harness()
+    gk.feed(profile(), NOON)
+    gk.feed(
+        ev.AccountStatusChanged(
+            debtor_id="d1", account_id="a1", status=ev.AccountStatus.CLOSED, effective_at=NOON
+        ),
+        NOON,
+    )
+    gk.feed(reversal(), NOON)
+    gk.feed(request("r1"), NOON)
+    assert gk.decisions("r1")[0].reasons == [ReasonCode.ACCOUNT_CLOSED]
