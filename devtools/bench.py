@@ -111,9 +111,13 @@ TINY = Sizes(
 
 @dataclass(frozen=True)
 class Broker:
-    bootstrap: str
+    local: LocalKafka
     pid: int
     data_dir: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return self.local.bootstrap
 
 
 class Bench:
@@ -124,7 +128,7 @@ class Bench:
         self.out = out
         self.sizes = sizes
         self.profile = profile
-        self.kafka = Kafka(broker.bootstrap)
+        self.kafka = Kafka(broker.local.settings("admin"))
         self.meter = CpuMeter()
         self.meter.watch("broker", broker.pid)
         self.report = Report(sizes=asdict(sizes))
@@ -374,15 +378,16 @@ class Bench:
 
     async def _topics(self, stage: str) -> str:
         prefix = f"bench.{stage}."
-        await apply(self.broker.bootstrap, prefix=prefix)
+        await apply(self.broker.local.settings("admin"), prefix=prefix)
         return prefix
 
     def _settings(self, prefix: str) -> CommonSettings:
-        return CommonSettings(kafka_bootstrap=self.broker.bootstrap, topic_prefix=prefix)
+        return self.broker.local.settings("admin", topic_prefix=prefix)
 
     def _env(self, prefix: str, instance: str) -> dict[str, str]:
-        return {
-            "COLLECTIONS_KAFKA_BOOTSTRAP": self.broker.bootstrap,
+        # Each process as its service's principal: the stage pays for what production pays (TLS, SCRAM).
+        principal = instance if instance.startswith("channels-") else instance.split("-")[0]
+        return self.broker.local.env(principal) | {
             "COLLECTIONS_TOPIC_PREFIX": prefix,
             "COLLECTIONS_CLOCK": f"file:{self.clock_file}",
             "COLLECTIONS_METRICS_PORT": "0",
@@ -644,15 +649,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown stages: {', '.join(sorted(unknown))}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.out / f"run-{stamp}"
-    broker = LocalKafka(run_dir / "kafka", insecure=True)
+    broker = LocalKafka(run_dir / "kafka")
     started = time.monotonic()
     _say(f"{'quick' if args.quick else 'full'} run, broker in {run_dir / 'kafka'}")
     broker.start()
     try:
         assert broker.process is not None
-        bench = Bench(
-            Broker(broker.bootstrap, broker.process.pid, run_dir / "kafka" / "data"), run_dir, sizes
-        )
+        bench = Bench(Broker(broker, broker.process.pid, run_dir / "kafka" / "data"), run_dir, sizes)
         bench.profile = args.profile
         report = asyncio.run(bench.run(stages))
     finally:

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
@@ -34,22 +33,16 @@ def partition_of(key: bytes, count: int) -> int:
 class Kafka:
     """One broker seen from the benchmark: produce, end offsets, lag, read back."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, settings: CommonSettings) -> None:
+        self.settings = settings  # the admin principal: it loads and reads every stage's topics
         self._counts: dict[str, int] = {}
 
     async def start(self) -> None:
         # Clients bind to the running loop, so they are made here rather than in __init__.
-        self._probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            client_id="bench-loader",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=10,
-            max_batch_size=262_144,
-            max_request_size=4_194_304,
+        self._probe = kafka_clients.consumer(self.settings, None, "bench-probe")
+        self._admin = kafka_clients.admin(self.settings, "bench-admin")
+        self._producer = kafka_clients.producer(
+            self.settings, "bench-loader", linger_ms=10, max_batch_size=262_144
         )
         await self._probe.start()
         await self._admin.start()
@@ -156,9 +149,10 @@ class Kafka:
 
     async def read(self, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
         """Every record of ``topic`` up to its current end, undecoded, with broker timestamps."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
+        consumer = kafka_clients.consumer(
+            self.settings,
+            None,
+            "bench-reader",
             fetch_max_bytes=33_554_432,
             max_partition_fetch_bytes=8_388_608,
         )

@@ -40,7 +40,7 @@ from services.core.catalog import apply
 from services.core.clock import write_stepped
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
-from services.core.settings import DEPLOY_DIR, REPO_ROOT, CommonSettings
+from services.core.settings import DEPLOY_DIR, REPO_ROOT
 from services.core.signing import ApprovalVerifier
 from services.reporting import provenance
 from services.reporting.audit import audit
@@ -81,7 +81,7 @@ class Stack:
     @classmethod
     def build(cls, options: Options) -> Stack:
         out = options.out
-        kafka = LocalKafka(out / "kafka", insecure=True)
+        kafka = LocalKafka(out / "kafka")
         stack = cls(options, kafka)
         token, link_key = secrets.token_hex(16), secrets.token_hex(32)  # per run: nothing to keep secret
         signing_key, approval_key = signing.generate()
@@ -89,8 +89,8 @@ class Stack:
         http_port, smtp_port, hook_port = free_port(), free_port(), free_port()
         stack.sandbox_url = f"http://127.0.0.1:{http_port}"
         stack.webhooks_url = f"http://127.0.0.1:{hook_port}"
+        # Each service's Kafka principal and credentials are added at start, once the broker has them.
         common = {
-            "COLLECTIONS_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "COLLECTIONS_CLOCK": f"file:{out / 'clock.json'}",
             "COLLECTIONS_CLOCK_ACK_DIR": str(out / "acks"),
             "COLLECTIONS_LOG_LEVEL": "WARNING",
@@ -182,7 +182,10 @@ class Stack:
         (self.options.out / "acks").mkdir(parents=True)
         write_stepped(self.options.out / "clock.json", datetime.combine(START, dtime(), tzinfo=UTC))
         self.kafka.start()
-        asyncio.run(apply(self.kafka.bootstrap))
+        asyncio.run(apply(self.kafka.settings("admin")))
+        for name, service in self.services.items():
+            if name != "sandbox":  # every other process is a service with its own principal
+                service.env.update(self.kafka.env(name))
         # Launched together, ready one by one: their start-up (mostly imports) overlaps.
         for service in self.services.values():
             service.launch()
@@ -234,7 +237,7 @@ class Simulation:
         self.by_email = {d.email: d for d in debtors if d.email}
         self.bank = CoreBanking(debtors)
         self.customers = Customers(self.options.seed, self.bank)
-        self.settings = CommonSettings(kafka_bootstrap=stack.kafka.bootstrap)
+        self.settings = stack.kafka.settings("core-banking")
         self.actions: list[tuple[datetime, int, Payment | AgentPromise]] = []
         self._seq = itertools.count()
         self.seen = {"messages": 0, "mail": 0, "calls": 0}
@@ -250,7 +253,7 @@ class Simulation:
                 await self.hooks.configured(self)
             groups = self.stack.groups()
             async with Stepper(
-                self.stack.kafka.bootstrap,
+                self.stack.kafka.settings("admin"),
                 out / "clock.json",
                 out / "acks",
                 groups,
@@ -502,7 +505,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def report(stack: Stack, ledger: dict[str, int]) -> int:
     """The effectiveness report and the independent audit, computed from the topics alone, reconciled with
     what the provider sandboxes received."""
-    settings = CommonSettings(kafka_bootstrap=stack.kafka.bootstrap)
+    settings = stack.kafka.settings("reporting")
     records = asyncio.run(read_records(settings))
     result = compute([record.envelope for record in records])
     checked = audit(*provenance.check(records, ApprovalVerifier([stack.approval_key])))

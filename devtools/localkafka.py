@@ -48,7 +48,8 @@ class KafkaRuntimeError(Exception):
 def ensure_jars() -> None:
     """Copy the broker's jars from Maven Central into ``deploy/kafka/lib`` unless every one the pom names is
     already there."""
-    if LIB_DIR.is_dir() and all(any(LIB_DIR.glob(f"{name}-*.jar")) for name in _artifacts()):
+    # ``name-<version>.jar``: kafka-tools must not be taken for kafka-tools-api.
+    if LIB_DIR.is_dir() and all(any(LIB_DIR.glob(f"{name}-[0-9]*.jar")) for name in _artifacts()):
         return
     java_version()
     if shutil.which("mvn") is None:

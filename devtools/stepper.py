@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from services.core.clock import write_stepped
+from services.core.runtime import clients
 from services.core.runtime.clients import partitions
+from services.core.settings import CommonSettings
 
 Probe = Callable[[], Awaitable[bool]]
 
@@ -37,23 +37,23 @@ def uncommitted(tps: Iterable[Any], ends: dict[Any, int], committed: dict[Any, A
 class Stepper:
     def __init__(
         self,
-        bootstrap: str,
+        settings: CommonSettings,
         clock_file: Path,
         ack_dir: Path,
         groups: dict[str, list[str]],
         services: Iterable[str],
         probes: Iterable[Probe] = (),
     ) -> None:
-        self.bootstrap = bootstrap
         self.clock_file = clock_file
         self.ack_dir = ack_dir
         self.groups = groups  # consumer group -> the (prefixed) topics it reads
         self.services = list(services)
         self.probes = list(probes)
         self.now: datetime | None = None
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        # A driver of the whole pipeline: it needs to see every group's offsets (the admin principal).
+        self._admin = clients.admin(settings, "stepper")
         self._tps: dict[str, list[Any]] | None = None
-        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._ends = clients.consumer(settings, None, "stepper")
 
     async def __aenter__(self) -> Stepper:
         await self._admin.start()

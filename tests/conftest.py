@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from services.core.settings import CommonSettings
 # Tests use 4 partitions per topic (production uses the catalog's 12): enough to exercise partitioning
 # and rebalancing, few enough that hundreds of per-test topics stay cheap on one small broker.
 TEST_PARTITIONS = 4
+Principal = Callable[[str], CommonSettings]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -27,7 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    broker = LocalKafka(tmp_path_factory.mktemp("kafka"), insecure=True)
+    broker = LocalKafka(tmp_path_factory.mktemp("kafka"))
     broker.start()
     yield broker
     broker.stop()
@@ -35,13 +36,28 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
 
 @pytest.fixture
 async def settings(kafka: LocalKafka, tmp_path: Path) -> CommonSettings:
-    """Settings pointing at the session broker, with this test's own topics (fresh prefix)."""
+    """The test's own view of the session broker (the admin principal), with this test's own topics and
+    their ACLs (a fresh prefix): what the test writes and reads to drive and check the services."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await apply(kafka.bootstrap, prefix=prefix, partitions=TEST_PARTITIONS)
-    return CommonSettings(
-        kafka_bootstrap=kafka.bootstrap,
-        topic_prefix=prefix,
-        session_timeout_ms=6_000,
-        heartbeat_interval_ms=1_000,
-        clock_ack_dir=tmp_path / "acks",
-    )
+    admin = kafka.settings("admin")
+    await apply(admin, prefix=prefix, partitions=TEST_PARTITIONS)
+    return kafka.settings("admin", **session_overrides(prefix, tmp_path))
+
+
+@pytest.fixture
+def principal(kafka: LocalKafka, settings: CommonSettings, tmp_path: Path) -> Principal:
+    """Settings for a service under test as its own principal: only what the catalog grants it."""
+
+    def as_principal(name: str) -> CommonSettings:
+        return kafka.settings(name, **session_overrides(settings.topic_prefix, tmp_path))
+
+    return as_principal
+
+
+def session_overrides(prefix: str, tmp_path: Path) -> dict[str, object]:
+    return {
+        "topic_prefix": prefix,
+        "session_timeout_ms": 6_000,
+        "heartbeat_interval_ms": 1_000,
+        "clock_ack_dir": tmp_path / "acks",
+    }

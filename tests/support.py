@@ -9,12 +9,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, SecretStr
 
 from schemas.topics import topic_for
 from services.core import codec, signing
+from services.core.runtime import clients
 from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
 from services.gatekeeper.settings import GatekeeperSettings
@@ -28,6 +28,23 @@ E = TypeVar("E", bound=BaseModel)
 APPROVAL_SIGNING_KEY, APPROVAL_PUBLIC_KEY = signing.generate()
 SIGNER = signing.ApprovalSigner(SecretStr(APPROVAL_SIGNING_KEY))
 KEY_ENV = {"GATEKEEPER_SIGNING_KEY": APPROVAL_SIGNING_KEY, "CHANNELS_APPROVAL_KEYS": APPROVAL_PUBLIC_KEY}
+
+
+def kafka_env(settings: CommonSettings) -> dict[str, str]:
+    """The ``COLLECTIONS_*`` variables that make a service process reach the broker and the topics of
+    ``settings``, as the same principal."""
+    env = {
+        "COLLECTIONS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "COLLECTIONS_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "COLLECTIONS_TOPIC_PREFIX": settings.topic_prefix,
+    }
+    if settings.kafka_sasl_username:
+        env["COLLECTIONS_KAFKA_SASL_USERNAME"] = settings.kafka_sasl_username
+    if settings.kafka_sasl_password is not None:
+        env["COLLECTIONS_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ca_file is not None:
+        env["COLLECTIONS_KAFKA_CA_FILE"] = str(settings.kafka_ca_file)
+    return env
 
 
 def gatekeeper_settings(**overrides: Any) -> GatekeeperSettings:
@@ -46,7 +63,7 @@ async def produce(
     settings: CommonSettings, records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]
 ) -> None:
     """Produce raw (topic, key, value, headers) records, topic names without the prefix."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_request_size=4_194_304)
+    producer = clients.producer(settings, "tests")
     await producer.start()
     try:
         futures = [
@@ -84,11 +101,8 @@ async def consume(
     timeout: float = 30.0,
 ) -> list[Record]:
     """Read ``topic`` from the beginning until ``until(records)`` holds; fail after ``timeout`` seconds."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        fetch_max_bytes=16_777_216,
-        max_partition_fetch_bytes=8_388_608,
+    consumer = clients.consumer(
+        settings, None, "tests", fetch_max_bytes=16_777_216, max_partition_fetch_bytes=8_388_608
     )
     await consumer.start()
     try:
@@ -124,9 +138,7 @@ class Tail:
         self.settings = settings
         self.topics = topics
         self.events: list[codec.Envelope[BaseModel]] = []
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
-        )
+        self._consumer = clients.consumer(settings, None, "tests-tail")
 
     async def __aenter__(self) -> Tail:
         await self._consumer.start()

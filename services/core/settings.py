@@ -71,7 +71,7 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COLLECTIONS_", frozen=True, extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "SASL_SSL"
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr | None = None
     kafka_ca_file: Path | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -70,9 +70,16 @@ def overdue(debtor: str, dpd: int, account: str = "a1", balance: str = "2400") -
 
 class Pipeline:
     def __init__(
-        self, settings: CommonSettings, tmp: Path, stepper: Stepper, tail: Tail, strategy: Path
+        self,
+        settings: CommonSettings,
+        tmp: Path,
+        stepper: Stepper,
+        tail: Tail,
+        strategy: Path,
+        principal: Callable[[str], CommonSettings],
     ) -> None:
         self.settings = settings
+        self.principal = principal
         self.clock = SharedClock(tmp / "clock.json")
         self.stepper = stepper
         self.tail = tail
@@ -83,11 +90,11 @@ class Pipeline:
 
     async def start(self, which: str = "both") -> None:
         if which in ("both", "gatekeeper"):
-            self.gatekeeper = GatekeeperApp(self.settings, gatekeeper_settings(), self.clock)
+            self.gatekeeper = GatekeeperApp(self.principal("gatekeeper"), gatekeeper_settings(), self.clock)
             self._tasks["gatekeeper"] = asyncio.create_task(self.gatekeeper.run())
         if which in ("both", "escalation"):
             self.escalation = EscalationApp(
-                self.settings, EscalationSettings(strategy=self.strategy), self.clock
+                self.principal("escalation"), EscalationSettings(strategy=self.strategy), self.clock
             )
             self._tasks["escalation"] = asyncio.create_task(self.escalation.run())
         await self.stepper.wait_idle()
@@ -143,7 +150,9 @@ class Pipeline:
 
 
 @pytest.fixture
-async def pipeline(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[Pipeline]:
+async def pipeline(
+    settings: CommonSettings, principal: Callable[[str], CommonSettings], tmp_path: Path
+) -> AsyncIterator[Pipeline]:
     from services.core.settings import DEPLOY_DIR
 
     write_stepped(tmp_path / "clock.json", START)
@@ -154,7 +163,7 @@ async def pipeline(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[Pi
     }
     async with (
         Stepper(
-            settings.kafka_bootstrap,
+            settings,
             tmp_path / "clock.json",
             settings.clock_ack_dir,
             groups,
@@ -163,7 +172,8 @@ async def pipeline(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[Pi
         Tail(settings, REQUESTS, DECISIONS, ESCALATIONS, OUTCOMES, *DISPATCH.values()) as tail,
     ):
         stepper.now = START
-        pipe = Pipeline(settings, tmp_path, stepper, tail, DEPLOY_DIR / "strategies" / "standard.toml")
+        strategy = DEPLOY_DIR / "strategies" / "standard.toml"
+        pipe = Pipeline(settings, tmp_path, stepper, tail, strategy, principal)
         await pipe.start()
         try:
             yield pipe

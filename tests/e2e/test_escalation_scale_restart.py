@@ -13,6 +13,7 @@ from schemas import events as ev
 from services.core.settings import REPO_ROOT
 from tests.e2e.conftest import Pipeline, night, overdue, profile
 from tests.e2e.test_escalation_flow import champions, step_names
+from tests.support import kafka_env
 
 
 async def test_ten_thousand_debtors_split_by_arm_and_keep_their_arm_across_a_restart(
@@ -44,8 +45,7 @@ async def test_sigkill_mid_ladder_neither_repeats_nor_skips_a_step(pipeline: Pip
     await pipeline.stop("escalation")
     settings = pipeline.settings
     env = os.environ | {
-        "COLLECTIONS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "COLLECTIONS_TOPIC_PREFIX": settings.topic_prefix,
+        **kafka_env(pipeline.principal("escalation")),
         "COLLECTIONS_CLOCK": f"file:{pipeline.clock.path}",
         "COLLECTIONS_CLOCK_ACK_DIR": str(settings.clock_ack_dir),
         "COLLECTIONS_SESSION_TIMEOUT_MS": "6000",

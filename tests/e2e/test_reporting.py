@@ -21,6 +21,7 @@ from services.reporting.compute import compute
 from services.reporting.history import history
 from services.reporting.reader import read_log
 from tests.e2e.conftest import Pipeline, night, profile
+from tests.support import APPROVAL_PUBLIC_KEY, kafka_env
 
 S = OutcomeStatus
 EXPERIMENT = load_strategy(DEPLOY_DIR / "strategies" / "standard.toml").experiment
@@ -77,11 +78,8 @@ def run(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedPro
 
 
 def cli(settings: CommonSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "COLLECTIONS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "COLLECTIONS_TOPIC_PREFIX": settings.topic_prefix,
-    }
+    """A reporting command as the reporting principal (read-only), checking signatures with the test keys."""
+    env = {**os.environ, **kafka_env(settings), "AUDIT_APPROVAL_KEYS": APPROVAL_PUBLIC_KEY}
     return run("services.reporting", *args, env=env)
 
 
@@ -127,7 +125,7 @@ async def test_report_history_and_audit_from_the_topics(
     first_request = story.index("request")
     assert story[first_request : first_request + 4] == ["request", "decision", "approved", "outcome"]
 
-    shown = cli(settings, "history", payer)
+    shown = cli(pipeline.principal("reporting"), "history", payer)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     kinds = [line.split()[1] for line in lines]
@@ -136,12 +134,12 @@ async def test_report_history_and_audit_from_the_topics(
     assert "paid 2400 USD, 0 USD outstanding after (paid in full)" in lines[-1]
 
     html, document = tmp_path / "report.html", tmp_path / "report.json"
-    printed = cli(settings, "report", "--html", str(html), "--json", str(document))
+    printed = cli(pipeline.principal("reporting"), "report", "--html", str(html), "--json", str(document))
     assert printed.returncode == 0, printed.stderr
     assert "Per strategy arm" in printed.stdout and "0 violations" in printed.stdout
     assert html.read_text().count("<svg") >= 3
     assert orjson.loads(document.read_bytes())["report"]["total"]["recovered"] == {"USD": "2400"}
-    assert cli(settings, "audit").returncode == 0
+    assert cli(pipeline.principal("reporting"), "audit").returncode == 0
 
 
 async def test_the_audit_command_finds_a_send_planted_at_23_local(
@@ -158,9 +156,17 @@ async def test_the_audit_command_finds_a_send_planted_at_23_local(
     await pipeline.send(outcome(approval, S.SENT, late))
 
     # python -m services.audit is the same command; here with options instead of the environment.
-    options = ["--bootstrap", settings.kafka_bootstrap, "--prefix", settings.topic_prefix]
+    reporting = pipeline.principal("reporting")
+    options = ["--bootstrap", reporting.kafka_bootstrap, "--prefix", reporting.topic_prefix]
     bare = {k: v for k, v in os.environ.items() if not k.startswith("COLLECTIONS_")}
-    found = run("services.audit", *options, env=bare)
+    credentials = {
+        k: v
+        for k, v in kafka_env(reporting).items()
+        if k not in ("COLLECTIONS_KAFKA_BOOTSTRAP", "COLLECTIONS_TOPIC_PREFIX")
+    }
+    found = run(
+        "services.audit", *options, env=bare | credentials | {"AUDIT_APPROVAL_KEYS": APPROVAL_PUBLIC_KEY}
+    )
     assert found.returncode == 1, found.stdout + found.stderr
     assert f"QUIET_HOURS debtor {debtor}" in found.stdout
     assert "23:00 in America/New_York" in found.stdout

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel
 
 from devtools.demo import START, Hooks, Options, Simulation, Stack
@@ -45,6 +44,7 @@ from schemas import events as ev
 from schemas.vocab import Channel, DecisionKind, OutcomeStatus
 from services.channels.drivers import message_id
 from services.core.codec import Envelope
+from services.core.runtime import clients
 from services.core.settings import CommonSettings
 from services.core.signing import ApprovalVerifier
 from services.reporting import provenance
@@ -114,7 +114,7 @@ class Platform:
             service.env.update(FAST if name != "sandbox" else {})
             service.env.update((env or {}).get(name, {}))
         self.debtors: list[Debtor] = generate(seed, size, START)
-        self.settings = CommonSettings(kafka_bootstrap=self.stack.kafka.bootstrap)
+        self.settings = self.stack.kafka.settings("admin")
 
     async def __aenter__(self) -> Platform:
         try:
@@ -198,10 +198,12 @@ async def work_in_hand(simulation: Simulation, service: str, timeout: float = 5.
     return None
 
 
-async def wait_for_members(bootstrap: str, group: str, clients: set[str], timeout: float = 60.0) -> None:
-    """Wait until consumer group ``group`` is stable with exactly the members of ``clients`` (client ids, the
-    services' instance names): a rebalance has ended."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def wait_for_members(
+    settings: CommonSettings, group: str, members: set[str], timeout: float = 60.0
+) -> None:
+    """Wait until consumer group ``group`` is stable with exactly ``members`` (client ids, the services'
+    instance names): a rebalance has ended."""
+    admin = clients.admin(settings, "tests")
     await admin.start()
     try:
         deadline = time.monotonic() + timeout
@@ -209,9 +211,9 @@ async def wait_for_members(bootstrap: str, group: str, clients: set[str], timeou
             [response] = await admin.describe_consumer_groups([group])
             [(_, _, state, _, _, members)] = response.groups
             seen = {member[1] for member in members}
-            if state == "Stable" and seen == clients:
+            if state == "Stable" and seen == members:
                 return
-            assert time.monotonic() < deadline, f"group {group} is {state} with {seen}, expected {clients}"
+            assert time.monotonic() < deadline, f"group {group} is {state} with {seen}, expected {members}"
             await asyncio.sleep(0.1)
     finally:
         await admin.close()

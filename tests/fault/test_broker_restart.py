@@ -12,29 +12,29 @@ from devtools.stepper import Stepper
 from schemas.topics import DECISIONS, DISPATCH, ESCALATIONS, OUTCOMES, REQUESTS
 from services.core.catalog import apply
 from services.core.clock import write_stepped
-from services.core.settings import DEPLOY_DIR, CommonSettings
+from services.core.settings import DEPLOY_DIR
 from tests.e2e.conftest import ESCALATION_INPUTS, GATEKEEPER_INPUTS, START, Pipeline, night, profile
 from tests.e2e.test_escalation_flow import champions, step_names
 from tests.support import Tail
 
 
 async def test_broker_stop_and_restart_mid_flow(tmp_path: Path) -> None:
-    broker = LocalKafka(tmp_path / "kafka", insecure=True)
+    broker = LocalKafka(tmp_path / "kafka")
     await asyncio.to_thread(broker.start)  # LocalKafka waits with its own event loop
     try:
-        await apply(broker.bootstrap, partitions=4)
-        settings = CommonSettings(
-            kafka_bootstrap=broker.bootstrap,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=1000,
-            clock_ack_dir=tmp_path / "acks",
-        )
+        await apply(broker.settings("admin"), partitions=4)
+        session: dict[str, object] = {
+            "session_timeout_ms": 6000,
+            "heartbeat_interval_ms": 1000,
+            "clock_ack_dir": tmp_path / "acks",
+        }
+        settings = broker.settings("admin", **session)
         write_stepped(tmp_path / "clock.json", START)
         groups = {"gatekeeper": list(GATEKEEPER_INPUTS), "escalation": list(ESCALATION_INPUTS)}
         debtors = champions("brk", 12)
         async with (
             Stepper(
-                broker.bootstrap,
+                settings,
                 tmp_path / "clock.json",
                 tmp_path / "acks",
                 groups,
@@ -43,7 +43,10 @@ async def test_broker_stop_and_restart_mid_flow(tmp_path: Path) -> None:
             Tail(settings, REQUESTS, DECISIONS, ESCALATIONS, OUTCOMES, *DISPATCH.values()) as tail,
         ):
             stepper.now = START
-            pipe = Pipeline(settings, tmp_path, stepper, tail, DEPLOY_DIR / "strategies" / "standard.toml")
+            strategy = DEPLOY_DIR / "strategies" / "standard.toml"
+            pipe = Pipeline(
+                settings, tmp_path, stepper, tail, strategy, lambda name: broker.settings(name, **session)
+            )
             await pipe.start()
             try:
                 await pipe.send(*(profile(d) for d in debtors))

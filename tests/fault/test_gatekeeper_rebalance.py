@@ -57,13 +57,13 @@ class SecondGatekeeper:
         seen = await work_in_hand(simulation, "gatekeeper")
         if seen is None:
             return
-        bootstrap = self.platform.stack.kafka.bootstrap
+        admin = self.platform.settings
         if joining:
             self.process = self.platform.second("gatekeeper", "gatekeeper-2")
             await asyncio.to_thread(self.process.start)
             # The stepper waits for its acknowledgements too while it is in the group.
             simulation.stepper.services.append("gatekeeper-2")
-            await wait_for_members(bootstrap, "gatekeeper", {"gatekeeper", "gatekeeper-2"})
+            await wait_for_members(admin, "gatekeeper", {"gatekeeper", "gatekeeper-2"})
         else:
             assert self.process is not None
             self.decided = await _decisions(self.process)
@@ -71,7 +71,7 @@ class SecondGatekeeper:
             assert self.process.process is not None and self.process.process.returncode == 0
             simulation.stepper.services.remove("gatekeeper-2")
             self.left = True
-            await wait_for_members(bootstrap, "gatekeeper", {"gatekeeper"})
+            await wait_for_members(admin, "gatekeeper", {"gatekeeper"})
         self.steps.append(f"{simulation.now:%b %d %H:%M} {'joined' if joining else 'left'} ({seen})")
 
 

@@ -22,11 +22,10 @@ from services.channels.app import ChannelApp
 from services.core import codec
 from services.core.catalog import apply
 from services.core.clock import ManualClock
-from services.core.settings import CommonSettings
 from tests.channels_support import START, approval, channels_settings, phone, sandbox
 from tests.fault import garbage
 from tests.fault.garbage import Junk
-from tests.support import Tail, produce
+from tests.support import Tail, produce, signed
 
 GOOD = codec.encode(approval("d-junk", "r-good", phone(50)), source="/collections/gatekeeper", time=START)
 EMAIL = codec.encode(
@@ -47,22 +46,21 @@ junk = st.one_of(
 )
 
 
-async def _scenario(bootstrap: str, batch: list[Junk]) -> None:
+async def _scenario(kafka: LocalKafka, batch: list[Junk]) -> None:
     prefix = f"f{uuid.uuid4().hex[:8]}."
-    await apply(bootstrap, prefix=prefix, partitions=2)
-    common = CommonSettings(
-        kafka_bootstrap=bootstrap, topic_prefix=prefix, session_timeout_ms=6000, heartbeat_interval_ms=1000
-    )
+    await apply(kafka.settings("admin"), prefix=prefix, partitions=2)
+    session = {"topic_prefix": prefix, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+    common = kafka.settings("admin", **session)
     clock = ManualClock(START)
     async with sandbox([f"fake-{secrets.token_hex(12)}"], clock) as providers:
         # Callbacks go nowhere: this test is about what the worker reads, not what it hears back.
         config = channels_settings(providers, "http://127.0.0.1:9", [f"link-{secrets.token_hex(16)}"])
-        app = ChannelApp(Channel.SMS, common, config, clock)
+        app = ChannelApp(Channel.SMS, kafka.settings("channels-sms", **session), config, clock)
         task = asyncio.create_task(app.run())
         try:
             sms = DISPATCH[Channel.SMS]
             records = [(sms, key, value, headers) for _, key, value, headers in batch]
-            await produce(common, [*records, (sms, GOOD.key, GOOD.value, GOOD.headers)])
+            await produce(common, [*records, signed(common, sms, GOOD)])
             async with Tail(common, DEADLETTER, OUTCOMES) as tail:
                 await tail.wait_for(
                     lambda: len(tail.of(ev.DeadLetter)) >= len(batch) and tail.of(ev.ContactOutcome),
@@ -89,4 +87,4 @@ async def _scenario(bootstrap: str, batch: list[Junk]) -> None:
 def test_garbage_on_a_dispatch_topic_is_dead_lettered_and_the_next_approval_sent(
     kafka: LocalKafka, batch: list[Junk]
 ) -> None:
-    asyncio.run(_scenario(kafka.bootstrap, batch))
+    asyncio.run(_scenario(kafka, batch))

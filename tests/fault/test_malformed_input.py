@@ -18,7 +18,6 @@ from schemas.vocab import Channel
 from services.core import codec
 from services.core.catalog import apply
 from services.core.clock import ManualClock
-from services.core.settings import CommonSettings
 from services.escalation.app import EscalationApp
 from services.escalation.settings import EscalationSettings
 from services.gatekeeper.app import GatekeeperApp
@@ -51,15 +50,14 @@ junk = garbage.junk(
 )
 
 
-async def _scenario(bootstrap: str, batch: list[Junk]) -> None:
+async def _scenario(kafka: LocalKafka, batch: list[Junk]) -> None:
     prefix = f"f{uuid.uuid4().hex[:8]}."
-    await apply(bootstrap, prefix=prefix, partitions=2)
-    common = CommonSettings(
-        kafka_bootstrap=bootstrap, topic_prefix=prefix, session_timeout_ms=6000, heartbeat_interval_ms=1000
-    )
+    await apply(kafka.settings("admin"), prefix=prefix, partitions=2)
+    session = {"topic_prefix": prefix, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+    common = kafka.settings("admin", **session)
     clock = ManualClock(NOW)
-    gatekeeper = GatekeeperApp(common, gatekeeper_settings(), clock)
-    escalation = EscalationApp(common, EscalationSettings(), clock)
+    gatekeeper = GatekeeperApp(kafka.settings("gatekeeper", **session), gatekeeper_settings(), clock)
+    escalation = EscalationApp(kafka.settings("escalation", **session), EscalationSettings(), clock)
     tasks = [asyncio.create_task(gatekeeper.run()), asyncio.create_task(escalation.run())]
     try:
         profile = samples(debtor="d-junk")[4]
@@ -104,4 +102,4 @@ async def _scenario(bootstrap: str, batch: list[Junk]) -> None:
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batch=st.lists(junk, min_size=3, max_size=8))
 def test_garbage_is_dead_lettered_and_the_next_record_processed(kafka: LocalKafka, batch: list[Junk]) -> None:
-    asyncio.run(_scenario(kafka.bootstrap, batch))
+    asyncio.run(_scenario(kafka, batch))

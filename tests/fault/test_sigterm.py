@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 
 from devtools.processes import Service
-from services.core.settings import CommonSettings
-from tests.support import KEY_ENV
+from tests.conftest import Principal
+from tests.support import KEY_ENV, kafka_env
 
 
 @pytest.mark.parametrize("service", ["gatekeeper", "escalation"])
-def test_sigterm_exits_cleanly(service: str, settings: CommonSettings, tmp_path: Path) -> None:
+def test_sigterm_exits_cleanly(service: str, principal: Principal, tmp_path: Path) -> None:
     env = {
-        "COLLECTIONS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "COLLECTIONS_TOPIC_PREFIX": settings.topic_prefix,
+        **kafka_env(principal(service)),
         "COLLECTIONS_SESSION_TIMEOUT_MS": "6000",
         **KEY_ENV,
     }

@@ -38,7 +38,8 @@ from tests.channels_support import (
     sandbox,
     webhooks_settings,
 )
-from tests.support import APPROVAL_PUBLIC_KEY, Tail, publish
+from tests.conftest import Principal
+from tests.support import APPROVAL_PUBLIC_KEY, Tail, kafka_env, publish
 
 REQUESTS = 1000
 KILL_AFTER = 350  # messages in the sandbox when the worker is killed
@@ -83,7 +84,9 @@ class Worker:
 
 
 @pytest.fixture
-async def rig(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[tuple[Providers, Worker]]:
+async def rig(
+    settings: CommonSettings, principal: Principal, tmp_path: Path
+) -> AsyncIterator[tuple[Providers, Worker]]:
     tokens, keys = [f"fake-{secrets.token_hex(12)}"], [f"link-{secrets.token_hex(16)}"]
     clock_file = tmp_path / "clock.json"
     write_stepped(clock_file, START)
@@ -96,12 +99,11 @@ async def rig(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[tuple[P
         timeout_response_ms=1000,
         seed=7,
     ) as providers:
-        hooks = WebhooksApp(settings, webhooks_settings(free_port(), tokens, keys), clock)
+        hooks = WebhooksApp(principal("webhooks"), webhooks_settings(free_port(), tokens, keys), clock)
         await hooks.start()
         env = {
             **os.environ,
-            "COLLECTIONS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-            "COLLECTIONS_TOPIC_PREFIX": settings.topic_prefix,
+            **kafka_env(principal("channels-sms")),
             "COLLECTIONS_CLOCK": f"file:{clock_file}",
             "COLLECTIONS_SESSION_TIMEOUT_MS": "6000",
             "COLLECTIONS_HEARTBEAT_INTERVAL_MS": "1000",

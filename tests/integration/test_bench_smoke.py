@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(240)
 
 async def test_a_tiny_run_reports_every_figure_of_its_stages(kafka: LocalKafka, tmp_path: Path) -> None:
     assert kafka.process is not None
-    broker = Broker(kafka.bootstrap, kafka.process.pid, kafka.workdir / "data")
+    broker = Broker(kafka, kafka.process.pid, kafka.workdir / "data")
     report = await Bench(broker, tmp_path, TINY).run(STAGES)
     report.finish("tiny", 1.0)
     data = orjson.loads(orjson.dumps(report.as_json()))

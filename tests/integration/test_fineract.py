@@ -25,7 +25,7 @@ from services.escalation.settings import EscalationSettings
 from services.fineract import avro
 from services.fineract.app import FineractApp
 from services.fineract.settings import FineractSettings
-from tests.support import Record, consume, decoded, produce
+from tests.support import Record, consume, decoded, kafka_env, produce
 from tests.unit.fineract import wire
 from tests.unit.fineract.test_state import LISTING
 
@@ -39,11 +39,17 @@ def key(aggregate_id: int) -> bytes:
 
 async def fineract_topic(settings: CommonSettings) -> None:
     """The bank's topic, as Fineract creates it (here with the tests' partition count)."""
+    shipped = load_catalog()
     catalog = Catalog(
-        defaults=load_catalog().defaults,
-        topics=[TopicSpec(name=FINERACT_TOPIC, description="Fineract's external events")],
+        defaults=shipped.defaults,
+        access=shipped.access,
+        principals=shipped.principals,
+        topics=[
+            TopicSpec(name=FINERACT_TOPIC, description="Fineract's external events", writers=[], readers=[])
+        ],
     )
-    await apply(settings.kafka_bootstrap, prefix=settings.topic_prefix, catalog=catalog, partitions=4)
+    # Fineract's topic is the bank's, outside the catalog's ACLs: the services here run as the admin.
+    await apply(settings, prefix=settings.topic_prefix, catalog=catalog, partitions=4, acl=False)
 
 
 async def fineract(settings: CommonSettings, *records: tuple[int, bytes]) -> None:
@@ -136,8 +142,7 @@ async def test_a_held_record_survives_a_restart_and_a_bootstrap_seed_releases_it
             env={
                 **env,
                 "PYTHONPATH": str(REPO_ROOT),
-                "COLLECTIONS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                "COLLECTIONS_TOPIC_PREFIX": settings.topic_prefix,
+                **kafka_env(settings),
             },
             timeout=120,
             check=False,

@@ -25,8 +25,9 @@ from services.core.runtime.handler import Result
 from services.core.runtime.keyed import KeyedStage
 from services.core.runtime.loop import Runtime
 from services.core.settings import REPO_ROOT, CommonSettings
+from tests.conftest import Principal
 from tests.factories import T0, samples
-from tests.support import consume, decoded, produce, publish
+from tests.support import consume, decoded, kafka_env, produce, publish
 
 
 class Tally(BaseModel):
@@ -193,7 +194,7 @@ async def test_state_survives_a_restart(settings: CommonSettings) -> None:
 
 
 def test_publish_command_rejects_bad_lines_and_publishes_good_ones(
-    settings: CommonSettings, tmp_path: Path
+    settings: CommonSettings, principal: Principal, tmp_path: Path
 ) -> None:
     overdue, payment = samples(debtor="d-pub")[:2]
     lines = [
@@ -213,10 +214,7 @@ def test_publish_command_rejects_bad_lines_and_publishes_good_ones(
     ]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    env = os.environ | {
-        "COLLECTIONS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "COLLECTIONS_TOPIC_PREFIX": settings.topic_prefix,
-    }
+    env = os.environ | kafka_env(principal("core-banking"))
     result = subprocess.run(
         [sys.executable, "-m", "services.publish", str(path)],
         cwd=REPO_ROOT,

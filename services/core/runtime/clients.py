@@ -81,19 +81,17 @@ def librdkafka_config(settings: CommonSettings, client_id: str) -> dict[str, str
     return config
 
 
-def producer(
-    settings: CommonSettings, client_id: str, *, max_request_size: int = LARGE_REQUEST_BYTES
-) -> AIOKafkaProducer:
-    # Idempotent producer: a retried batch is not written twice. linger_ms lets the batch fill up.
-    return AIOKafkaProducer(
-        **connection(settings),
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_request_size=max_request_size,
-        request_timeout_ms=30_000,
-    )
+def producer(settings: CommonSettings, client_id: str, **extra: object) -> AIOKafkaProducer:
+    """An idempotent producer (a retried batch is not written twice) that waits for every in-sync replica;
+    ``extra`` overrides the batching (linger_ms lets a batch fill up)."""
+    options: dict[str, object] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "max_request_size": LARGE_REQUEST_BYTES,
+        "request_timeout_ms": 30_000,
+    }
+    return AIOKafkaProducer(**connection(settings), client_id=client_id, **(options | extra))
 
 
 def consumer(

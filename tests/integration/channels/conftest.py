@@ -24,6 +24,7 @@ from tests.channels_support import (
     sandbox,
     webhooks_settings,
 )
+from tests.conftest import Principal
 from tests.support import Tail
 
 
@@ -51,9 +52,9 @@ async def providers(tokens: list[str], clock: ManualClock) -> AsyncIterator[Prov
 
 @pytest.fixture
 async def webhooks(
-    settings: CommonSettings, tokens: list[str], link_keys: list[str], clock: ManualClock
+    principal: Principal, tokens: list[str], link_keys: list[str], clock: ManualClock
 ) -> AsyncIterator[WebhooksApp]:
-    app = WebhooksApp(settings, webhooks_settings(free_port(), tokens, link_keys), clock)
+    app = WebhooksApp(principal("webhooks"), webhooks_settings(free_port(), tokens, link_keys), clock)
     await app.start()
     yield app
     await app.stop()
@@ -69,8 +70,10 @@ class Workers:
         webhooks: WebhooksApp,
         keys: list[str],
         clock: Any,
+        principal: Principal,
     ) -> None:
         self.settings = settings
+        self.principal = principal
         self.providers = providers
         self.webhooks = webhooks
         self.keys = keys
@@ -81,7 +84,7 @@ class Workers:
         self, channel: Channel = Channel.SMS, **overrides: Any
     ) -> tuple[ChannelApp, asyncio.Task[None]]:
         config = channels_settings(self.providers, self.webhooks.hooks.base, self.keys, **overrides)
-        app = ChannelApp(channel, self.settings, config, self.clock)
+        app = ChannelApp(channel, self.principal(f"channels-{channel.value}"), config, self.clock)
         task = asyncio.create_task(app.run())
         self.running.append((app, task))
         return app, task
@@ -99,8 +102,9 @@ async def workers(
     webhooks: WebhooksApp,
     link_keys: list[str],
     clock: ManualClock,
+    principal: Principal,
 ) -> AsyncIterator[Workers]:
-    running = Workers(settings, providers, webhooks, link_keys, clock)
+    running = Workers(settings, providers, webhooks, link_keys, clock, principal)
     yield running
     await running.stop_all()
 

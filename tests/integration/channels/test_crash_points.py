@@ -13,14 +13,14 @@ import time
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 
 from schemas import events as ev
 from schemas.topics import DISPATCH, OUTCOMES
 from schemas.topics import SENDER_LEDGER as LEDGER
 from schemas.vocab import Channel, OutcomeStatus
 from services.channels.ledger import LedgerEntry
+from services.core.runtime import clients
 from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
 from tests.channels_support import START, Providers, approval, phone
@@ -65,8 +65,8 @@ def crash_after(
 async def committed_to_end(settings: CommonSettings, channel: Channel, timeout: float = 60.0) -> None:
     """Wait until the channel's worker group has committed its dispatch topic to the end."""
     group, topic = settings.group(f"channels-{channel.value}"), settings.topic(DISPATCH[channel])
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    ends = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    admin = clients.admin(settings, "tests")
+    ends = clients.consumer(settings, None, "tests")
     await admin.start()
     await ends.start()
     try:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from schemas import events as ev
 from schemas.topics import DISPATCH
@@ -21,6 +20,7 @@ from services.channels.app import ChannelApp
 from services.channels.drivers import message_id
 from services.channels.ledger import LedgerEntry, LedgerState
 from services.core.clock import ManualClock
+from services.core.runtime import clients
 from services.core.settings import CommonSettings
 from services.webhooks.app import WebhooksApp
 from tests.channels_support import START, VARIABLES, Providers, approval, channels_settings, sandbox
@@ -194,7 +194,7 @@ async def test_an_email_claimed_but_never_confirmed_is_not_sent_again(
 async def produce_to(
     settings: CommonSettings, records: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]], partition: int
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = clients.producer(settings, "tests")
     await producer.start()
     try:
         for topic, key, value, headers in records:

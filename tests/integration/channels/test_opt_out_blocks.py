@@ -9,13 +9,12 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import events as ev
 from schemas.topics import ACCOUNT, CONSENT, DECISIONS, OUTCOMES, REQUESTS
 from schemas.vocab import Channel, DecisionKind, ReasonCode
 from services.core.clock import ManualClock
+from services.core.runtime import clients
 from services.core.runtime.clients import partitions
 from services.core.settings import CommonSettings
 from services.gatekeeper.app import GatekeeperApp
@@ -35,8 +34,8 @@ async def gatekeeper(settings: CommonSettings, clock: ManualClock) -> AsyncItera
 
 async def caught_up(settings: CommonSettings, group: str, topics: list[str], timeout: float = 30) -> None:
     """Wait until ``group`` has committed everything on ``topics``: the service has applied it."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    ends = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    admin = clients.admin(settings, "tests")
+    ends = clients.consumer(settings, None, "tests")
     await admin.start()
     await ends.start()
     try:

@@ -8,12 +8,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import events as ev
 from schemas.topics import DISPATCH
 from schemas.vocab import Channel, FailureKind, OutcomeStatus
 from services.channels.errors import AuthenticationError
+from services.core.runtime import clients
 from services.core.settings import DEPLOY_DIR, CommonSettings
 from services.messaging.templates import TemplateBook
 from tests.channels_support import (
@@ -229,7 +229,7 @@ async def _in_flight(providers: Providers) -> bool:
 
 
 async def _committed(settings: CommonSettings) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = clients.admin(settings, "tests")
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(settings.group("channels-sms"))

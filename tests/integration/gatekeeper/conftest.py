@@ -65,7 +65,7 @@ async def gk(settings: CommonSettings, tmp_path: Path) -> AsyncIterator[Harness]
     assert settings.clock_ack_dir is not None
     async with (
         Stepper(
-            settings.kafka_bootstrap,
+            settings,
             clock_file,
             settings.clock_ack_dir,
             {settings.group("gatekeeper"): topics},

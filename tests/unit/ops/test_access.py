@@ -205,20 +205,6 @@ def test_the_operations_guide_lists_the_principals_as_the_catalog_does() -> None
     assert "\n".join(table) in guide, "paste `python -m services.core.catalog acls --format markdown`"
 
 
-# Files that still build Kafka clients by hand, with no security settings: each goes through
-# services.core.runtime.clients when it moves onto the secure broker, and leaves this list. No file joins it.
-BUILT_BY_HAND = {
-    "devtools/bench_kafka.py",
-    "devtools/stepper.py",
-    "tests/fault/stack.py",
-    "tests/integration/channels/test_crash_points.py",
-    "tests/integration/channels/test_email.py",
-    "tests/integration/channels/test_opt_out_blocks.py",
-    "tests/integration/channels/test_sms.py",
-    "tests/support.py",
-}
-
-
 def test_kafka_clients_are_built_in_one_place() -> None:
     construct = re.compile(r"\b(AIOKafkaProducer|AIOKafkaConsumer|AIOKafkaAdminClient|AdminClient)\(")
     allowed = {"services/core/runtime/clients.py", "services/core/acls.py"}
@@ -228,4 +214,4 @@ def test_kafka_clients_are_built_in_one_place() -> None:
         for path in (REPO_ROOT / folder).rglob("*.py")
         if construct.search(path.read_text(encoding="utf-8"))
     }
-    assert found - allowed <= BUILT_BY_HAND, "build Kafka clients with services.core.runtime.clients"
+    assert found - allowed == set(), "build Kafka clients with services.core.runtime.clients"
