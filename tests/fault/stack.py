@@ -155,7 +155,8 @@ class Platform:
         for name, service in self.stack.services.items():
             assert service.alive(), f"{name} died during the run:\n{service.tail()}"
         log = await read_log(self.settings)
-        async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30) as http:
+        control = {"Authorization": f"Bearer {self.service('sandbox').env['SANDBOX_ADMIN_TOKEN']}"}
+        async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30, headers=control) as http:
             messages = (await http.get("/_sandbox/messages")).json()["messages"]
             calls = (await http.get("/_sandbox/calls")).json()["calls"]
             mail = (await http.get("/_sandbox/mail")).json()["mail"]
