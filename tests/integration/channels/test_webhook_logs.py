@@ -203,3 +203,20 @@ async def test_nothing_from_a_valid_callback_reaches_the_log_either(
     assert response.status_code == 200
     await tail.wait_for(lambda: outcomes_of(tail, "r-clean"))
     check_clean(caplog, NUMBER, NUMBER[1:], "ctx=", params["MessageSid"])
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/email/unsubscribe?token=%FF%FE%00", "/email/unsubscribe?token=\xff\xfe", "/email/unsubscribe?%%%=="],
+    ids=["percent-encoded-garbage", "raw-0xff", "broken-percent-encoding"],
+)
+async def test_a_garbage_unsubscribe_link_is_refused_without_a_trace(
+    webhooks: WebhooksApp, caplog: pytest.LogCaptureFixture, target: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    answer = await raw(webhooks, request.encode("latin-1"))
+
+    assert status(answer) in (400, 403), answer[:200]
+    [_] = check_clean(caplog, "%FF", "\xff")
