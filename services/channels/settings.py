@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,9 +44,7 @@ class ChannelsSettings(TemplatesSettings):
     # a private test network (the sandbox) may be spoken to in clear, and then never with credentials.
     smtp_host: str = "127.0.0.1"
     smtp_tls: SmtpTls = "starttls"
-    smtp_port: Annotated[int, Field(ge=1, le=65535)] = Field(
-        default_factory=lambda data: 465 if data.get("smtp_tls") == "implicit" else 25
-    )
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     # CA bundle the relay's certificate is verified against (hostname included); the system's by default.
@@ -82,6 +80,13 @@ class ChannelsSettings(TemplatesSettings):
     request_budget_seconds: Annotated[float, Field(gt=0, le=240)] = 150.0
     # Ledger entries of finished requests are dropped this long after the approval's valid_until.
     ledger_retention_days: Annotated[int, Field(ge=1)] = 35
+
+    @model_validator(mode="before")
+    @classmethod
+    def _implicit_tls_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("smtp_tls") == "implicit" and data.get("smtp_port") is None:
+            return {**data, "smtp_port": 465}
+        return data
 
     @model_validator(mode="after")
     def _no_credentials_in_clear(self) -> ChannelsSettings:
