@@ -135,6 +135,8 @@ class Bench:
         self.clock_file = out / "clock.json"
         self.logs = out / "logs"
         self.token = secrets.token_hex(16)
+        # The sandbox's control endpoints (reset, ledger, idle) take their own token.
+        self.control = {"Authorization": f"Bearer {secrets.token_hex(16)}"}
         self.link_key = secrets.token_hex(16)
         self.signing_key, self.approval_key = signing.generate()
         self._procs: list[Proc] = []
@@ -347,7 +349,7 @@ class Bench:
         prefix = await self._topics("pipeline")
         n = self.sizes.pipeline
         sandbox_url = await self._sandbox_url()
-        async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=sandbox_url, timeout=30, headers=self.control) as http:
             await http.post("/_sandbox/reset")
         escalation = await self._service("escalation", prefix, ["services.escalation", "run"])
         gatekeeper = await self._service("gatekeeper", prefix, ["services.gatekeeper", "run"])
@@ -420,6 +422,7 @@ class Bench:
                 "SANDBOX_HTTP_PORT": "0",
                 "SANDBOX_SMTP_PORT": "0",
                 "SANDBOX_AUTH_TOKENS": self.token,
+                "SANDBOX_ADMIN_TOKEN": self.control["Authorization"].removeprefix("Bearer "),
                 "SANDBOX_CLOCK": f"file:{self.clock_file}",
                 "SANDBOX_LOG_LEVEL": "WARNING",
             }
@@ -514,7 +517,9 @@ class Bench:
         figures: dict[str, Any] = {"creates": self.sizes.sandbox, "in_flight": SMS_IN_FLIGHT}
         for label, in_flight in (("serial", 1), ("concurrent", SMS_IN_FLIGHT)):
             before = self.meter.read()
-            seconds, failures = await _create_messages(url, self.token, self.sizes.sandbox, in_flight)
+            seconds, failures = await _create_messages(
+                url, self.token, self.control, self.sizes.sandbox, in_flight
+            )
             figures[label] = {
                 "creates_per_s": round(self.sizes.sandbox / seconds, 1),
                 "failures": failures,
@@ -534,7 +539,7 @@ class Bench:
         }
         deadline = time.monotonic() + _budget(contacts, 50)
         calm = 0
-        async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=sandbox_url, timeout=30, headers=self.control) as http:
             while calm < 3:
                 _alive(*procs)()
                 if time.monotonic() > deadline:
@@ -562,7 +567,9 @@ class Bench:
 # ---- helpers -----------------------------------------------------------------------------------
 
 
-async def _create_messages(url: str, token: str, count: int, in_flight: int) -> tuple[float, int]:
+async def _create_messages(
+    url: str, token: str, control: dict[str, str], count: int, in_flight: int
+) -> tuple[float, int]:
     """``count`` message creates, ``in_flight`` at a time; returns the seconds taken and the failures."""
     limits = httpx.Limits(max_connections=in_flight)
     failures = 0
@@ -580,7 +587,7 @@ async def _create_messages(url: str, token: str, count: int, in_flight: int) -> 
         started = time.time()
         await asyncio.gather(*(client() for _ in range(in_flight)))
         seconds = time.time() - started
-        await http.post("/_sandbox/reset")
+        await http.post("/_sandbox/reset", headers=control)
     return seconds, failures
 
 

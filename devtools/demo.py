@@ -104,6 +104,8 @@ class Stack:
                 "SANDBOX_HTTP_PORT": str(http_port),
                 "SANDBOX_SMTP_PORT": str(smtp_port),
                 "SANDBOX_AUTH_TOKENS": token,
+                "SANDBOX_ADMIN_TOKEN": secrets.token_hex(16),
+                "SANDBOX_SMTP_CA_FILE": str(out / "smtp-ca.pem"),
                 "SANDBOX_CLOCK": common["COLLECTIONS_CLOCK"],
                 "SANDBOX_INBOUND_URL": f"{stack.webhooks_url}/twilio/messages/inbound",
                 "SANDBOX_CALLBACK_DELAY_MS": "2",
@@ -168,6 +170,7 @@ class Stack:
                     "CHANNELS_APPROVAL_KEYS": approval_key,
                     "CHANNELS_SMTP_HOST": "127.0.0.1",
                     "CHANNELS_SMTP_PORT": str(smtp_port),
+                    "CHANNELS_SMTP_CA_FILE": str(out / "smtp-ca.pem"),
                     "CHANNELS_RATE_PER_SECOND": "500",
                     "CHANNELS_RATE_BURST": "500",
                     "CHANNELS_RECONCILE_DELAY_SECONDS": "0.2",
@@ -247,7 +250,9 @@ class Simulation:
 
     async def run(self) -> None:
         out = self.options.out
-        async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30) as self.http:
+        control = {"Authorization": f"Bearer {self.stack.services['sandbox'].env['SANDBOX_ADMIN_TOKEN']}"}
+        sandbox = httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30, headers=control)
+        async with sandbox as self.http:
             await self._configure_sandbox()
             if self.hooks.configured is not None:
                 await self.hooks.configured(self)

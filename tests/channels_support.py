@@ -4,10 +4,12 @@ HTTP and SMTP), approvals, settings pointing at the sandboxes, and services run 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +22,7 @@ from schemas.vocab import Channel, RequestKind
 from services.channels.settings import ChannelsSettings
 from services.core.clock import Clock
 from services.sandbox.settings import SandboxSettings
-from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
+from services.sandbox.smtp_server import MailStore, SmtpSandbox, add_mail_routes, start_smtp_server
 from services.sandbox.twilio_api import create_twilio_app
 from services.webhooks.settings import WebhooksSettings
 from tests.support import APPROVAL_PUBLIC_KEY
@@ -93,10 +95,12 @@ def approval(
 
 @dataclass
 class Providers:
-    """The Twilio-compatible sandbox and the SMTP sandbox, with a client for their control endpoints."""
+    """The Twilio-compatible sandbox and the SMTP sandbox, with a client for their control endpoints (it
+    carries the admin token); ``smtp_ca_file`` verifies the SMTP sandbox's certificate."""
 
     base_url: str
     smtp_port: int
+    smtp_ca_file: Path | None
     tokens: list[str]
     control: httpx.AsyncClient
 
@@ -134,10 +138,20 @@ class Providers:
         return not any(state.values())
 
 
+def admin_token() -> str:
+    """A made-up admin token for one sandbox."""
+    return f"admin-{secrets.token_hex(16)}"
+
+
+def admin(token: str) -> dict[str, str]:
+    """The header of a request to the sandbox's control endpoints."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 @contextlib.asynccontextmanager
-async def serve_sandbox(settings: SandboxSettings, clock: Clock) -> AsyncIterator[tuple[str, int]]:
-    """The Twilio-compatible and SMTP sandboxes in this process on loopback: their HTTP base URL and SMTP
-    port (the ports of ``settings`` are not used: each listens on a free one)."""
+async def serve_sandbox(settings: SandboxSettings, clock: Clock) -> AsyncIterator[tuple[str, SmtpSandbox]]:
+    """The Twilio-compatible and SMTP sandboxes in this process on loopback: their HTTP base URL and the SMTP
+    sandbox (its port, its CA file; the ports of ``settings`` are not used: each listens on a free one)."""
     store = MailStore(clock, settings.smtp_faults)
     app = create_twilio_app(settings, clock)
     add_mail_routes(app, store)
@@ -146,7 +160,7 @@ async def serve_sandbox(settings: SandboxSettings, clock: Clock) -> AsyncIterato
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     smtp = await start_smtp_server(settings, store)
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", smtp.sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", smtp
     finally:
         smtp.close()
         await runner.cleanup()
@@ -155,8 +169,10 @@ async def serve_sandbox(settings: SandboxSettings, clock: Clock) -> AsyncIterato
 @contextlib.asynccontextmanager
 async def sandbox(tokens: list[str], clock: Clock, **overrides: Any) -> Any:
     """Both sandboxes in this process, on free ports, with test-friendly delays."""
+    control_token = admin_token()
     options: dict[str, Any] = {
         "auth_tokens": [SecretStr(token) for token in tokens],
+        "admin_token": SecretStr(control_token),
         "http_port": 0,
         "smtp_port": 0,
         "callback_delay_ms": 5,
@@ -165,10 +181,10 @@ async def sandbox(tokens: list[str], clock: Clock, **overrides: Any) -> Any:
         "timeout_response_ms": 1500,
         **overrides,
     }
-    async with serve_sandbox(SandboxSettings(**options), clock) as (base_url, smtp_port):
-        control = httpx.AsyncClient(base_url=base_url, timeout=15)
+    async with serve_sandbox(SandboxSettings(**options), clock) as (base_url, smtp):
+        control = httpx.AsyncClient(base_url=base_url, timeout=15, headers=admin(control_token))
         try:
-            yield Providers(base_url, smtp_port, tokens, control)
+            yield Providers(base_url, smtp.port, smtp.ca_file, tokens, control)
         finally:
             await control.aclose()
 
@@ -185,8 +201,10 @@ def channels_settings(
         "webhooks_base_url": webhooks_url,
         "link_signing_keys": [SecretStr(key) for key in keys],
         "approval_keys": [APPROVAL_PUBLIC_KEY],
+        # TLS as in production: STARTTLS, the sandbox's certificate verified (hostname included) with its CA.
         "smtp_host": "127.0.0.1",
         "smtp_port": providers.smtp_port,
+        "smtp_ca_file": providers.smtp_ca_file,
         "mail_from": "Example Bank <collections@bank.example>",
         "create_timeout_seconds": 0.5,
         "reconcile_delay_seconds": 0.1,

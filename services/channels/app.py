@@ -3,12 +3,12 @@ the worker refuses to start), the link signer, metrics; and runs it with /metric
 
 from __future__ import annotations
 
-import ssl
+import logging
 
 from prometheus_client import CollectorRegistry
 
 from schemas.vocab import Channel
-from services.channels.adapters.smtp_email import SmtpEmail
+from services.channels.adapters.smtp_email import INSECURE, SmtpEmail
 from services.channels.adapters.twilio_rest import TwilioRest
 from services.channels.adapters.twilio_sms import TwilioSms
 from services.channels.adapters.twilio_voice import TwilioVoice
@@ -25,21 +25,24 @@ from services.core.settings import CommonSettings, ConfigError
 from services.messaging.links import LinkSigner
 from services.messaging.templates import TemplateBook
 
+log = logging.getLogger(__name__)
+
 
 def build_driver(channel: Channel, config: ChannelsSettings, templates: TemplateBook) -> Driver:
     """The real adapter for ``channel``."""
     links = LinkSigner(config.link_signing_keys)
     if channel is Channel.EMAIL:
-        context = ssl.create_default_context(cafile=config.smtp_ca_file) if config.smtp_ca_file else None
+        if config.smtp_tls == INSECURE:
+            log.warning("SMTP in clear (CHANNELS_SMTP_TLS=%s): only for a relay on a test network", INSECURE)
         smtp = SmtpEmail(
             config.smtp_host,
             config.smtp_port,
             pool_size=config.smtp_pool_size,
             timeout=config.create_timeout_seconds,
-            starttls=config.smtp_starttls,
+            tls=config.smtp_tls,
             username=config.smtp_username,
             password=config.smtp_password,
-            tls_context=context,
+            ca_file=config.smtp_ca_file,
         )
         return EmailDriver(smtp, templates, links, config)
     if config.twilio_auth_token is None:  # SmsSettings and VoiceSettings require it

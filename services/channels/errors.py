@@ -6,6 +6,8 @@ at the boundary (``raise X from exc``), so the worker never sees an HTTP status 
     ├── PermanentSendError     nothing was created and retrying will not help (21211, 21610, SMTP 5xx)
     ├── UncertainSendError     the provider may have created it (5xx or timeout on create): reconcile first
     └── AuthenticationError    the credentials are wrong: stop the worker, loudly
+        └── InsecureTransportError  the credentials and messages would cross in clear or to an unverified
+                                    relay: stop the worker, loudly, as for refused credentials
 """
 
 from __future__ import annotations
@@ -44,3 +46,9 @@ class UncertainSendError(SendError):
 
 class AuthenticationError(SendError):
     """The provider refused our credentials: no send can succeed until an operator fixes them."""
+
+
+class InsecureTransportError(AuthenticationError):
+    """The relay offers no TLS, or a certificate that does not verify: nothing was sent, and nothing will be
+    until an operator fixes the relay or the TLS settings. An authentication error, so that the worker stops
+    rather than trying every message against it."""

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.vocab import Channel
+from services.channels.adapters.smtp_email import INSECURE, SmtpTls
 from services.core.settings import DEPLOY_DIR, HttpUrl, SigningKeys
 from services.core.signing import VerifyKeys
 
@@ -42,12 +43,14 @@ class ChannelsSettings(TemplatesSettings):
     approval_keys: VerifyKeys
     machine_detection: bool = True
 
-    # SMTP (email).
+    # SMTP (email). TLS is required: STARTTLS, or implicit TLS (its own port, 465 unless set); only a relay on
+    # a private test network (the sandbox) may be spoken to in clear, and then never with credentials.
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_tls: SmtpTls = "starttls"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: Literal["auto", "required", "off"] = "auto"
+    # CA bundle the relay's certificate is verified against (hostname included); the system's by default.
     smtp_ca_file: Path | None = None
     smtp_pool_size: Annotated[int, Field(ge=1, le=64)] = 4
     mail_from: str = "Example Bank <collections@bank.example>"
@@ -80,6 +83,19 @@ class ChannelsSettings(TemplatesSettings):
     request_budget_seconds: Annotated[float, Field(gt=0, le=240)] = 150.0
     # Ledger entries of finished requests are dropped this long after the approval's valid_until.
     ledger_retention_days: Annotated[int, Field(ge=1)] = 35
+
+    @model_validator(mode="before")
+    @classmethod
+    def _implicit_tls_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("smtp_tls") == "implicit" and data.get("smtp_port") is None:
+            return {**data, "smtp_port": 465}
+        return data
+
+    @model_validator(mode="after")
+    def _no_credentials_in_clear(self) -> ChannelsSettings:
+        if self.smtp_tls == INSECURE and self.smtp_password is not None:
+            raise ValueError(f"smtp_password is never sent with smtp_tls={INSECURE}")
+        return self
 
     @property
     def claim_lease_seconds(self) -> float:

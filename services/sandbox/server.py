@@ -1,6 +1,7 @@
 """Runs the Twilio-compatible HTTP sandbox and the SMTP sandbox together until SIGTERM or SIGINT.
 
-Prints one machine-readable line once both listen: ``SANDBOX_READY http=HOST:PORT smtp=HOST:PORT``.
+Prints one machine-readable line once both listen: ``SANDBOX_READY http=HOST:PORT smtp=HOST:PORT``, followed
+by `` smtp_ca=PATH`` when the SMTP certificate was generated (the CA file an email worker trusts).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ async def serve(settings: SandboxSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     http_port = runner.addresses[0][1]
-    smtp_port = smtp.sockets[0].getsockname()[1]
-    print(f"SANDBOX_READY http={settings.host}:{http_port} smtp={settings.host}:{smtp_port}", flush=True)
+    ready = f"SANDBOX_READY http={settings.host}:{http_port} smtp={settings.host}:{smtp.port}"
+    print(ready + (f" smtp_ca={smtp.ca_file}" if smtp.ca_file else ""), flush=True)
     try:
         await stop.wait()
     finally:

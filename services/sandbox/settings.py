@@ -83,6 +83,9 @@ class SandboxSettings(BaseSettings):
     # Several tokens are accepted so that a rotation can be rehearsed; the first one signs webhooks,
     # as Twilio signs with the primary token.
     auth_tokens: Annotated[list[SecretStr], NoDecode, Field(min_length=1)]
+    # The bearer token of every /_sandbox/ control endpoint. Not a Twilio token: whoever holds those (the
+    # workers, the webhooks) must not be able to inject inbound SMS signed with them, or change faults.
+    admin_token: Annotated[SecretStr, Field(min_length=16)]
     inbound_url: str | None = None
     # Loopback only by default: the sandbox must never post callbacks off this machine by accident.
     allowed_callback_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "::1"]
@@ -100,13 +103,17 @@ class SandboxSettings(BaseSettings):
     call_price_per_minute: Decimal = Decimal("0.0140")
     price_unit: str = "USD"
     smtp_faults: dict[str, SmtpFault] = {}
+    # STARTTLS is always offered: with this certificate and key, or with one generated at start for
+    # smtp_tls_names, whose CA certificate is written to smtp_ca_file (a temporary file when unset).
     smtp_tls_cert: Path | None = None
     smtp_tls_key: Path | None = None
+    smtp_tls_names: Annotated[list[str], NoDecode, Field(min_length=1)] = ["localhost", "127.0.0.1", "::1"]
+    smtp_ca_file: Path | None = None
     seed: int = 0
     clock: str = "wall"
     log_level: str = "INFO"
 
-    @field_validator("auth_tokens", "allowed_callback_hosts", "fault_kinds", mode="before")
+    @field_validator("auth_tokens", "allowed_callback_hosts", "fault_kinds", "smtp_tls_names", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -117,4 +124,11 @@ class SandboxSettings(BaseSettings):
     def _tls_pair(self) -> SandboxSettings:
         if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
             raise ValueError("smtp_tls_cert and smtp_tls_key go together")
+        return self
+
+    @model_validator(mode="after")
+    def _admin_token_of_its_own(self) -> SandboxSettings:
+        admin = self.admin_token.get_secret_value()
+        if any(admin == token.get_secret_value() for token in self.auth_tokens):
+            raise ValueError("admin_token must not be one of the auth_tokens")
         return self

@@ -1,5 +1,6 @@
-"""Local SMTP sandbox on aiosmtpd: stores every message it accepts, answers chosen 4xx/5xx codes for chosen
-recipients, and serves the stored mail and its faults over ``/_sandbox/mail`` on the sandbox HTTP app."""
+"""Local SMTP sandbox on aiosmtpd: offers STARTTLS, stores every message it accepts (and whether it came over
+TLS), answers chosen 4xx/5xx codes for chosen recipients, and serves the stored mail and its faults over
+``/_sandbox/mail`` on the sandbox HTTP app."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import asyncio
 import email
 import email.policy
 import logging
-import ssl
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.core.clock import Clock
 from services.sandbox.settings import SandboxSettings, SmtpFault
+from services.sandbox.smtp_tls import generated_context, server_context
 from services.sandbox.twilio_api import RESET_HOOKS
 
 log = logging.getLogger(__name__)
@@ -173,22 +176,43 @@ class SandboxSmtpHandler:
         return f"250 OK: queued as {stored.id}"
 
 
-def _tls_context(settings: SandboxSettings) -> ssl.SSLContext | None:
-    if settings.smtp_tls_cert is None or settings.smtp_tls_key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
-    return context
+@dataclass
+class SmtpSandbox:
+    """The listening SMTP sandbox, and the CA file that verifies its generated certificate (None when the
+    certificate is configured: its issuer is the operator's)."""
+
+    server: asyncio.Server
+    ca_file: Path | None
+    temporary: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        self.server.close()
+        if self.temporary is not None:
+            self.temporary.cleanup()
 
 
-async def start_smtp_server(settings: SandboxSettings, store: MailStore) -> asyncio.Server:
-    """Listen on the running loop; STARTTLS is offered (not required) when a certificate is configured."""
+async def start_smtp_server(settings: SandboxSettings, store: MailStore) -> SmtpSandbox:
+    """Listen on the running loop, offering STARTTLS (not requiring it: a client may still send in clear,
+    and the stored mail says which it did)."""
     # aiosmtpd logs every command line at INFO, full recipient addresses included.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     handler = SandboxSmtpHandler(store)
-    tls_context = _tls_context(settings)
+    temporary: tempfile.TemporaryDirectory[str] | None = None
+    ca_file: Path | None = None
+    if settings.smtp_tls_cert is not None and settings.smtp_tls_key is not None:
+        tls_context = server_context(settings.smtp_tls_cert, settings.smtp_tls_key)
+    else:
+        ca_file = settings.smtp_ca_file
+        if ca_file is None:
+            temporary = tempfile.TemporaryDirectory(prefix="smtp-sandbox-ca-")
+            ca_file = Path(temporary.name) / "ca.pem"
+        tls_context = generated_context(settings.smtp_tls_names, ca_file)
     loop = asyncio.get_running_loop()
-    return await loop.create_server(
+    server = await loop.create_server(
         lambda: SMTP(
             handler,
             hostname="sandbox.smtp.localhost",
@@ -199,6 +223,7 @@ async def start_smtp_server(settings: SandboxSettings, store: MailStore) -> asyn
         settings.host,
         settings.smtp_port,
     )
+    return SmtpSandbox(server, ca_file, temporary)
 
 
 MAIL_STORE = web.AppKey("mail_store", MailStore)

@@ -1,5 +1,9 @@
 """Twilio-compatible HTTP sandbox: the Messages and Calls REST endpoints in Twilio's protocol, and the
-``/_sandbox/`` control endpoints that tests and the demo drive it with."""
+``/_sandbox/`` control endpoints that tests and the demo drive it with.
+
+Every control endpoint requires the admin token (``Authorization: Bearer``): they inject inbound SMS signed
+with the auth token, change what the sandbox answers, and show every message, call and mail it received.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ SANDBOX = web.AppKey("twilio_sandbox", TwilioSandbox)
 # Other sandboxes mounted on the same app (the mail store) register here to be cleared by /_sandbox/reset.
 RESET_HOOKS: web.AppKey[list[Callable[[], None]]] = web.AppKey("reset_hooks")
 _UNCOUNTED_PATHS = frozenset({"/_sandbox/idle", "/healthz"})
+CONTROL_PREFIX = "/_sandbox/"
 
 
 def twilio_error(
@@ -58,7 +63,7 @@ def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = N
 
 def create_twilio_app(settings: SandboxSettings, clock: Clock) -> web.Application:
     sandbox = TwilioSandbox(settings, clock)
-    app = web.Application(middlewares=[_count_in_flight])
+    app = web.Application(middlewares=[_require_admin, _count_in_flight])
     app[SANDBOX] = sandbox
     app[RESET_HOOKS] = []
 
@@ -121,6 +126,22 @@ def _authenticate(request: web.Request) -> web.Response | None:
         20003,
         "Authentication Error - invalid username",
         {"WWW-Authenticate": 'Basic realm="Twilio API"'},
+    )
+
+
+@web.middleware
+async def _require_admin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith(CONTROL_PREFIX):
+        return await handler(request)
+    expected = request.app[SANDBOX].settings.admin_token.get_secret_value()
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode()):
+        return await handler(request)
+    log.warning("rejected control request without the admin token path=%s", request.path)
+    return _json(
+        {"error": "the control endpoints need Authorization: Bearer <SANDBOX_ADMIN_TOKEN>"},
+        status=401,
+        headers={"WWW-Authenticate": 'Bearer realm="sandbox control"'},
     )
 
 

@@ -512,16 +512,22 @@ class TwilioSandbox:
             return _Delivery(None, "callback host not allowed", "")
         assert self._session is not None, "start() the sandbox before it sends webhooks"
         headers = {"User-Agent": "TwilioProxy/1.1", "I-Twilio-Idempotency-Token": token}
+        # Never followed: a redirect would carry the signed request to a host the allowlist never saw.
         if method == "GET":
             target = f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
             headers["X-Twilio-Signature"] = self._validator.compute_signature(target, {})
-            request = self._session.get(target, headers=headers)
+            request = self._session.get(target, headers=headers, allow_redirects=False)
         else:
             headers["X-Twilio-Signature"] = self._validator.compute_signature(url, MultiDict(params))
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            request = self._session.post(url, data=urlencode(params).encode(), headers=headers)
+            request = self._session.post(
+                url, data=urlencode(params).encode(), headers=headers, allow_redirects=False
+            )
         try:
             async with request as response:
+                if 300 <= response.status < 400:
+                    log.warning("webhook answered a redirect (%d), not followed", response.status)
+                    return _Delivery(response.status, "redirect not followed", "")
                 return _Delivery(response.status, None, await response.text())
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("webhook failed: %s", type(exc).__name__)

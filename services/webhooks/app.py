@@ -19,6 +19,7 @@ from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
 from services.core.settings import CommonSettings
 from services.messaging.templates import TemplateBook
+from services.webhooks import edge
 from services.webhooks.directory import Directory
 from services.webhooks.keywords import Matcher
 from services.webhooks.metrics import WebhookMetrics
@@ -81,8 +82,7 @@ class WebhooksApp:
         await self.directory.caught_up(timeout=120)
         app = web.Application(client_max_size=self.config.max_body_bytes)
         app.add_routes(self.hooks.routes())
-        # No access log: request lines carry query strings (signed context, unsubscribe tokens).
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+        self._runner = edge.runner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()

@@ -21,9 +21,16 @@ class WebhookMetrics:
             ["endpoint", "reason"],
             registry=registry,
         )
+        self.malformed = Counter(
+            "collections_webhooks_malformed_requests_total",
+            "Requests refused with 400: not a UTF-8 form, or a field out of its bounds",
+            ["endpoint"],
+            registry=registry,
+        )
         self.duplicates = Counter(
             "collections_webhooks_duplicates_total",
-            "Callbacks ignored: a provider retry, or a status that does not move a message forward",
+            "Callbacks ignored: a copy of one in hand or handled (provider retry, replay), or a status that "
+            "does not move a message forward",
             ["endpoint"],
             registry=registry,
         )

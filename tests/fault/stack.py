@@ -160,7 +160,8 @@ class Platform:
         records = await read_records(self.settings)
         log = [record.envelope for record in records]
         audited = audit(*provenance.check(records, ApprovalVerifier([self.stack.approval_key])))
-        async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30) as http:
+        control = {"Authorization": f"Bearer {self.service('sandbox').env['SANDBOX_ADMIN_TOKEN']}"}
+        async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=30, headers=control) as http:
             messages = (await http.get("/_sandbox/messages")).json()["messages"]
             calls = (await http.get("/_sandbox/calls")).json()["calls"]
             mail = (await http.get("/_sandbox/mail")).json()["mail"]

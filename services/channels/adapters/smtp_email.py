@@ -1,6 +1,11 @@
-"""Email through an SMTP relay with aiosmtplib: a small pool of connections, STARTTLS when the relay offers
-it (or required), and the transaction driven step by step so that every failure is known to have happened
-before the message was handed over (retry or fail) or during the hand-over (uncertain)."""
+"""Email through an SMTP relay with aiosmtplib: a small pool of connections over TLS (STARTTLS or implicit),
+and the transaction driven step by step so that every failure is known to have happened before the message
+was handed over (retry or fail) or during the hand-over (uncertain).
+
+TLS is required unless the deployment says ``none_insecure_local_only``: a relay that offers no STARTTLS, or
+whose certificate does not verify, gets neither the credentials nor a message, and the worker stops
+(``InsecureTransportError``) instead of retrying what would go in clear.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import logging
 import ssl
 from email.message import EmailMessage
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Literal
 
 import aiosmtplib
@@ -18,6 +24,7 @@ from pydantic import SecretStr
 from schemas.vocab import FailureKind
 from services.channels.errors import (
     AuthenticationError,
+    InsecureTransportError,
     PermanentSendError,
     SendError,
     TransientSendError,
@@ -28,7 +35,10 @@ from services.core.masking import mask_email
 
 log = logging.getLogger(__name__)
 
-StartTls = Literal["auto", "required", "off"]
+# How the session is protected: STARTTLS on a plain port, TLS from the first byte (implicit, port 465), or
+# nothing at all, for a relay on this machine or a private test network (the sandbox).
+SmtpTls = Literal["starttls", "implicit", "none_insecure_local_only"]
+INSECURE: SmtpTls = "none_insecure_local_only"
 
 
 class SmtpEmail:
@@ -41,19 +51,22 @@ class SmtpEmail:
         *,
         pool_size: int,
         timeout: float,
-        starttls: StartTls = "auto",
+        tls: SmtpTls = "starttls",
         username: str | None = None,
         password: SecretStr | None = None,
-        tls_context: ssl.SSLContext | None = None,
+        ca_file: Path | None = None,
         local_hostname: str | None = None,
     ) -> None:
+        if tls == INSECURE and password is not None:
+            raise ValueError("SMTP credentials are never sent without TLS")
         self._host = host
         self._port = port
         self._timeout = timeout
-        self._starttls = starttls
+        self._tls = tls
         self._username = username
         self._password = password
-        self._tls_context = tls_context
+        self._ca_file = ca_file
+        self._tls_context: ssl.SSLContext | None = None
         self._local_hostname = local_hostname
         self._slots = asyncio.Semaphore(pool_size)
         self._idle: list[aiosmtplib.SMTP] = []
@@ -90,21 +103,58 @@ class SmtpEmail:
             hostname=self._host,
             port=self._port,
             timeout=self._timeout,
-            start_tls={"auto": None, "required": True, "off": False}[self._starttls],
-            tls_context=self._tls_context,
+            use_tls=self._tls == "implicit",
+            start_tls=False,  # driven below, so that no relay can talk the session out of it
+            tls_context=self._context() if self._tls != INSECURE else None,
             local_hostname=self._local_hostname,
         )
         try:
             await connection.connect()
+            if self._tls == "starttls":
+                await self._start_tls(connection)
             if self._username and self._password is not None:
                 await connection.login(self._username, self._password.get_secret_value())
+        except InsecureTransportError:
+            await _close(connection)
+            raise
         except aiosmtplib.SMTPAuthenticationError as exc:
             await _close(connection)
             raise AuthenticationError(f"SMTP login refused: {exc.code}", code=str(exc.code)) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             await _close(connection)
+            if _unverified(exc):
+                raise self._insecure("its certificate does not verify") from exc
             raise TransientSendError(f"could not open an SMTP session: {type(exc).__name__}") from exc
         return connection
+
+    def _context(self) -> ssl.SSLContext:
+        """Built at the first session rather than at start: a sandbox started alongside the worker writes its
+        CA file only once it listens."""
+        if self._tls_context is None:
+            try:
+                self._tls_context = ssl.create_default_context(cafile=self._ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise self._insecure(f"its CA file cannot be read ({type(exc).__name__})") from exc
+        return self._tls_context
+
+    async def _start_tls(self, connection: aiosmtplib.SMTP) -> None:
+        await connection.ehlo()
+        if not connection.supports_extension("starttls"):
+            # Before AUTH and MAIL: the credentials and the message would cross in clear.
+            raise self._insecure("it does not offer STARTTLS")
+        await connection.starttls()
+        if connection.get_transport_info("sslcontext") is None:
+            raise self._insecure("the session is not encrypted after STARTTLS")
+
+    def _insecure(self, why: str) -> InsecureTransportError:
+        log.error(
+            "refusing the SMTP relay %s:%d: %s; nothing is sent in clear (set CHANNELS_SMTP_TLS, "
+            "CHANNELS_SMTP_PORT or CHANNELS_SMTP_CA_FILE to match the relay)",
+            self._host,
+            self._port,
+            why,
+        )
+        return InsecureTransportError(f"SMTP relay refused: {why}")
 
     async def _release(self, connection: aiosmtplib.SMTP) -> None:
         if connection.is_connected:
@@ -155,6 +205,16 @@ def _mime(message: Email) -> bytes:
     mime.set_content(message.text)
     mime.add_alternative(message.html, subtype="html")
     return mime.as_bytes()
+
+
+def _unverified(exc: BaseException) -> bool:
+    """Whether the relay's certificate failed verification (aiosmtplib wraps it when TLS is implicit)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 async def _close(connection: aiosmtplib.SMTP) -> None:

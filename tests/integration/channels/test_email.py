@@ -1,29 +1,20 @@
-"""The email worker against the local SMTP server (issue 5, acceptance 7): multipart mail with a Message-ID
-derived from the request id and RFC 8058 one-click unsubscribe headers whose link works through the webhooks
-service; 451 retried, 550 failed; a partial refusal; STARTTLS when the relay offers it."""
+"""The email worker against the local SMTP server: multipart mail over STARTTLS (the sandbox's certificate
+verified) with a Message-ID derived from the request id and RFC 8058 one-click unsubscribe headers whose link
+works through the webhooks service; 451 retried, 550 failed; a partial refusal."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import subprocess
-from pathlib import Path
-
 import httpx
-import pytest
 
 from schemas import events as ev
 from schemas.topics import DISPATCH
 from schemas.topics import SENDER_LEDGER as LEDGER
 from schemas.vocab import Channel, FailureKind, OutcomeStatus
-from services.channels.app import ChannelApp
 from services.channels.drivers import message_id
 from services.channels.ledger import LedgerEntry, LedgerState
-from services.core.clock import ManualClock
 from services.core.runtime import clients
 from services.core.settings import CommonSettings
-from services.webhooks.app import WebhooksApp
-from tests.channels_support import START, VARIABLES, Providers, approval, channels_settings, sandbox
+from tests.channels_support import START, Providers, approval
 from tests.integration.channels.conftest import Workers
 from tests.support import Tail, consume, publish
 
@@ -47,6 +38,7 @@ async def test_email_arrives_with_message_id_and_one_click_unsubscribe(
 
     [mail] = await providers.mail()
     headers = dict(mail["headers"])
+    assert mail["tls"] is True
     assert mail["rcpt_tos"] == [DEBTOR] and mail["mail_from"] == "collections@bank.example"
     assert mail["message_id"] == message_id("r-mail", "bank.example")
     assert mail["subject"] == "Important: your account with Example Bank"
@@ -108,59 +100,6 @@ async def test_a_refused_archive_copy_does_not_fail_the_send(
     assert "Bcc" not in dict(mail["headers"])
     [sent] = outcomes(tail, "r-partial")
     assert (sent.status, sent.detail) == (OutcomeStatus.SENT, "1 additional recipient(s) refused")
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs openssl to make a throwaway certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    command = [
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ]
-    command += [
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    ]
-    subprocess.run([*command, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
-
-
-async def test_starttls_is_used_when_the_relay_offers_it(
-    settings: CommonSettings,
-    tokens: list[str],
-    link_keys: list[str],
-    clock: ManualClock,
-    webhooks: WebhooksApp,
-    tail: Tail,
-    certificate: tuple[Path, Path],
-) -> None:
-    cert, key = certificate
-    async with sandbox(tokens, clock, smtp_tls_cert=cert, smtp_tls_key=key) as relay:
-        # The relay's certificate is checked against the CA given (here: itself), hostname included.
-        config = channels_settings(relay, webhooks.hooks.base, link_keys, smtp_ca_file=cert)
-        app = ChannelApp(Channel.EMAIL, settings, config, clock)
-        task = asyncio.create_task(app.run())
-        try:
-            await publish(settings, [email("r-tls", variables={**VARIABLES, "name": "张伟"})], time=START)
-            await tail.wait_for(lambda: outcomes(tail, "r-tls"))
-        finally:
-            app.stop()
-            await asyncio.wait_for(task, 30)
-        [mail] = await relay.mail()
-    assert mail["tls"] is True
-    assert "Dear 张伟," in mail["text"]
 
 
 async def test_an_email_claimed_but_never_confirmed_is_not_sent_again(

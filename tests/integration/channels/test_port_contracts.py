@@ -59,7 +59,9 @@ class TestTwilioVoice(VoiceCallerContract):
 class TestSmtpEmail(EmailSenderContract):
     @pytest.fixture
     async def harness(self, providers: Providers) -> AsyncIterator[EmailHarness]:
-        sender = SmtpEmail("127.0.0.1", providers.smtp_port, pool_size=2, timeout=5, starttls="off")
+        sender = SmtpEmail(
+            "127.0.0.1", providers.smtp_port, pool_size=2, timeout=5, ca_file=providers.smtp_ca_file
+        )
 
         async def fail(address: str, code: int, times: int | None) -> None:
             fault = {"code": code, "times": times} if times else {"code": code}

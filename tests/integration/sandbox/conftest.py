@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from twilio.request_validator import RequestValidator
 from services.core.clock import ManualClock
 from services.sandbox.settings import SandboxSettings
 from tests import support
-from tests.channels_support import serve_sandbox
+from tests.channels_support import admin, admin_token, serve_sandbox
 
 # A Monday, far from the wall clock, so that any timestamp taken from the wrong clock shows.
 START = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -52,12 +53,16 @@ class Receiver:
     base_url: str = ""
     hits: list[Hit] = field(default_factory=list)
     replies: dict[str, tuple[int, str]] = field(default_factory=dict)
+    redirects: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def url(self, path_and_query: str) -> str:
         return self.base_url + path_and_query
 
     def reply(self, path: str, body: str, status: int = 200) -> None:
         self.replies[path] = (status, body)
+
+    def redirect(self, path: str, location: str, status: int = 307) -> None:
+        self.redirects[path] = (status, location)
 
     def at(self, path: str) -> list[Hit]:
         return [hit for hit in self.hits if hit.path == path]
@@ -73,18 +78,22 @@ class Receiver:
             validator_params, params = {}, dict(request.query)
         valid = RequestValidator(self.token).validate(url, validator_params, signature)
         self.hits.append(Hit(request.method, request.path, url, params, dict(request.headers), valid))
+        if request.path in self.redirects:
+            status, location = self.redirects[request.path]
+            return web.Response(status=status, headers={"Location": location})
         status, body = self.replies.get(request.path, (200, ""))
         return web.Response(status=status, text=body, content_type="text/xml" if body else "text/plain")
 
 
 @dataclass
 class Sandbox:
-    """A running sandbox and clients for its API (authenticated) and its control endpoints."""
+    """A running sandbox and clients for its API and its control endpoints (each with its credentials)."""
 
     settings: SandboxSettings
     clock: ManualClock
     base_url: str
     smtp_port: int
+    smtp_ca_file: Path | None
     api: httpx.AsyncClient
     control: httpx.AsyncClient
 
@@ -121,17 +130,25 @@ def tokens() -> list[str]:
     return [f"fake-{secrets.token_hex(12)}", f"fake-{secrets.token_hex(12)}"]
 
 
-@pytest.fixture
-async def receiver(tokens: list[str]) -> AsyncIterator[Receiver]:
-    hook = Receiver(token=tokens[0])
+@contextlib.asynccontextmanager
+async def serve_receiver(token: str, host: str = "127.0.0.1") -> AsyncIterator[Receiver]:
+    hook = Receiver(token=token)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", hook.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    hook.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield hook
-    await runner.cleanup()
+    await web.TCPSite(runner, host, 0).start()
+    hook.base_url = f"http://{host}:{runner.addresses[0][1]}"
+    try:
+        yield hook
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver(tokens: list[str]) -> AsyncIterator[Receiver]:
+    async with serve_receiver(tokens[0]) as hook:
+        yield hook
 
 
 MakeSandbox = Callable[..., Awaitable[Sandbox]]
@@ -145,6 +162,7 @@ async def make_sandbox(tokens: list[str], receiver: Receiver) -> AsyncIterator[M
     async def make(**overrides: Any) -> Sandbox:
         options: dict[str, Any] = {
             "auth_tokens": [SecretStr(token) for token in tokens],
+            "admin_token": SecretStr(admin_token()),
             "http_port": 0,
             "smtp_port": 0,
             "callback_delay_ms": 5,
@@ -154,15 +172,20 @@ async def make_sandbox(tokens: list[str], receiver: Receiver) -> AsyncIterator[M
         }
         settings = SandboxSettings(**options)
         clock = ManualClock(START)
-        base_url, smtp_port = await running.enter_async_context(serve_sandbox(settings, clock))
+        base_url, smtp = await running.enter_async_context(serve_sandbox(settings, clock))
         # Plain HTTP on loopback: verify=False only spares loading the CA bundle for every client.
         api = httpx.AsyncClient(
             base_url=base_url, auth=(settings.account_sid, tokens[0]), timeout=10, verify=False
         )
-        control = httpx.AsyncClient(base_url=base_url, timeout=10, verify=False)
+        control = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=10,
+            verify=False,
+            headers=admin(settings.admin_token.get_secret_value()),
+        )
         running.push_async_callback(control.aclose)
         running.push_async_callback(api.aclose)
-        return Sandbox(settings, clock, base_url, smtp_port, api, control)
+        return Sandbox(settings, clock, base_url, smtp.port, smtp.ca_file, api, control)
 
     async with running:
         yield make

@@ -1,10 +1,22 @@
-"""Inbound SMS injected as a signed webhook, and the control endpoints: idle, reset, health."""
+"""Inbound SMS injected as a signed webhook; the control endpoints (idle, reset, health), each behind the
+admin token; callbacks to allowed hosts only, never following a redirect elsewhere."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from pydantic import SecretStr, ValidationError
 
-from tests.integration.sandbox.conftest import SENDER, MakeSandbox, Receiver, Sandbox, eventually
+from services.sandbox.settings import SandboxSettings
+from tests.channels_support import admin
+from tests.integration.sandbox.conftest import (
+    SENDER,
+    MakeSandbox,
+    Receiver,
+    Sandbox,
+    eventually,
+    serve_receiver,
+)
 
 DEBTOR = "+8613800138000"
 
@@ -123,3 +135,84 @@ async def test_healthz(sandbox: Sandbox) -> None:
     response = await sandbox.control.get("/healthz")
 
     assert response.json() == {"status": "ok"}
+
+
+CONTROL_ENDPOINTS = [
+    ("GET", "/_sandbox/messages"),
+    ("GET", "/_sandbox/calls"),
+    ("POST", "/_sandbox/calls/CA00000000000000000000000000000000/digits"),
+    ("POST", "/_sandbox/calls/CA00000000000000000000000000000000/silence"),
+    ("POST", "/_sandbox/inbound"),
+    ("GET", "/_sandbox/faults"),
+    ("POST", "/_sandbox/faults"),
+    ("GET", "/_sandbox/idle"),
+    ("POST", "/_sandbox/reset"),
+    ("GET", "/_sandbox/mail"),
+    ("GET", "/_sandbox/mail/faults"),
+    ("POST", "/_sandbox/mail/faults"),
+    ("GET", "/_sandbox/mail/mail-1/raw"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), CONTROL_ENDPOINTS)
+async def test_every_control_endpoint_needs_the_admin_token(
+    sandbox: Sandbox, tokens: list[str], method: str, path: str
+) -> None:
+    twilio = httpx.BasicAuth(sandbox.settings.account_sid, tokens[0])
+    async with httpx.AsyncClient(base_url=sandbox.base_url, timeout=10) as stranger:
+        refused = [
+            await stranger.request(method, path),
+            await stranger.request(method, path, headers=admin("not-the-admin-token")),
+            await stranger.request(method, path, headers=admin(tokens[0])),  # a Twilio token is not it
+            await stranger.request(method, path, auth=twilio),
+        ]
+
+    assert [response.status_code for response in refused] == [401] * 4
+    assert all(response.headers["WWW-Authenticate"].startswith("Bearer") for response in refused)
+    assert (await sandbox.control.get("/healthz")).status_code == 200
+
+
+async def test_without_the_admin_token_nothing_is_injected_or_changed(
+    sandbox: Sandbox, receiver: Receiver
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox.base_url, timeout=10) as stranger:
+        injected = await stranger.post(
+            "/_sandbox/inbound", json={"From": DEBTOR, "To": SENDER, "Body": "STOP"}
+        )
+        faulted = await stranger.post("/_sandbox/faults", json={"numbers": {DEBTOR: "opted_out"}})
+
+    assert (injected.status_code, faulted.status_code) == (401, 401)
+    assert receiver.hits == []
+    assert await sandbox.ledger() == []
+    assert (await sandbox.control.get("/_sandbox/faults")).json()["numbers"] == {}
+
+
+def test_the_admin_token_is_required_and_is_not_a_twilio_token(tokens: list[str]) -> None:
+    with pytest.raises(ValidationError, match="admin_token"):
+        SandboxSettings(auth_tokens=[SecretStr(tokens[0])])
+    with pytest.raises(ValidationError, match="admin_token must not be one of the auth_tokens"):
+        SandboxSettings(auth_tokens=[SecretStr(tokens[0])], admin_token=SecretStr(tokens[0]))
+
+
+async def test_callbacks_never_follow_redirects(
+    make_sandbox: MakeSandbox, receiver: Receiver, tokens: list[str]
+) -> None:
+    # 127.0.0.2 is this machine too, but not an allowed callback host.
+    async with serve_receiver(tokens[0], host="127.0.0.2") as elsewhere:
+        receiver.redirect("/status", elsewhere.url("/stolen"))
+        receiver.redirect("/inbound", elsewhere.url("/stolen"), status=302)
+        sandbox = await make_sandbox()
+
+        await sandbox.send_sms("+15551230000", StatusCallback=receiver.url("/status"))
+        [message] = await eventually(lambda: _with_callbacks(sandbox, 3))
+        inbound = await sandbox.control.post(
+            "/_sandbox/inbound", json={"From": DEBTOR, "To": SENDER, "Body": "STOP"}
+        )
+
+        assert len(receiver.at("/status")) == 3 and len(receiver.at("/inbound")) == 1
+        assert elsewhere.hits == []
+    assert {(c["http_status"], c["error"]) for c in message["callbacks"]} == {(307, "redirect not followed")}
+    assert (inbound.json()["webhook_status"], inbound.json()["webhook_error"]) == (
+        302,
+        "redirect not followed",
+    )

@@ -1,16 +1,19 @@
 """The SMTP sandbox: mail stored with its headers and read back over HTTP, recipient faults at RCPT and
-DATA (451 that clears, 550 that stays), partial refusals, and STARTTLS."""
+DATA (451 that clears, 550 that stays), partial refusals, and STARTTLS: always offered, with a certificate
+generated at start (verified against the CA file it writes) or a configured one; a client that sends in
+clear is still served, and the stored mail says so."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import ssl
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 import pytest
 
+from devtools.certificates import generate
 from tests.integration.sandbox.conftest import MakeSandbox, Sandbox
 
 SENDER = "collections@bank.example"
@@ -30,8 +33,15 @@ def letter(*recipients: str) -> EmailMessage:
 
 
 async def send(sandbox: Sandbox, *recipients: str) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    """Over STARTTLS, the sandbox's certificate verified against its CA file, hostname included."""
+    assert sandbox.smtp_ca_file is not None
     return await aiosmtplib.send(
-        letter(*recipients), hostname="127.0.0.1", port=sandbox.smtp_port, start_tls=False, timeout=5
+        letter(*recipients),
+        hostname="127.0.0.1",
+        port=sandbox.smtp_port,
+        start_tls=True,
+        tls_context=ssl.create_default_context(cafile=sandbox.smtp_ca_file),
+        timeout=5,
     )
 
 
@@ -53,7 +63,7 @@ async def test_mail_is_stored_with_headers(sandbox: Sandbox) -> None:
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["text"].strip() == "Plain text body"
     assert mail["html"].strip() == "<p>HTML body</p>"
-    assert mail["tls"] is False
+    assert mail["tls"] is True
     raw = await sandbox.control.get(f"/_sandbox/mail/{mail['id']}/raw")
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw.content
     filtered = await sandbox.control.get("/_sandbox/mail", params={"to": "someone@else.example"})
@@ -109,30 +119,58 @@ async def test_bad_fault_is_refused(sandbox: Sandbox) -> None:
     assert response.status_code == 400
 
 
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate and key."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs openssl to make a throwaway certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-    command += ["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)]
-    subprocess.run(command, check=True, capture_output=True)
-    return cert, key
+async def test_a_client_in_clear_is_served_and_the_mail_says_so(sandbox: Sandbox) -> None:
+    await aiosmtplib.send(
+        letter("debtor@example.com"), hostname="127.0.0.1", port=sandbox.smtp_port, start_tls=False, timeout=5
+    )
+
+    [mail] = await sandbox.mail()
+    assert mail["tls"] is False
 
 
-async def test_starttls_when_a_certificate_is_configured(
-    make_sandbox: MakeSandbox, certificate: tuple[Path, Path]
-) -> None:
-    cert, key = certificate
-    sandbox = await make_sandbox(smtp_tls_cert=cert, smtp_tls_key=key)
+async def test_the_generated_certificate_is_for_the_configured_names_only(make_sandbox: MakeSandbox) -> None:
+    sandbox = await make_sandbox(smtp_tls_names=["relay.test"])
+    assert sandbox.smtp_ca_file is not None
+    context = ssl.create_default_context(cafile=sandbox.smtp_ca_file)
 
+    with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+        await aiosmtplib.send(
+            letter("debtor@example.com"),
+            hostname="127.0.0.1",
+            port=sandbox.smtp_port,
+            start_tls=True,
+            tls_context=context,
+            timeout=5,
+        )
+
+    assert await sandbox.mail() == []
+
+
+async def test_the_ca_file_goes_where_it_is_asked_to(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    wanted = tmp_path / "tls" / "smtp-ca.pem"
+    sandbox = await make_sandbox(smtp_ca_file=wanted)
+
+    assert sandbox.smtp_ca_file == wanted
+    assert wanted.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    await send(sandbox, "debtor@example.com")
+    [mail] = await sandbox.mail()
+    assert mail["tls"] is True
+
+
+async def test_starttls_with_a_configured_certificate(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
+    ca, cert, key = generate(["localhost", "127.0.0.1"], "test CA", timedelta(days=1))
+    (tmp_path / "ca.pem").write_bytes(ca)
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    sandbox = await make_sandbox(smtp_tls_cert=tmp_path / "cert.pem", smtp_tls_key=tmp_path / "key.pem")
+
+    assert sandbox.smtp_ca_file is None  # the operator knows the issuer of their certificate
     await aiosmtplib.send(
         letter("debtor@example.com"),
         hostname="127.0.0.1",
         port=sandbox.smtp_port,
         start_tls=True,
-        validate_certs=False,
+        tls_context=ssl.create_default_context(cafile=tmp_path / "ca.pem"),
         timeout=5,
     )
 

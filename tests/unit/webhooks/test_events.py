@@ -16,7 +16,7 @@ from schemas.vocab import Channel, OutcomeStatus, RequestKind
 from services.messaging.templates import LocaleRules
 from services.messaging.twilio import MESSAGE_RANK, MESSAGE_STATUS, call_outcome
 from services.webhooks import events, voice
-from services.webhooks.memory import Furthest, Seen
+from services.webhooks.memory import Claims, Furthest
 
 NOW = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
 CONTEXT = {
@@ -101,11 +101,18 @@ def test_the_same_fact_has_the_same_outcome_id() -> None:
     assert first.outcome_id == again.outcome_id != keypad.outcome_id
 
 
-def test_retries_and_stale_statuses_are_remembered_within_a_bound() -> None:
-    seen = Seen(size=2)
-    for key in ("a", "b", "c"):
-        seen.add(key)
-    assert "a" not in seen and "b" in seen and "c" in seen
+def test_a_claim_holds_copies_off_until_released_and_is_remembered_within_a_bound() -> None:
+    claims = Claims(size=2)
+    assert claims.claim(["sig:a", "retry:1"])
+    assert not claims.claim(["sig:a"]) and not claims.claim(["sig:other", "retry:1"])  # in hand
+    claims.release(["sig:a", "retry:1"])  # its publish failed: the provider's retry is new
+    assert claims.claim(["sig:a", "retry:1"])
+    claims.settle(["sig:a", "retry:1"])
+    assert not claims.claim(["sig:a"])  # handled
+    for key in ("sig:b", "sig:c"):
+        assert claims.claim([key])
+        claims.settle([key])
+    assert claims.claim(["sig:a"]) and not claims.claim(["sig:c"])  # the oldest handled are forgotten
     furthest = Furthest()
     furthest.record("r", MESSAGE_RANK["delivered"])
     assert not furthest.moves_forward("r", MESSAGE_RANK["sent"])
