@@ -11,11 +11,33 @@ from __future__ import annotations
 from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
 
+from schemas.values import (
+    EDGE,
+    Address,
+    Currency,
+    InvalidValue,
+    Money,
+    check_minor_units,
+    email_address,
+    phone_e164,
+    region_of,
+)
 from schemas.vocab import (
     Channel,
     DeadLetterReason,
@@ -27,16 +49,22 @@ from schemas.vocab import (
 )
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
+# A provider's price for one contact: sub-cent, so not bound to the currency's minor units as money is.
+Price = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
 
-def _known_zone(value: str) -> str:
+def known_zone(value: str) -> bool:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value[:64]!r}") from exc
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _known_zone(value: str) -> str:
+    if not known_zone(value):
+        raise ValueError(f"unknown time zone {value[:64]!r}")
     return value
 
 
@@ -60,6 +88,21 @@ class _Inbound(BaseModel):
     debtor_id: Id
 
 
+class _Priced(BaseModel):
+    """An event whose amounts are money in its ``currency``: none may have more decimals than the
+    currency's minor units (``245.67000000`` is 245.67, allowed in USD; ``250.50`` is refused in JPY)."""
+
+    _money: ClassVar[tuple[str, ...]]
+
+    @model_validator(mode="after")
+    def _fits_its_currency(self) -> Self:
+        check_minor_units(
+            getattr(self, "currency"),  # noqa: B009 (every priced event has one)
+            **{name: getattr(self, name) for name in self._money},
+        )
+        return self
+
+
 class _Internal(BaseModel):
     """An event or command of the platform itself: unknown fields are a bug, so they are refused."""
 
@@ -71,28 +114,30 @@ class _Internal(BaseModel):
 # From core banking (collections.account.v1)
 
 
-class AccountOverdue(_Inbound):
+class AccountOverdue(_Priced, _Inbound):
     """An account is overdue at the end of a business day (published daily while it stays overdue)."""
 
+    _money = ("amount_due", "total_outstanding")
     account_id: Id
     product: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     currency: Currency
-    amount_due: Amount
-    total_outstanding: Amount
+    amount_due: Money
+    total_outstanding: Money
     days_past_due: Annotated[int, Field(ge=1, le=100_000)]
     due_date: date
     risk_score: Annotated[float, Field(ge=0, le=1)] | None = None
     as_of: AwareDatetime
 
 
-class PaymentPosted(_Inbound):
+class PaymentPosted(_Priced, _Inbound):
     """Core banking booked a payment; ``outstanding_after`` zero means paid in full."""
 
+    _money = ("amount", "outstanding_after")
     account_id: Id
     payment_id: Id
     currency: Currency
-    amount: Amount
-    outstanding_after: Amount
+    amount: Money
+    outstanding_after: Money
     posted_at: AwareDatetime
 
     @property
@@ -100,14 +145,15 @@ class PaymentPosted(_Inbound):
         return self.outstanding_after == 0
 
 
-class PaymentReversed(_Inbound):
+class PaymentReversed(_Priced, _Inbound):
     """Core banking undid a payment it had posted (bounced, keyed in error): ``payment_id`` is that
     PaymentPosted's. What the account owes after it comes with the next overdue or status event."""
 
+    _money = ("amount",)
     account_id: Id
     payment_id: Id
     currency: Currency
-    amount: Amount
+    amount: Money
     reversed_at: AwareDatetime
 
 
@@ -119,14 +165,15 @@ class PromiseSource(StrEnum):
     WEB = "web"
 
 
-class PromiseToPayRecorded(_Inbound):
+class PromiseToPayRecorded(_Priced, _Inbound):
     """A dated promise of an amount. Core banking publishes it, and so does the platform when a
     debtor promises on the voice menu (then it goes back to core banking too)."""
 
+    _money = ("amount",)
     account_id: Id
     promise_id: Id
     currency: Currency
-    amount: Amount
+    amount: Money
     promised_date: date
     source: PromiseSource
     recorded_at: AwareDatetime
@@ -155,13 +202,21 @@ class ContactPointType(StrEnum):
 
 
 class ContactPoint(BaseModel):
-    """A phone number (E.164) or email address, with the channels the debtor consented to on it."""
+    """A phone number or email address, with the channels the debtor consented to on it. The address is
+    kept normalized: a phone in E.164 (a national number is read in the region of the debtor's first
+    jurisdiction), an email in lower case. A number or address that does not parse is refused."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
     type: ContactPointType
     address: Annotated[str, StringConstraints(min_length=3, max_length=254)]
     consents: Annotated[list[Channel], AfterValidator(_no_duplicates)] = []
     label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalized(cls, data: Any) -> Any:
+        # A national number has been read in its region by the profile; here it must be international.
+        return _in_region(data, None)
 
 
 class LocalWindow(BaseModel):
@@ -173,15 +228,74 @@ class LocalWindow(BaseModel):
 
 
 class DebtorProfileUpdated(_Inbound):
-    """A full snapshot of the debtor's profile; consumers keep the newest by ``ce_time``."""
+    """A full snapshot of the debtor's profile; consumers keep the newest by ``ce_time``, and a hard-stop
+    flag whatever its time (it is lifted only by a newer profile without it).
+
+    The publish command refuses a profile with any invalid value. A consumer keeps a profile with a bad
+    contact point or time zone, and its flags: the bad value is dropped (``dropped`` counts them), because
+    discarding the whole profile could lose a hard stop."""
 
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
     contact_points: list[ContactPoint] = []
-    timezone: str | None = None
+    timezone: TimeZoneName | None = None
     language: Language = "en-US"
     jurisdictions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]] = []
     flags: list[str] = []
     inconvenient: list[LocalWindow] = []
+    _dropped: int = PrivateAttr(default=0)
+
+    @property
+    def dropped(self) -> int:
+        """Contact points and time zones a consumer dropped because they did not parse."""
+        return self._dropped
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_what_protects(
+        cls, data: Any, handler: ModelWrapValidatorHandler[DebtorProfileUpdated], info: ValidationInfo
+    ) -> DebtorProfileUpdated:
+        if not isinstance(data, dict):
+            return handler(data)
+        strict = bool((info.context or {}).get(EDGE))
+        jurisdictions = data.get("jurisdictions")
+        regions = (
+            [region_of(j) for j in jurisdictions if isinstance(j, str)]
+            if isinstance(jurisdictions, list)
+            else []
+        )
+        region = next((r for r in regions if r), None)
+        dropped = 0
+        points = data.get("contact_points")
+        if isinstance(points, list):
+            kept = []
+            for point in points:
+                try:
+                    kept.append(_in_region(point, region))
+                except InvalidValue:
+                    if strict:
+                        kept.append(point)  # its own validation names the field and what is wrong
+                    else:
+                        dropped += 1
+            data = {**data, "contact_points": kept}
+        zone = data.get("timezone")
+        if not strict and isinstance(zone, str) and not known_zone(zone):
+            data, dropped = {**data, "timezone": None}, dropped + 1
+        profile = handler(data)
+        profile._dropped = dropped
+        return profile
+
+
+def _in_region(point: Any, region: str | None) -> Any:
+    """A contact point (as given) with its phone number read in ``region`` when it is a national one."""
+    if isinstance(point, dict) and point.get("type") == ContactPointType.PHONE:
+        address = point.get("address")
+        if isinstance(address, str):
+            return {**point, "address": phone_e164(address, region)}
+    if isinstance(point, dict) and point.get("type") == ContactPointType.EMAIL:
+        address = point.get("address")
+        if isinstance(address, str):
+            return {**point, "address": email_address(address)}
+    return point
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +308,7 @@ class ContactRequested(_Internal):
     request_id: Id
     account_id: Id
     channel: Channel
-    destination: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    destination: Address
     template: Id
     language: Language = "en-US"
     kind: RequestKind = RequestKind.OUTREACH
@@ -237,7 +351,7 @@ class ContactApproved(_Internal):
     decision_id: Id
     account_id: Id
     channel: Channel
-    destination: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    destination: Address
     template: Id
     language: Language
     kind: RequestKind
@@ -284,7 +398,7 @@ class ContactOutcome(_Internal):
     detail: Annotated[str, StringConstraints(max_length=500)] = ""
     segments: Annotated[int, Field(ge=0)] = 0
     duration_seconds: Annotated[int, Field(ge=0)] = 0
-    cost: Amount = Decimal(0)
+    cost: Price = Decimal(0)
     cost_currency: Currency = "USD"
     strategy: str = ""
     arm: str = ""
@@ -308,7 +422,7 @@ class ConsentSource(StrEnum):
 class ConsentChanged(_Internal):
     """The debtor opted out of (or back into) one channel on one contact point."""
 
-    address: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    address: Address
     channel: Channel
     change: ConsentChange
     source: ConsentSource
@@ -323,16 +437,17 @@ class EscalationKind(StrEnum):
     BANKRUPTCY_REVIEW = "bankruptcy_review"
 
 
-class EscalationRaised(_Internal):
+class EscalationRaised(_Priced, _Internal):
     """A case leaves automated outreach for a person or process (back to core banking)."""
 
     escalation_id: Id
     account_id: Id
+    _money = ("total_outstanding",)
     kind: EscalationKind
     reason: Annotated[str, StringConstraints(max_length=200)]
     days_past_due: Annotated[int, Field(ge=0)]
     currency: Currency
-    total_outstanding: Amount
+    total_outstanding: Money
     strategy: str = ""
     arm: str = ""
     raised_at: AwareDatetime

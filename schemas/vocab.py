@@ -99,6 +99,7 @@ class ReasonCode(StrEnum):
     OPTED_OUT = "OPTED_OUT"
     NO_CONSENT = "NO_CONSENT"
     TIMEZONE_UNKNOWN = "TIMEZONE_UNKNOWN"
+    NO_PACK = "NO_PACK"  # a jurisdiction of the debtor that no loaded policy pack covers
     THIRD_PARTY_NOT_ALLOWED = "THIRD_PARTY_NOT_ALLOWED"
     THIRD_PARTY_DISCLOSURE = "THIRD_PARTY_DISCLOSURE"
     DEBT_ADVICE_REQUIRED = "DEBT_ADVICE_REQUIRED"
@@ -141,6 +142,7 @@ class DeadLetterReason(StrEnum):
     TOO_LARGE = "too_large"
     PROCESSING_ERROR = "processing_error"
     WRONG_TOPIC = "wrong_topic"  # a valid event on a topic the catalog does not declare it for
+    FUTURE_TIME = "future_time"  # a ce_time later than now plus the tolerated clock skew
     BAD_SIGNATURE = "bad_signature"  # an approval without a valid gatekeeper signature for its topic and key
     # A core banking adapter's own input (Fineract: Avro single-object encoding), read at the edge
     BAD_MAGIC = "bad_magic"  # not single-object encoded

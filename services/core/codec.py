@@ -101,8 +101,18 @@ def encode(event: BaseModel, *, source: str, time: datetime, id: str | None = No
     return Encoded(key=key.encode(), value=event.model_dump_json().encode(), headers=headers)
 
 
-def decode(key: bytes | None, value: bytes | None, headers: Headers) -> Envelope[BaseModel]:
-    """Decode one record or raise ``DecodeError``."""
+def decode(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers,
+    *,
+    not_after: datetime | None = None,
+    context: dict[str, object] | None = None,
+) -> Envelope[BaseModel]:
+    """Decode one record or raise ``DecodeError``. A ``ce_time`` later than ``not_after`` (now plus the
+    clock skew a consumer tolerates) is refused: an event stamped in the future would outrank, for ever,
+    every true event after it. ``context`` is pydantic's validation context (the publish command's strict
+    edge checks)."""
     attrs: dict[str, str] = {}
     for name, raw in headers:
         if name.startswith("ce_") or name == "content-type":
@@ -124,13 +134,15 @@ def decode(key: bytes | None, value: bytes | None, headers: Headers) -> Envelope
         raise DecodeError("missing_header", f"ce_time is not an ISO 8601 time: {exc}") from exc
     if ce_time.tzinfo is None:
         raise DecodeError("missing_header", "ce_time has no UTC offset")
+    if not_after is not None and ce_time > not_after:
+        raise DecodeError("future_time", "ce_time is later than now plus the tolerated clock skew")
     if value is None:
         raise DecodeError("invalid_json", "record has no value")
     limit = MAX_DEADLETTER_BYTES if model is ev.DeadLetter else MAX_VALUE_BYTES
     if len(value) > limit:
         raise DecodeError("too_large", f"value of {len(value)} bytes exceeds {limit}")
     try:
-        event = model.model_validate_json(value)
+        event = model.model_validate_json(value, context=context)
     except ValidationError as exc:
         reason = (
             "invalid_json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema_violation"

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from schemas import ids
+from schemas.events import DebtorProfileUpdated
 from schemas.topics import topic_for
+from schemas.values import EDGE
 from services.core import codec
 from services.core.clock import Clock
 from services.core.settings import format_errors
@@ -37,22 +39,35 @@ class Rejected:
     error: str
 
 
-def parse(lines: Iterable[str], clock: Clock) -> tuple[list[EventLine], list[Rejected]]:
-    """Validate every non-blank line; nothing here touches the broker."""
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """What the edge accepts beyond each model's own rules: the event types this writer may publish, the
+    jurisdictions the loaded policy packs cover, and how far in the future an event's time may lie."""
+
+    types: frozenset[type[BaseModel]]
+    packs: frozenset[str]
+    max_skew: timedelta
+
+
+def parse(
+    lines: Iterable[str], clock: Clock, edge: Edge | None = None
+) -> tuple[list[EventLine], list[Rejected]]:
+    """Validate every non-blank line; nothing here touches the broker. With ``edge``, strictly: every value
+    of every model checked as the publish command checks it."""
     good: list[EventLine] = []
     bad: list[Rejected] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            good.append(_parse_line(number, line, clock))
+            good.append(_parse_line(number, line, clock, edge))
         except (ValueError, ValidationError) as exc:
             message = format_errors(exc) if isinstance(exc, ValidationError) else str(exc)
             bad.append(Rejected(number, message))
     return good, bad
 
 
-def _parse_line(number: int, line: str, clock: Clock) -> EventLine:
+def _parse_line(number: int, line: str, clock: Clock, edge: Edge | None) -> EventLine:
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -66,11 +81,24 @@ def _parse_line(number: int, line: str, clock: Clock) -> EventLine:
     model: type[BaseModel] | None = codec.MODELS.get(codec.type_name_of(raw["type"]))
     if model is None:
         raise ValueError(f"unknown event type {raw['type'][:100]!r}")
-    event = model.model_validate_json(orjson.dumps(raw["data"]))
+    if edge is not None and model not in edge.types:
+        raise ValueError(f"{model.__name__} is not an event this command publishes (the platform writes it)")
+    event = model.model_validate_json(orjson.dumps(raw["data"]), context={EDGE: True} if edge else None)
     when = datetime_of(raw.get("time"), clock)
+    if edge is not None:
+        _within(event, when, clock, edge)
     ce_id = raw.get("id") or ids.published_line_id(raw["type"], orjson.dumps(raw["data"]).decode())
     encoded = codec.encode(event, source=str(raw.get("source") or "/core-banking"), time=when, id=str(ce_id))
     return EventLine(number, topic_for(event), encoded)
+
+
+def _within(event: BaseModel, when: datetime, clock: Clock, edge: Edge) -> None:
+    if when > clock.now() + edge.max_skew:
+        raise ValueError("time: later than now plus the tolerated clock skew (future_time)")
+    if isinstance(event, DebtorProfileUpdated):
+        for index, jurisdiction in enumerate(event.jurisdictions):
+            if jurisdiction not in edge.packs:
+                raise ValueError(f"data.jurisdictions[{index}]: no policy pack covers {jurisdiction!r}")
 
 
 def datetime_of(value: object, clock: Clock) -> datetime:

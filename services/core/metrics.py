@@ -41,6 +41,13 @@ class PipelineMetrics:
             ["service", "reason"],
             registry=registry,
         )
+        self.dropped_values = Counter(
+            "collections_dropped_values_total",
+            "Contact points and time zones dropped from profiles because they did not parse (the profile and"
+            " its flags were kept)",
+            ["service"],
+            registry=registry,
+        )
         self.duplicates = Counter(
             "collections_duplicates_skipped_total",
             "Records skipped because their ce_id was already applied",

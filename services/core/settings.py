@@ -84,6 +84,8 @@ class CommonSettings(BaseSettings):
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
     instance: str = ""
     log_level: LogLevel = "INFO"
+    # An event whose ce_time is later than now plus this is refused (future_time): clocks drift, forgery too.
+    max_clock_skew_seconds: Annotated[float, Field(ge=0)] = 300.0
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.events import DebtorProfileUpdated, EscalationKind
+from schemas.values import Address
 from schemas.vocab import Channel
 
 
@@ -86,7 +87,7 @@ class Case(_State):
     profile: DebtorProfileUpdated | None = None
     profile_time: AwareDatetime | None = None
     accounts: dict[str, AccountCase] = {}
-    unusable: list[tuple[str, Channel]] = []  # (address, channel): opted out or failed permanently
+    unusable: list[tuple[Address, Channel]] = []  # (address, channel): opted out or failed permanently
     right_party_contacts: int = 0
     bankrupt: bool = False
 

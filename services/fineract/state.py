@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.events import Currency
+from schemas.values import Currency
 
 from .avro import FineractDecodeError
 from .model import LoanAccount

@@ -30,7 +30,12 @@ from services.gatekeeper.model import (
     LocalWindow,
     RequestView,
 )
-from services.gatekeeper.policy import GatekeeperError, PolicyBook
+from services.gatekeeper.policy import (
+    GatekeeperError,
+    NoVersionInForceError,
+    PolicyBook,
+    UnknownJurisdictionError,
+)
 from services.gatekeeper.state import ConsentOverride, Deferred, GatekeeperState, LedgerEntry
 
 # Outcomes after which nothing was sent: the attempt leaves the ledger instead of counting against caps.
@@ -99,11 +104,12 @@ class Gatekeeper:
                     ),
                 )
             case ev.DebtorProfileUpdated():
-                if state.profile_time is None or envelope.time >= state.profile_time:
-                    state = state.model_copy(update={"profile": event, "profile_time": envelope.time})
-                    stops = {_HARD_STOP[f] for f in event.flags if f in _HARD_STOP}
-                    if stops:
-                        state = self._end_deferred(state, turn, sorted(stops), lambda d: True)
+                newer = state.profile_time is None or envelope.time >= state.profile_time
+                state = _with_profile(state, event, envelope.time)
+                stops = {_HARD_STOP[f] for f in event.flags if f in _HARD_STOP}
+                if stops:
+                    state = self._end_deferred(state, turn, sorted(stops), lambda d: True)
+                if newer:
                     state = self._redecide(state, turn, lambda d: ReasonCode.PROFILE_MISSING in d.reasons)
             case ev.ConsentChanged():
                 state = self._consent(state, event, turn)
@@ -234,8 +240,12 @@ class Gatekeeper:
             )
         try:
             decision = decide(_decide_input(state, request, now), self.book)
+        except (UnknownJurisdictionError, NoVersionInForceError) as exc:
+            # A jurisdiction no loaded pack covers (or not yet in force): never contact on a guess.
+            return Decision(
+                decision=DecisionKind.BLOCK, reasons=[ReasonCode.NO_PACK], rules=[f"error: {exc}"[:200]]
+            )
         except GatekeeperError as exc:
-            # An unknown jurisdiction is a data problem: never contact on a guess.
             return Decision(
                 decision=DecisionKind.BLOCK,
                 reasons=[ReasonCode.TIMEZONE_UNKNOWN],
@@ -318,9 +328,22 @@ class Gatekeeper:
         return state
 
 
+def _with_profile(state: GatekeeperState, profile: ev.DebtorProfileUpdated, at: datetime) -> GatekeeperState:
+    """Keep the newest profile by ``ce_time``; its hard-stop flags, and an older one's, take effect at once.
+    A stop is lifted only by a profile newer than the newest one that set it."""
+    carried = {flag for flag in profile.flags if flag in _HARD_STOP}
+    stops = {flag: max(set_at, at) if flag in carried else set_at for flag, set_at in state.stops.items()}
+    stops |= {flag: at for flag in carried if flag not in stops}
+    if state.profile_time is not None and at < state.profile_time:
+        return state.model_copy(update={"stops": stops})
+    lifted = {flag for flag, set_at in stops.items() if flag not in carried and set_at < at}
+    kept = {flag: set_at for flag, set_at in stops.items() if flag not in lifted}
+    return state.model_copy(update={"profile": profile, "profile_time": at, "stops": kept})
+
+
 def _decide_input(state: GatekeeperState, request: ev.ContactRequested, now: datetime) -> DecideInput:
     profile = state.profile
-    flags = [f for f in (profile.flags if profile else []) if f in _HARD_STOP]
+    flags = sorted(state.stops)
     if state.bankrupt:
         flags.append(DebtorFlag.BANKRUPTCY.value)
     if request.account_id in state.disputed:
@@ -381,8 +404,11 @@ def _record_outcome(state: GatekeeperState, outcome: ev.ContactOutcome) -> Gatek
             ledger.append(entry)
             continue
         changed = True
-        if outcome.status not in _NOT_SENT:
-            ledger.append(entry.model_copy(update={"outcome": outcome.status}))
+        if entry.final and not outcome.final:
+            # Outcomes move forward only: a late "sent" never replaces the call's final "busy".
+            ledger.append(entry)
+        elif outcome.status not in _NOT_SENT:
+            ledger.append(entry.model_copy(update={"outcome": outcome.status, "final": outcome.final}))
     return state.model_copy(update={"ledger": ledger}) if changed else state
 
 

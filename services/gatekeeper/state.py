@@ -7,15 +7,18 @@ ids, and profile snapshots older than the one held are ignored.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 
 from schemas.events import ContactRequested, DebtorProfileUpdated
-from schemas.vocab import Channel, OutcomeStatus, ReasonCode
+from schemas.values import Address
+from schemas.vocab import Channel, DebtorFlag, OutcomeStatus, ReasonCode
 
 # Rules look back at most 7 local days (and a conversation cooldown of 7 days); keep a generous margin so a
 # stricter pack version can look further without a migration.
 LEDGER_RETENTION = timedelta(days=35)
+HARD_STOP_FLAGS = frozenset(DebtorFlag)
 DECIDED_RETENTION = timedelta(days=45)
 
 
@@ -31,6 +34,7 @@ class LedgerEntry(_State):
     account_id: str
     at: AwareDatetime
     outcome: OutcomeStatus = OutcomeStatus.APPROVED
+    final: bool = False  # the outcome is final: a non-final one arriving later never replaces it
 
 
 class Deferred(_State):
@@ -45,7 +49,7 @@ class Deferred(_State):
 class ConsentOverride(_State):
     """The debtor's own opt-out or opt-in on one contact point and channel; wins over profile snapshots."""
 
-    address: str
+    address: Address  # normalized, as every contact point is compared (also when restored from older states)
     channel: Channel
     opted_out: bool
     at: AwareDatetime
@@ -54,6 +58,9 @@ class ConsentOverride(_State):
 class GatekeeperState(_State):
     profile: DebtorProfileUpdated | None = None
     profile_time: AwareDatetime | None = None
+    # Hard-stop flags in force, each with the ce_time of the newest profile that set it. A profile sets a
+    # hard stop whatever its time; only a profile newer than that lifts it (by not carrying the flag).
+    stops: dict[str, AwareDatetime] = {}
     consent: list[ConsentOverride] = []
     bankrupt: bool = False
     disputed: list[str] = []
@@ -63,6 +70,16 @@ class GatekeeperState(_State):
     ledger: list[LedgerEntry] = []
     deferred: list[Deferred] = []
     decided: dict[str, AwareDatetime] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stops_of_older_states(cls, data: Any) -> Any:
+        # A state written before stops were kept: the flags of the profile it holds are in force.
+        if isinstance(data, dict) and "stops" not in data and isinstance(data.get("profile"), dict):
+            flags = data["profile"].get("flags") or []
+            at = data.get("profile_time")
+            data = {**data, "stops": {f: at for f in flags if f in HARD_STOP_FLAGS and at is not None}}
+        return data
 
     def pruned(self, now: datetime) -> GatekeeperState:
         ledger = [e for e in self.ledger if now - e.at <= LEDGER_RETENTION]

@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 
+from schemas.topics import ACCOUNT, TOPIC_EVENTS
 from services.core import eventlines
 from services.core.cli import Command
 from services.core.clock import clock_from_spec
+from services.core.packs import PolicyFolder, pack_ids
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.settings import CommonSettings, load
@@ -26,11 +29,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load(CommonSettings)
     clock = clock_from_spec(settings.clock)
+    # Core banking writes the account topic's events only; the rest is the platform's own.
+    edge = eventlines.Edge(
+        types=frozenset(TOPIC_EVENTS[ACCOUNT]),
+        packs=pack_ids(load(PolicyFolder).policies),
+        max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+    )
     if args.file == "-":
-        good, bad = eventlines.parse(sys.stdin, clock)
+        good, bad = eventlines.parse(sys.stdin, clock, edge)
     else:
         with open(args.file, encoding="utf-8") as handle:
-            good, bad = eventlines.parse(handle, clock)
+            good, bad = eventlines.parse(handle, clock, edge)
     for rejected in bad:
         print(f"line {rejected.line}: {rejected.error}", file=sys.stderr)
     if good and not args.dry_run:

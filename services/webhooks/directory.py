@@ -13,27 +13,16 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
-import phonenumbers
 from pydantic import BaseModel
 
 from schemas import events as ev
+from schemas.values import canonical_address
 from services.core import codec
 from services.core.metrics import PipelineMetrics
 from services.core.runtime.reader import TopicReader
 from services.core.runtime.transport import Record
 
 log = logging.getLogger(__name__)
-
-
-def canonical(address: str) -> str:
-    """E.164 for a phone number (spaces and dashes removed), lower case for an email address."""
-    if "@" in address:
-        return address.strip().lower()
-    try:
-        number = phonenumbers.parse(address, None)
-    except phonenumbers.NumberParseException:
-        return address.strip()
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class Directory:
@@ -47,7 +36,7 @@ class Directory:
         self._stopping = asyncio.Event()
 
     def debtors(self, address: str) -> list[str]:
-        return sorted(self._owners.get(canonical(address), ()))
+        return sorted(self._owners.get(canonical_address(address), ()))
 
     def profile(self, debtor_id: str) -> ev.DebtorProfileUpdated | None:
         entry = self.profiles.get(debtor_id)
@@ -88,10 +77,10 @@ class Directory:
             return
         if current is not None:
             for point in current[1].contact_points:
-                self._owners[canonical(point.address)].discard(event.debtor_id)
+                self._owners[canonical_address(point.address)].discard(event.debtor_id)
         self.profiles[event.debtor_id] = (envelope.time, event)
         for point in event.contact_points:
-            self._owners[canonical(point.address)].add(event.debtor_id)
+            self._owners[canonical_address(point.address)].add(event.debtor_id)
 
     async def caught_up(self, timeout: float) -> bool:
         """Wait until everything published so far has been read (a profile sent just before an SMS)."""

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -29,6 +29,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
+from schemas.events import DebtorProfileUpdated
 from schemas.topics import DEADLETTER, declared
 from services.core import codec
 from services.core.clock import Clock, SharedClock, write_ack
@@ -117,6 +118,7 @@ class Runtime:
         self.max_records = max_records
         self.tick_seconds = tick_seconds
         self.decoders = dict(decoders or {})
+        self._skew = timedelta(seconds=settings.max_clock_skew_seconds)
         self.publisher = Publisher(
             self.connector.producer(f"{self.instance}-producer"),
             settings,
@@ -231,7 +233,11 @@ class Runtime:
     def _decode(self, topic: str, record: Record, now: datetime) -> codec.Envelope[BaseModel] | None:
         decoder = self.decoders.get(topic)
         try:
-            envelope = decoder(record) if decoder else codec.decode(record.key, record.value, record.headers)
+            envelope = (
+                decoder(record)
+                if decoder
+                else codec.decode(record.key, record.value, record.headers, not_after=now + self._skew)
+            )
         except codec.DecodeError as exc:
             self.dead_letter(record, exc.reason, exc.message, now)
             return None
@@ -239,6 +245,8 @@ class Runtime:
             # A valid event on a topic its writer has no business writing: never handed to a handler.
             self.dead_letter(record, "wrong_topic", f"{envelope.type} is not declared for {topic}", now)
             return None
+        if isinstance(envelope.event, DebtorProfileUpdated) and envelope.event.dropped:
+            self.metrics.dropped_values.labels(self.service).inc(envelope.event.dropped)
         return envelope
 
     def dead_letter(self, record: Record, reason: str, error: str, now: datetime) -> None:
