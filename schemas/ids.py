@@ -89,9 +89,15 @@ def provider_opt_out_id(request_id: str) -> str:
     return deterministic_id("consent", request_id, "21610")
 
 
-def inbound_consent_id(message_ref: str, debtor_id: str) -> str:
-    """A STOP or START the debtor sent, for one of the debtors sharing the number."""
-    return deterministic_id("consent", message_ref, debtor_id)
+def inbound_consent_id(debtor_id: str, message_ref: str | None, change: str, address: str, at: str) -> str:
+    """A STOP or START the debtor sent, for one of the debtors sharing the number.
+
+    The provider's message id names the message when it gives one; without it, the direction (``change``),
+    the contact point and the provider's reference time ``at`` do, so that a retried webhook keeps its id
+    and a STOP and a later START from the same number never share one."""
+    if message_ref:
+        return deterministic_id("consent", message_ref, debtor_id)
+    return deterministic_id("consent", change, address, at, debtor_id)
 
 
 def unsubscribe_id(request_id: str, address: str) -> str:

@@ -39,12 +39,15 @@ class TemplateTag(StrEnum):
 
     ``limited_content``: nothing in it reveals the debt (no amount, no creditor detail), so a third party may
     read or hear it. ``debt_advice``: it carries the referral to debt advice services. ``forbearance_offer``:
-    it offers forbearance (a repayment plan, a restructuring).
+    it offers forbearance (a repayment plan, a restructuring). ``opt_out_confirmation``: the one text that
+    confirms an opt-out, which a reply may still send on the channel just revoked (FCC, 47 CFR
+    64.1200(a)(12)).
     """
 
     LIMITED_CONTENT = "limited_content"
     DEBT_ADVICE = "debt_advice"
     FORBEARANCE_OFFER = "forbearance_offer"
+    OPT_OUT_CONFIRMATION = "opt_out_confirmation"
 
 
 class OutcomeStatus(StrEnum):

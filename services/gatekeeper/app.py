@@ -27,6 +27,7 @@ from services.gatekeeper.policy import PolicyBook
 from services.gatekeeper.service import Gatekeeper
 from services.gatekeeper.settings import GatekeeperSettings
 from services.gatekeeper.state import GatekeeperState
+from services.messaging.templates import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class GatekeeperApp:
         self.book = PolicyBook.load(gatekeeper_settings.policies)  # fails fast, naming file and field
         self.controls = Controls()
         self.metrics = GatekeeperMetrics(self.registry)
-        self.handler = Gatekeeper(self.book, self.controls.holds)
+        catalog = Catalog.load(gatekeeper_settings.templates)
+        self.handler = Gatekeeper(self.book, self.controls.holds, catalog.tags)
         self.stage: KeyedStage[GatekeeperState] = KeyedStage(self.handler, self.metrics)
         self.runtime = Runtime(
             self.stage,

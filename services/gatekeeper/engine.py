@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.vocab import DecisionKind, ReasonCode, RequestKind
+from schemas.vocab import DecisionKind, ReasonCode, RequestKind, TemplateTag
 from services.gatekeeper import rules
 from services.gatekeeper.model import DecideInput, Decision, HistoryEntry, LocalWindow
 from services.gatekeeper.policy import (
@@ -30,6 +30,7 @@ from services.gatekeeper.rules import ContactZones, Failure
 
 HORIZON = timedelta(days=30)
 REPLY_VALIDITY = timedelta(hours=1)
+_REVOKED_CONSENT = frozenset({ReasonCode.OPTED_OUT, ReasonCode.NO_CONSENT})
 # Boundaries are generated a day at a time: most deferred requests find their instant within the first day.
 _CHUNK = _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
@@ -268,6 +269,9 @@ def _decide_contact(
     ]
     if request.kind is RequestKind.OUTREACH:
         stops += rules.debt_advice(request.template_tags, packs.debt_advice)
+    if request.kind is RequestKind.REPLY and TemplateTag.OPT_OUT_CONFIRMATION in request.template_tags:
+        # The confirmation of an opt-out goes out on the channel just revoked; every other stop holds.
+        stops = [stop for stop in stops if stop.reason not in _REVOKED_CONSENT]
     if stops:
         return _blocked(stops, versions)
     expires = request.expires_at

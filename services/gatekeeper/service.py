@@ -18,7 +18,15 @@ from pydantic import BaseModel
 from schemas import events as ev
 from schemas import ids
 from schemas.topics import ACCOUNT, CONSENT, GATEKEEPER_STATE, OUTCOMES, REQUESTS
-from schemas.vocab import Channel, DebtorFlag, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
+from schemas.vocab import (
+    Channel,
+    DebtorFlag,
+    DecisionKind,
+    OutcomeStatus,
+    ReasonCode,
+    RequestKind,
+    TemplateTag,
+)
 from services.core.codec import Envelope
 from services.core.runtime.handler import Count, Output, Result
 from services.gatekeeper.engine import decide
@@ -76,9 +84,15 @@ class Gatekeeper:
     state_topic = GATEKEEPER_STATE
     state_model = GatekeeperState
 
-    def __init__(self, book: PolicyBook, paused: Paused = lambda _: False) -> None:
+    def __init__(
+        self,
+        book: PolicyBook,
+        paused: Paused = lambda _: False,
+        tags: Callable[[str], frozenset[TemplateTag]] = lambda _: frozenset(),
+    ) -> None:
         self.book = book
         self.paused = paused
+        self.tags = tags  # the template catalog's tags of a template
 
     # ---- inputs ------------------------------------------------------------------------------
 
@@ -239,7 +253,7 @@ class Gatekeeper:
                 not_before=request.expires_at,
             )
         try:
-            decision = decide(_decide_input(state, request, now), self.book)
+            decision = decide(_decide_input(state, request, now, self.tags(request.template)), self.book)
         except (UnknownJurisdictionError, NoVersionInForceError) as exc:
             # A jurisdiction no loaded pack covers (or not yet in force): never contact on a guess.
             return Decision(
@@ -341,7 +355,9 @@ def _with_profile(state: GatekeeperState, profile: ev.DebtorProfileUpdated, at: 
     return state.model_copy(update={"profile": profile, "profile_time": at, "stops": kept})
 
 
-def _decide_input(state: GatekeeperState, request: ev.ContactRequested, now: datetime) -> DecideInput:
+def _decide_input(
+    state: GatekeeperState, request: ev.ContactRequested, now: datetime, tags: frozenset[TemplateTag]
+) -> DecideInput:
     profile = state.profile
     flags = sorted(state.stops)
     if state.bankrupt:
@@ -374,6 +390,7 @@ def _decide_input(state: GatekeeperState, request: ev.ContactRequested, now: dat
         not_before=request.not_before,
         expires_at=request.expires_at,
         template=request.template,
+        template_tags=tags,
         strategy=request.strategy,
     )
     history = [

@@ -103,9 +103,19 @@ class Catalog(BaseModel):
     samples: dict[Name, str] = {}
     templates: dict[Name, TemplateSpec]
 
+    @classmethod
+    def load(cls, root: Path) -> Catalog:
+        """The catalog alone (what the gatekeeper needs); ``TemplateError`` names the file and the problem."""
+        problems: list[Problem] = []
+        catalog = _read_model(root / "catalog.toml", cls, problems)
+        if catalog is None:
+            raise TemplateError("; ".join(str(problem) for problem in problems))
+        return catalog
+
     def tags(self, template: str) -> frozenset[TemplateTag]:
-        """The tags ``template`` declares (what the gatekeeper's requests carry as ``template_tags``)."""
-        return self.templates[template].tags
+        """The tags ``template`` declares (the gatekeeper decides on them); none for a template not listed."""
+        spec = self.templates.get(template)
+        return spec.tags if spec is not None else frozenset()
 
     def parts(self, template: str, channel: Channel) -> tuple[str, ...]:
         spec = self.templates[template]
@@ -341,14 +351,16 @@ def _lint_file(
             problems.append(
                 Problem(path, f"impersonation: {match.group(0)!r} presents the sender as an authority")
             )
+    tags = catalog.tags(template)
     kind = OPT_OUT_PARTS.get((channel, part))
-    if kind is not None:
+    if TemplateTag.OPT_OUT_CONFIRMATION in tags and channel is not Channel.SMS:
+        problems.append(Problem(path, "an opt-out confirmation is an SMS only"))
+    if kind is not None and TemplateTag.OPT_OUT_CONFIRMATION not in tags:
         patterns = rules.sms_opt_out if kind == "sms" else rules.email_opt_out
         if not any(re.search(pattern, text) for pattern in patterns):
             problems.append(Problem(path, f"missing the {path.parts[-3]} opt-out instruction"))
         if kind == "email" and "unsubscribe_url" not in used:
             problems.append(Problem(path, "missing the unsubscribe link ({{ unsubscribe_url }})"))
-    tags = catalog.tags(template)
     if (channel, part) in LIMITED_CONTENT or TemplateTag.LIMITED_CONTENT in tags:
         problems += _limited_content(path, used, text, catalog, rules)
     if TemplateTag.LIMITED_CONTENT in tags:

@@ -112,23 +112,35 @@ def payment_link_request(
     )
 
 
-def help_request(
-    debtor_id: str, account_id: str, to: str, language: str, message_sid: str, now: datetime, valid: timedelta
+# The FCC's revocation rule: the one text confirming an opt-out goes within five minutes of it, or not at all.
+CONFIRMATION_WITHIN = timedelta(minutes=5)
+
+
+def inbound_reply(
+    template: str,
+    debtor_id: str,
+    account_id: str,
+    to: str,
+    language: str,
+    message_ref: str,
+    now: datetime,
+    valid: timedelta,
 ) -> ev.ContactRequested:
-    """An inbound HELP asks for the help text: a reply, keyed to the inbound message."""
+    """A reply an inbound SMS asks for (``help``: the help text; ``opt_out_confirmation``: the one text that
+    confirms a STOP), keyed to the inbound message."""
     return ev.ContactRequested(
         debtor_id=debtor_id,
-        request_id=ids.reply_id("help", message_sid),
+        request_id=ids.reply_id(template, message_ref),
         account_id=account_id,
         channel=Channel.SMS,
         destination=to,
-        template="help",
+        template=template,
         language=language,
         kind=RequestKind.REPLY,
         strategy="inbound_sms",
         strategy_version="1",
         arm="none",
-        step="help",
+        step=template,
         expires_at=now + valid,
         requested_at=now,
     )

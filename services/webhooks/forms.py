@@ -114,7 +114,7 @@ class GatherForm(CallForm):
 
 
 class InboundForm(TwilioForm):
-    message_sid: Annotated[MessageSid, Field(alias="MessageSid")]
+    message_sid: Annotated[MessageSid | None, Field(alias="MessageSid")] = None
     from_: Annotated[Phone, Field(alias="From")]
     to: Annotated[Phone | None, Field(alias="To")] = None
     body: Annotated[SmsBody, Field(alias="Body")] = ""

@@ -368,26 +368,30 @@ class Webhooks:
             log.warning("inbound %s from %s matches no debtor", intent.value, mask_phone(phone))
             return _twiml(_EMPTY_TWIML)
         now = self.clock.now()
-        message_sid = form.message_sid
+        # Without a message id, the provider's retry token (or, lacking one, the second it reached us)
+        # stands for the message: a retry keeps its ids, a later STOP or START gets new ones.
+        at = request.headers.get("I-Twilio-Idempotency-Token") or now.isoformat(timespec="seconds")
+        message_ref = form.message_sid or f"{phone}@{at}"
         out: list[tuple[BaseModel, str]] = []
-        if intent is Intent.HELP:
-            debtor = debtors[0]  # one help text per message, even for a number shared by several debtors
-            profile = self.directory.profile(debtor)
-            reply = events.help_request(
-                debtor,
-                self.directory.accounts.get(debtor, "none"),
-                phone,
-                profile.language if profile else "en-US",
-                message_sid,
-                now,
-                timedelta(hours=self.config.reply_valid_hours),
-            )
-            out.append((reply, reply.request_id))
-        else:
+        if intent is not Intent.HELP:
             change = ev.ConsentChange.OPT_OUT if intent is Intent.OPT_OUT else ev.ConsentChange.OPT_IN
             for debtor in debtors:
                 consent = events.consent(debtor, phone, Channel.SMS, change, ev.ConsentSource.SMS_REPLY, now)
-                out.append((consent, ids.inbound_consent_id(message_sid, debtor)))
+                consent_id = ids.inbound_consent_id(debtor, form.message_sid, change.value, phone, at)
+                out.append((consent, consent_id))
+        answers = {
+            Intent.HELP: ("help", timedelta(hours=self.config.reply_valid_hours)),
+            Intent.OPT_OUT: ("opt_out_confirmation", events.CONFIRMATION_WITHIN),
+        }
+        if intent in answers:
+            # One answer per message, even for a number shared by several debtors.
+            template, valid = answers[intent]
+            debtor = debtors[0]
+            profile = self.directory.profile(debtor)
+            language = profile.language if profile else "en-US"
+            account = self.directory.accounts.get(debtor, "none")
+            reply = events.inbound_reply(template, debtor, account, phone, language, message_ref, now, valid)
+            out.append((reply, reply.request_id))
         await self.publish(out)
         log.info("inbound %s from %s for %d debtor(s)", intent.value, mask_phone(phone), len(debtors))
         return _twiml(_EMPTY_TWIML)

@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from schemas import events as ev
+from schemas import ids
 from schemas.ids import deterministic_id
 from schemas.vocab import Channel, OutcomeStatus, RequestKind
 from services.core.settings import CommonSettings
@@ -202,6 +203,26 @@ async def test_inbound_keywords_change_consent_for_every_debtor_on_the_number(
     assert {(c.address, c.channel, c.change, c.source) for c in consents} == {
         (shared, Channel.SMS, change, ev.ConsentSource.SMS_REPLY)
     }
+
+
+async def test_a_stop_and_a_start_without_message_ids_are_two_changes(
+    settings: CommonSettings, webhooks: WebhooksApp, tokens: list[str], tail: Tail
+) -> None:
+    number = phone(16)
+    await publish(settings, [profile("d-nosid", number)], time=START)
+    await eventually(lambda: webhooks.directory.debtors(number) == ["d-nosid"])
+    path = "/twilio/messages/inbound"
+    for body, retry in [("STOP", "idem-stop"), ("START", "idem-start")]:
+        params = {"From": number, "Body": body}
+        headers = {"I-Twilio-Idempotency-Token": retry}
+        assert (await post(webhooks, path, params, tokens[0], headers=headers)).status_code == 200
+
+    await tail.wait_for(lambda: len(tail.of(ev.ConsentChanged)) == 2)
+    consents = [e for e in tail.events if isinstance(e.event, ev.ConsentChanged)]
+    assert [e.event.change for e in consents] == [ev.ConsentChange.OPT_OUT, ev.ConsentChange.OPT_IN]
+    assert consents[0].id != consents[1].id
+    # The same message retried by the provider names the same change.
+    assert consents[0].id == ids.inbound_consent_id("d-nosid", None, "opt_out", number, "idem-stop")
 
 
 async def test_help_asks_for_the_help_reply_and_other_texts_change_nothing(

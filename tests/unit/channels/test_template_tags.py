@@ -50,6 +50,7 @@ def test_shipped_tags() -> None:
         "final_notice": {T.DEBT_ADVICE},
         "restructuring_offer": {T.FORBEARANCE_OFFER, T.DEBT_ADVICE},
         "callback_request": {T.LIMITED_CONTENT},
+        "opt_out_confirmation": {T.OPT_OUT_CONFIRMATION, T.LIMITED_CONTENT},
     }
     assert book.catalog.tags("reminder") == frozenset()
 
@@ -178,8 +179,8 @@ def test_an_unknown_tag_is_refused(templates: Path) -> None:
     retag(templates, "help", '["friendly"]')
     [problem] = [p for p in lint(templates) if p.file == templates / "catalog.toml"]
     assert (
-        "templates.help.tags[0]: Input should be 'limited_content', 'debt_advice' or 'forbearance_offer'"
-        in (problem.message)
+        "templates.help.tags[0]: Input should be 'limited_content', 'debt_advice', 'forbearance_offer' or "
+        "'opt_out_confirmation'" in (problem.message)
     )
 
 
@@ -239,3 +240,23 @@ def test_a_bad_impersonation_pattern_is_named(templates: Path) -> None:
     locale.write_text(text, encoding="utf-8")
     [problem] = [p.message for p in lint(templates) if p.file == locale]
     assert problem.startswith("impersonation: '本院(' is not a regular expression")
+
+
+# --- opt_out_confirmation -------------------------------------------------------------------------------
+
+
+def test_an_opt_out_confirmation_needs_no_opt_out_line_but_stays_an_sms_without_the_debt(
+    templates: Path,
+) -> None:
+    relative = "en-US/sms/opt_out_confirmation.body.j2"
+    assert problems_of(templates, relative) == []  # it says how to opt back in, not how to opt out
+    (templates / relative).write_text("{{ company }}: unsubscribed. Your balance is due.", encoding="utf-8")
+    assert "limited content: 'balance' reveals the debt (tagged limited_content)" in problems_of(
+        templates, relative
+    )
+    retag(templates, "reminder", '["opt_out_confirmation"]')
+    assert "an opt-out confirmation is an SMS only" in problems_of(templates, "en-US/email/reminder.text.j2")
+    # Untagged, the same text must carry the opt-out line like every other SMS.
+    retag(templates, "opt_out_confirmation", "[]")
+    (templates / relative).write_text("{{ company }}: unsubscribed.", encoding="utf-8")
+    assert "missing the en-US opt-out instruction" in problems_of(templates, relative)

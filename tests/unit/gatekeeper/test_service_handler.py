@@ -13,6 +13,7 @@ from services.core import codec
 from services.core.runtime.handler import Output
 from services.core.settings import DEPLOY_DIR
 from services.gatekeeper.policy import PolicyBook
+from services.messaging.templates import Catalog
 from services.gatekeeper.service import Gatekeeper
 from services.gatekeeper.state import GatekeeperState
 
@@ -27,6 +28,7 @@ class Harness:
         self.handler = Gatekeeper(
             PolicyBook.load(DEPLOY_DIR / "policies"),
             lambda r: r.channel.value in self.paused,
+            Catalog.load(DEPLOY_DIR / "templates").tags,
         )
         self.state: GatekeeperState | None = None
         self.out: list[Output] = []
@@ -190,6 +192,33 @@ def test_a_reply_passes_quiet_hours_but_not_a_hard_stop() -> None:
     gk.feed(profile(flags=["cease_communication"]), NIGHT)
     gk.feed(request("reply2", kind=RequestKind.REPLY, template="payment_link"), NIGHT)
     assert gk.decisions("reply2")[0].reasons == [ReasonCode.CEASE_COMMUNICATION]
+
+
+def test_an_opt_out_is_confirmed_by_one_reply_on_the_channel_it_revoked() -> None:
+    gk = Harness()
+    gk.feed(profile(), NIGHT)
+    stop = ev.ConsentChanged(
+        debtor_id="d1",
+        address="+1 212-555-0100",  # the same number as the profile's, written as the provider did not
+        channel=Channel.SMS,
+        change=ev.ConsentChange.OPT_OUT,
+        source=ev.ConsentSource.SMS_REPLY,
+        occurred_at=NIGHT,
+    )
+    gk.feed(stop, NIGHT)
+    within = NIGHT + timedelta(minutes=5)
+    confirm = {"kind": RequestKind.REPLY, "template": "opt_out_confirmation", "expires_at": within}
+    gk.feed(request("confirm", **confirm), NIGHT)
+    [allowed] = gk.decisions("confirm")
+    assert (allowed.decision, allowed.valid_until) == (DecisionKind.ALLOW, within)
+    # Only that template, only as a reply: any other text after the STOP is refused.
+    gk.feed(request("help", kind=RequestKind.REPLY, template="help"), NIGHT)
+    gk.feed(request("outreach", template="opt_out_confirmation"), NOON)
+    assert [gk.decisions(r)[0].reasons for r in ("help", "outreach")] == [[ReasonCode.OPTED_OUT]] * 2
+    # Every other stop holds.
+    gk.feed(profile(flags=["cease_communication"]), NIGHT)
+    gk.feed(request("confirm2", **confirm), NIGHT)
+    assert gk.decisions("confirm2")[0].reasons == [ReasonCode.CEASE_COMMUNICATION]
 
 
 def test_paused_channel_defers_with_paused_and_expiry_still_applies() -> None:
