@@ -13,9 +13,9 @@ from services.core import codec
 from services.core.runtime.handler import Output
 from services.core.settings import DEPLOY_DIR
 from services.gatekeeper.policy import PolicyBook
-from services.messaging.templates import Catalog
 from services.gatekeeper.service import Gatekeeper
 from services.gatekeeper.state import GatekeeperState
+from services.messaging.templates import Catalog
 
 PHONE = "+12125550100"
 NOON = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 12:00 in New York, a Wednesday
