@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, SecretStr
 
+from schemas import events as ev
 from schemas.topics import topic_for
 from services.core import codec, signing
 from services.core.runtime import clients
@@ -189,3 +191,34 @@ async def eventually(check: Callable[[], Any], timeout: float = 20.0, interval: 
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s, last value: {result!r}")
         await asyncio.sleep(interval)
+
+
+def dead_letter(
+    source_topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]],
+    *,
+    reason: str = "processing_error",
+    consumer: str = "tests",
+    offset: int = 0,
+    at: datetime | None = None,
+) -> ev.DeadLetter:
+    """A dead letter of the record (key, value, headers) said to come from ``source_topic`` (physical name):
+    what a consumer writes, or what someone who may write the dead-letter topic could forge."""
+
+    def b64(raw: bytes | None) -> str | None:
+        return base64.b64encode(raw).decode() if raw is not None else None
+
+    return ev.DeadLetter(
+        source_topic=source_topic,
+        source_partition=0,
+        source_offset=offset,
+        consumer=consumer,
+        reason=reason,
+        error="processing failed",
+        key_b64=b64(key),
+        value_b64=b64(value),
+        headers=[(name, base64.b64encode(raw).decode()) for name, raw in headers],
+        failed_at=at or datetime.fromisoformat("2026-06-10T15:30:00+00:00"),
+    )

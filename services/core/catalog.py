@@ -19,6 +19,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.topics import DISPATCH
 from services.core import acls
 from services.core.acls import Grant
 from services.core.cli import Command, main, no_options
@@ -89,6 +90,18 @@ class Catalog(BaseModel):
                 unknown = sorted(set(who) - set(names))
                 if unknown:
                     raise ValueError(f"topic {topic.name}: {role} {unknown} are not declared principals")
+        return self
+
+    @model_validator(mode="after")
+    def _dispatch_never_redrivable(self) -> Catalog:
+        # Redrive writes what it puts back without the gatekeeper: an approval that could be redriven would be
+        # a send the gatekeeper never decided. A failed approval is redone by redriving its request.
+        for topic in self.topics:
+            if topic.redrivable and topic.name in DISPATCH.values():
+                raise ValueError(
+                    f"topic {topic.name}: a dispatch topic is never redrivable (redrive the contact request "
+                    "instead, and the gatekeeper decides again)"
+                )
         return self
 
     def writers(self, topic: TopicSpec) -> list[str]:

@@ -44,9 +44,14 @@ class TallyHandler:
     state_topic = "collections.escalation.state.v1"
     state_model = Tally
 
+    def __init__(self, failing: frozenset[str] = frozenset()) -> None:
+        self.failing = failing  # debtors it fails on, as a consumer with a bug would
+
     def apply(
         self, key: str, state: Tally | None, envelope: codec.Envelope[BaseModel], now: datetime
     ) -> Result[Tally]:
+        if key in self.failing:
+            raise RuntimeError("a bug in the consumer")
         state = state or Tally()
         return Result(Tally(count=state.count + 1, types=[*state.types, type(envelope.event).__name__]))
 
@@ -55,9 +60,12 @@ class TallyHandler:
 
 
 @asynccontextmanager
-async def running(settings: CommonSettings) -> AsyncIterator[Runtime]:
+async def running(settings: CommonSettings, failing: frozenset[str] = frozenset()) -> AsyncIterator[Runtime]:
     processor = Runtime(
-        KeyedStage(TallyHandler()), settings, ManualClock(T0), PipelineMetrics(CollectorRegistry(), "tally")
+        KeyedStage(TallyHandler(failing)),
+        settings,
+        ManualClock(T0),
+        PipelineMetrics(CollectorRegistry(), "tally"),
     )
     task = asyncio.create_task(processor.run())
     try:
@@ -158,26 +166,40 @@ async def test_bad_records_dead_letter_and_the_consumer_goes_on(
 
         # Redrive: export the schema violation, correct it by hand, import it: it is applied.
         chosen = await redrive.read(settings, redrive.Selection(reason="schema_violation"))
-        assert len(chosen) == 1
-        exported = orjson.loads(redrive.export_lines(chosen)[0])
+        assert len(chosen.letters) == 1 and chosen.skipped == []
+        exported = orjson.loads(redrive.export_lines(chosen.letters)[0])
         value = orjson.loads(exported["value"])
         value["account_id"] = "a-fixed"
         exported["value"] = orjson.dumps(value).decode()
-        assert await redrive.import_lines(settings, [orjson.dumps(exported)]) == 1
+        outcome = await redrive.import_lines(settings, [orjson.dumps(exported)])
+        assert len(outcome.outgoing) == 1 and outcome.refused == []
         await until(lambda: (t := tally(processor, "d-dl")) is not None and t.count == 2)
 
 
-async def test_replay_redrives_unchanged_bytes(settings: CommonSettings) -> None:
+async def test_replay_redrives_unchanged_bytes_and_refuses_what_is_still_invalid(
+    settings: CommonSettings,
+) -> None:
     enc = codec.encode(samples(debtor="d-rp")[0], source="/core-banking", time=T0, id="rp")
-    headers = [(n, v) for n, v in enc.headers if n != "ce_source"]
-    await produce(settings, [(ACCOUNT, enc.key, enc.value, headers)])
-    async with running(settings):
-        await consume(settings, DEADLETTER, lambda rs: len(rs) == 1)
-    letters = await redrive.read(settings, redrive.Selection(reason="missing_header"))
-    assert [letter.source_offset for _, letter in letters] == [0]
-    assert await redrive.replay(settings, [letter for _, letter in letters]) == 1
-    records = await consume(settings, ACCOUNT, lambda rs: len(rs) == 2)
-    assert records[0].value == records[1].value and records[0].key == records[1].key
+    bad = codec.encode(samples(debtor="d-rp-bad")[0], source="/core-banking", time=T0, id="rp-bad")
+    headers = [(n, v) for n, v in bad.headers if n != "ce_source"]
+    await produce(
+        settings, [(ACCOUNT, enc.key, enc.value, enc.headers), (ACCOUNT, bad.key, bad.value, headers)]
+    )
+    async with running(settings, failing=frozenset({"d-rp"})):
+        await consume(settings, DEADLETTER, lambda rs: len(rs) == 2)
+    scan = await redrive.read(settings, redrive.Selection())
+    assert sorted(found.letter.reason for found in scan.letters) == ["missing_header", "processing_error"]
+    # The consumer fixed, replay: the valid record goes back byte for byte, the invalid one stays out.
+    outcome = await redrive.replay(settings, scan.letters)
+    assert [item.reason.split(":")[1].strip() for item in outcome.refused] == ["missing_header"]
+    [sent] = outcome.outgoing
+    assert sent.key == enc.key
+    records = await consume(settings, ACCOUNT, lambda rs: len(rs) == 3)
+    first, again = [r for r in records if r.key == enc.key]
+    assert (
+        (again.value, list(again.headers)) == (first.value, list(first.headers)) == (enc.value, enc.headers)
+    )
+    assert [r.key for r in records].count(bad.key) == 1
 
 
 async def test_state_survives_a_restart(settings: CommonSettings) -> None:

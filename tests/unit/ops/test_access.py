@@ -119,6 +119,19 @@ def test_the_catalog_refuses_a_principal_it_does_not_declare(tmp_path: Path) -> 
         load_toml(bad, Catalog)
 
 
+def test_the_catalog_refuses_any_dispatch_topic_marked_redrivable(tmp_path: Path) -> None:
+    text = CATALOG_PATH.read_text()
+    for topic in DISPATCH.values():
+        start = text.index(f'name = "{topic}"')
+        end = text.index("[[topics]]", start)
+        section = text[start:end]
+        assert "redrivable = false" in section, f"{topic}: the catalog says it is never redrivable"
+        bad = tmp_path / "topics.toml"
+        bad.write_text(text[:start] + section.replace("redrivable = false", "redrivable = true") + text[end:])
+        with pytest.raises(ConfigError, match=rf"{re.escape(topic)}: a dispatch topic is never redrivable"):
+            load_toml(bad, Catalog)
+
+
 def test_the_script_creates_every_user_and_acl_without_a_password() -> None:
     names = [p.name for p in CATALOG.principals]
     lines = acls.script(CATALOG.grants(), names, bootstrap="kafka-1:9093")
