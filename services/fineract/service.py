@@ -160,8 +160,8 @@ class FineractAdapter:
 
     def due(self, key: str, state: LoanEntry, now: datetime) -> Result[LoanEntry]:
         """The loan was not learned within the bound of its first held record: dead-letter every record held
-        for it, in order. Together, so that a redrive after the loan is seeded replays them in their order,
-        and finds no id of theirs remembered by a state that lives on."""
+        for it, in order. Together, so that they keep their order on the dead-letter topic, and no id of
+        theirs stays remembered by a state that lives on."""
         turn = _Turn()
         first = state.next_due()
         if first is None or first > now:

@@ -43,7 +43,7 @@ class LoanState(BaseModel):
 
 class Held(BaseModel):
     """A record about a loan not learned yet, byte for byte and where it came from, so that it can be
-    translated once the loan is learned, or dead-lettered (and later redriven) once ``until`` has passed."""
+    translated once the loan is learned, or dead-lettered once ``until`` has passed."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 
