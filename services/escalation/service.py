@@ -30,7 +30,7 @@ from schemas.topics import ACCOUNT, CONSENT, ESCALATION_STATE, OUTCOMES
 from schemas.vocab import Channel, FailureKind, OutcomeStatus, ReasonCode, RequestKind
 from services.core.codec import Envelope
 from services.core.runtime.handler import Count, Output, Result
-from services.escalation.state import AccountCase, Case, Phase, Promise, RequestRef, Retry
+from services.escalation.state import QUIET, AccountCase, Case, Phase, Promise, RequestRef, Retry
 from services.escalation.strategy import Segment, Step, Strategy, send_instant, step_day, steps_for
 
 # Failures after which this address will never work for this channel.
@@ -154,6 +154,7 @@ class Escalation:
                     "days_past_due": max(account.days_past_due, event.days_past_due + later),
                     "risk_score": event.risk_score,
                     "as_of": event.as_of,
+                    "paid_since_overdue": Decimal(0),
                 }
             )
         return _with(case, self._reassess(case, account, turn))
@@ -192,7 +193,7 @@ class Escalation:
 
     def _age(self, case: Case, account: AccountCase, turn: _Turn) -> AccountCase:
         """Days past due as the clock counts them from the cycle's due date; thresholds and segment follow."""
-        if account.phase is Phase.STOPPED:
+        if account.phase in QUIET:
             return account
         days = self._days_past_due(case, account, turn.now)
         if days <= account.days_past_due:
@@ -210,7 +211,7 @@ class Escalation:
     def _ages_at(self, case: Case, account: AccountCase) -> datetime | None:
         """When the days past due next reach a day that can change something: a threshold not raised yet,
         or, while the account is in a ladder's phases, the bounds of a segment."""
-        if account.phase is Phase.STOPPED:
+        if account.phase in QUIET:
             return None
         days = {
             rule.at_dpd
@@ -244,12 +245,22 @@ class Escalation:
             stopped = {"total_outstanding": Decimal(0), "stopped_by": event.payment_id}
             return _with(case, account.model_copy(update=stopped))
         update: dict[str, object] = {"total_outstanding": event.outstanding_after}
+        if event.posted_at > account.as_of:  # a payment booked before the overdue is in its amount due
+            update["paid_since_overdue"] = account.paid_since_overdue + event.amount
         if account.promise is not None:
             promise = account.promise.model_copy(update={"paid": account.promise.paid + event.amount})
             update["promise"] = promise
             if promise.paid >= promise.amount:
                 update.update(phase=Phase.KEPT, promise=None, phase_until=None)
-        return _with(case, account.model_copy(update=update))
+        account = account.model_copy(update=update)
+        live = account.phase not in (Phase.STOPPED, Phase.CURED, Phase.HANDED_OFF)
+        if live and account.paid_since_overdue >= account.amount_due:
+            # The amount past due is paid: the account is current again and this cycle's ladder ends now,
+            # until an overdue names a new due date. A partial payment only lowers what the next steps ask.
+            account = self._cancel_pending(case, account, ev.CancelReason.CURED, envelope.id, turn)
+            cured = {"phase": Phase.CURED, "phase_until": None, "promise": None, "next_at": None}
+            account = account.model_copy(update={**cured, "ages_at": None, "stopped_by": event.payment_id})
+        return _with(case, account)
 
     def _reversal(self, case: Case, event: ev.PaymentReversed, turn: _Turn) -> Case:
         """A payment undone: what it paid is owed again. If it was the payment in full that stopped the
@@ -259,12 +270,13 @@ class Escalation:
         if account is None:
             return case
         owed = account.total_outstanding + event.amount
-        update: dict[str, object] = {"total_outstanding": owed}
+        unpaid = max(Decimal(0), account.paid_since_overdue - event.amount)
+        update: dict[str, object] = {"total_outstanding": owed, "paid_since_overdue": unpaid}
         if account.promise is not None:
             paid = max(Decimal(0), account.promise.paid - event.amount)
             update["promise"] = account.promise.model_copy(update={"paid": paid})
         account = account.model_copy(update=update)
-        if account.phase is not Phase.STOPPED or account.stopped_by != event.payment_id or case.bankrupt:
+        if account.phase not in QUIET or account.stopped_by != event.payment_id or case.bankrupt:
             return _with(case, account)
         account = account.model_copy(update={"phase": Phase.ACTIVE, "stopped_at": None, "stopped_by": None})
         days = max(account.days_past_due, self._days_past_due(case, account, turn.now))
@@ -279,7 +291,7 @@ class Escalation:
         turn: _Turn,
     ) -> Case:
         account = case.accounts.get(event.account_id)
-        if account is None or account.phase in (Phase.STOPPED, Phase.HANDED_OFF):
+        if account is None or account.phase in (*QUIET, Phase.HANDED_OFF):
             return case
         zone = self._zone(case)
         check_day = event.promised_date + timedelta(days=self.strategy.promise_grace_days + 1)
@@ -587,7 +599,7 @@ class Escalation:
         for rule in self.strategy.escalations:
             if rule.at_dpd is None or account.days_past_due < rule.at_dpd:
                 continue
-            if account.total_outstanding < rule.min_balance or account.phase is Phase.STOPPED:
+            if account.total_outstanding < rule.min_balance or account.phase in QUIET:
                 continue
             account = self._raise(case, account, rule.kind, f"days past due >= {rule.at_dpd}", turn)
             if rule.stops_outreach and account.phase is not Phase.HANDED_OFF:
@@ -665,10 +677,11 @@ def plan_offers(balance: Decimal, counts: list[int]) -> Iterator[tuple[int, Deci
 
 
 def _new_cycle(account: AccountCase, event: ev.AccountOverdue) -> bool:
-    """Overdue again after the account was settled, or a new instalment missed after a kept promise."""
+    """Overdue again after the account was settled, or a new instalment missed after a kept promise or a
+    cure."""
     if account.phase is Phase.STOPPED:
         return account.stopped_at is not None and event.as_of > account.stopped_at
-    if account.phase is Phase.KEPT:
+    if account.phase in (Phase.KEPT, Phase.CURED):
         return event.due_date != account.due_date
     return False
 

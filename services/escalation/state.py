@@ -23,8 +23,13 @@ class Phase(StrEnum):
     DISPUTED = "disputed"  # paused until the dispute closes
     HARDSHIP = "hardship"  # paused for the strategy's forbearance period
     KEPT = "kept"  # a promise was kept: quiet until a new instalment is missed
+    CURED = "cured"  # payments covered the amount past due: quiet until a new instalment is missed
     HANDED_OFF = "handed_off"  # legal or agency: no automated outreach
     STOPPED = "stopped"  # paid in full, cured, closed, bankrupt
+
+
+# Phases in which nothing ages: the ladder of the cycle has ended.
+QUIET = frozenset({Phase.STOPPED, Phase.CURED})
 
 
 class Promise(_State):
@@ -75,7 +80,12 @@ class AccountCase(_State):
     escalated: list[EscalationKind] = []
     entered_at: AwareDatetime
     stopped_at: AwareDatetime | None = None
-    stopped_by: str | None = None  # the payment in full that stopped the ladder: its reversal reopens it
+    stopped_by: str | None = (
+        None  # the payment that stopped the ladder (in full, or curing): its reversal reopens it
+    )
+    # Paid since the latest overdue's ``as_of`` (what that overdue's ``amount_due`` does not reflect yet):
+    # once it covers the amount due, the cycle is cured.
+    paid_since_overdue: Decimal = Decimal(0)
     # When the days past due, counted on escalation's own clock from ``due_date``, next reach a threshold or
     # a segment's bounds: core banking need not publish an overdue every night for the ladder to go on.
     ages_at: AwareDatetime | None = None
@@ -100,7 +110,7 @@ class Case(_State):
                 dues.append(account.phase_until)
             if account.phase is Phase.ACTIVE:
                 dues.extend(r.at for r in account.retries)
-            if account.phase is not Phase.STOPPED and account.ages_at is not None:
+            if account.phase not in QUIET and account.ages_at is not None:
                 dues.append(account.ages_at)
         return min(dues) if dues else None
 

@@ -447,3 +447,80 @@ def test_a_fineract_fed_account_advances_with_no_further_overdue() -> None:
         (ev.EscalationKind.AGENCY_PLACEMENT, 120),
     ]
     replay.close()
+
+
+# --- payments: the amount past due ends the cycle --------------------------------------------------------
+
+
+def test_paying_the_amount_past_due_ends_the_cycle_at_once_and_a_partial_payment_does_not() -> None:
+    world = World()
+    world.nights(1, 8)
+    world.send(payment("part", 70, 2330, at_day(8, 15)), at_day(8, 15))  # 70 of the 120 due
+    world.nights(9, 9)  # core banking's overdue of that night still says 120 due ...
+    world.send(payment("rest", 50, 2280, at_day(9, 15)), at_day(9, 15))  # ... so 50 more does not cure it
+    assert not world.of(ev.ContactCancelled)
+    world.send(payment("cure", 70, 2210, at_day(9, 16)), at_day(9, 16))
+    [cancelled] = world.of(ev.ContactCancelled)
+    assert cancelled.reason is ev.CancelReason.CURED
+    sent = len(world.requests())
+    world.nights(10, 30)  # the same instalment's overdue, published late or by a stale batch
+    world.replay.run_until(at_day(120))
+    assert len(world.requests()) == sent
+    assert world.of(ev.EscalationRaised) == []  # no legal or agency threshold ages on a cured cycle
+
+
+def test_a_new_due_date_after_a_cure_starts_a_new_cycle_and_a_reversed_cure_reopens() -> None:
+    world = World()
+    world.nights(1, 3)
+    world.send(payment("cure", 120, 2280, at_day(3, 15)), at_day(3, 15))
+    sent = len(world.requests())
+    later = DUE + timedelta(days=30)
+    world.send(overdue(1, due=later), at_day(31))
+    world.replay.run_until(at_day(32, 20))
+    assert len(world.requests()) > sent
+    # Reversed, the payment that cured the new cycle owes again: its ladder goes on.
+    world = World()
+    world.nights(1, 3)
+    world.send(payment("cure", 120, 2280, at_day(3, 15)), at_day(3, 15))
+    sent = len(world.requests())
+    reversal = ev.PaymentReversed(
+        debtor_id="d1",
+        account_id="a1",
+        payment_id="cure",
+        currency="USD",
+        amount=Decimal(120),
+        reversed_at=at_day(4, 15),
+    )
+    world.send(reversal, at_day(4, 15))
+    world.replay.run_until(at_day(20))
+    assert len(world.requests()) > sent
+
+
+def test_the_shipped_sample_debtor_who_pays_the_amount_due_gets_nothing_after_it() -> None:
+    from services.core import eventlines
+    from services.core.clock import ManualClock
+    from services.escalation.simulate import replay
+
+    with (DEPLOY_DIR / "samples" / "events.jsonl").open(encoding="utf-8") as lines:
+        good, bad = eventlines.parse(lines, ManualClock(datetime(2000, 1, 1, tzinfo=UTC)))
+    assert not bad
+    envelopes = [codec.decode(p.encoded.key, p.encoded.value, p.encoded.headers) for p in good]
+    [paid] = [
+        e.event for e in envelopes if isinstance(e.event, ev.PaymentPosted) and e.event.debtor_id == "d1001"
+    ]
+    assert (paid.amount, paid.outstanding_after) == (
+        Decimal("250.00"),
+        Decimal("4550.00"),
+    )  # not paid in full
+    run = replay(Escalation(load_strategy(STANDARD), "https://pay.test/p"), envelopes, None)
+    try:
+        after = [
+            event
+            for when, output in run.produced
+            if isinstance(event := output.event, ev.ContactRequested)
+            and event.debtor_id == "d1001"
+            and when > paid.posted_at
+        ]
+    finally:
+        run.close()
+    assert after == []
