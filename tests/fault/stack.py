@@ -114,7 +114,11 @@ class Platform:
             service.env.update(FAST if name != "sandbox" else {})
             service.env.update((env or {}).get(name, {}))
         self.debtors: list[Debtor] = generate(seed, size, START)
-        self.settings = self.stack.kafka.settings("admin")
+
+    @property
+    def settings(self) -> CommonSettings:
+        """The admin's settings, once the broker has made its credentials."""
+        return self.stack.kafka.settings("admin")
 
     async def __aenter__(self) -> Platform:
         try:
