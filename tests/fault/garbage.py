@@ -4,6 +4,8 @@ debtor id. Each test adds the wrong types its consumer's model must refuse."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import orjson
 from hypothesis import strategies as st
 
@@ -24,6 +26,12 @@ def with_field(good: Encoded, field: str, value: object) -> Junk:
     """``good`` with one field of its payload replaced by a value its model must refuse."""
     body = orjson.loads(good.value) | {field: value}
     return ("schema_violation", good.key, orjson.dumps(body), headers(good))
+
+
+def from_the_future(good: Encoded, now: datetime, beyond: timedelta) -> Junk:
+    """``good`` stamped ``beyond`` the tolerated clock skew after ``now``."""
+    stamp = (now + beyond).isoformat().encode()
+    return ("future_time", good.key, good.value, headers(good, replace={"ce_time": stamp}))
 
 
 def too_large(good: Encoded) -> Junk:

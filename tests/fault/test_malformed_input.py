@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,14 +39,25 @@ def _not_a_number(text: str) -> bool:
 
 
 # Values pydantic cannot read as a positive day count: its lax mode would take "5", " 7 " or 5.0.
-junk = garbage.junk(
-    GOOD,
-    st.one_of(
-        st.text(max_size=20).filter(_not_a_number),
-        st.lists(st.integers(-(10**6), 10**6), max_size=3),
-        st.floats(allow_nan=False).filter(lambda f: not f.is_integer()),
-        st.integers(-(2**63), 0),  # orjson writes 64-bit integers only
-    ).map(lambda value: garbage.with_field(GOOD, "days_past_due", value)),
+bad_days = st.one_of(
+    st.text(max_size=20).filter(_not_a_number),
+    st.lists(st.integers(-(10**6), 10**6), max_size=3),
+    st.floats(allow_nan=False).filter(lambda f: not f.is_integer()),
+    st.integers(-(2**63), 0),  # orjson writes 64-bit integers only
+).map(lambda value: garbage.with_field(GOOD, "days_past_due", value))
+# Values the edge normalizes or refuses: money as a float, an exponent, more decimals than the currency has,
+# a negative amount; a currency ISO 4217 does not list; a time zone tzdata does not know.
+bad_values = st.one_of(
+    st.sampled_from([250.1, "1e3", "250.123", "-1.00", "abc", "12345678901234567890"]).map(
+        lambda value: garbage.with_field(GOOD, "amount_due", value)
+    ),
+    st.sampled_from(["XYZ", "usd", "US"]).map(lambda value: garbage.with_field(GOOD, "currency", value)),
+)
+junk = st.one_of(
+    garbage.junk(GOOD, st.one_of(bad_days, bad_values)),
+    st.integers(301, 10**8).map(
+        lambda seconds: garbage.from_the_future(GOOD, NOW, timedelta(seconds=seconds))
+    ),
 )
 
 
