@@ -307,14 +307,13 @@ class Gatekeeper:
 
     def _consent(self, state: GatekeeperState, event: ev.ConsentChanged, turn: _Turn) -> GatekeeperState:
         current = [c for c in state.consent if c.address == event.address and c.channel is event.channel]
-        if current and current[0].at > event.occurred_at:
-            return state  # an older change arriving late does not undo a newer one
-        override = ConsentOverride(
-            address=event.address,
-            channel=event.channel,
-            opted_out=event.change is ev.ConsentChange.OPT_OUT,
-            at=event.occurred_at,
-        )
+        opted_out = event.change is ev.ConsentChange.OPT_OUT
+        at = event.occurred_at
+        if current and current[0].at > at:
+            if not opted_out:
+                return state  # an opt-in older than the latest change does not undo it
+            at = current[0].at  # an opt-out takes effect whatever its time; only a newer opt-in lifts it
+        override = ConsentOverride(address=event.address, channel=event.channel, opted_out=opted_out, at=at)
         others = [c for c in state.consent if not (c.address == event.address and c.channel is event.channel)]
         state = state.model_copy(update={"consent": [*others, override]})
         if override.opted_out:

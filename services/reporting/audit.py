@@ -409,15 +409,25 @@ def _profile_stops(debtor: _Debtor, at: datetime) -> list[str]:
 
 
 def _opt_out(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:
-    """The newest change by ``occurred_at`` wins (a late-arriving older change does not undo a newer one)."""
-    changes = [
-        (change.occurred_at, published, change)
-        for published, change in debtor.consents
-        if published < at and change.address == send.destination and change.channel is send.channel
-    ]
-    if not changes:
-        return []
-    _, published, newest = max(changes, key=lambda item: (item[0], item[1]))
-    if newest.change is ev.ConsentChange.OPT_OUT:
-        return [f"opt-out of {send.channel.value} published {published.isoformat()}"]
+    """Changes of the address on the channel published before ``at``, in the order they were published: an
+    opt-out takes effect whatever its ``occurred_at``; an opt-in only if it is at least as new as every change
+    before it (a late-arriving older opt-in does not undo an opt-out)."""
+    changes = sorted(
+        (
+            (published, change)
+            for published, change in debtor.consents
+            if published < at and change.address == send.destination and change.channel is send.channel
+        ),
+        key=lambda item: item[0],
+    )
+    newest: datetime | None = None
+    standing: datetime | None = None  # when the opt-out in force was published
+    for published, change in changes:
+        if change.change is ev.ConsentChange.OPT_OUT:
+            standing = standing or published
+            newest = change.occurred_at if newest is None else max(newest, change.occurred_at)
+        elif newest is None or change.occurred_at >= newest:
+            standing, newest = None, change.occurred_at
+    if standing is not None:
+        return [f"opt-out of {send.channel.value} published {standing.isoformat()}"]
     return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from pydantic import BaseModel
 
 from schemas import events as ev
@@ -297,3 +298,91 @@ def test_a_reversal_leaves_an_account_closed_for_another_reason_closed() -> None
     gk.feed(reversal(), NOON)
     gk.feed(request("r1"), NOON)
     assert gk.decisions("r1")[0].reasons == [ReasonCode.ACCOUNT_CLOSED]
+
+
+# ---- values compared normalized, hard stops whatever their time, outcomes forward only -------------------
+
+
+def consent(change: ev.ConsentChange, address: str, at: datetime) -> ev.ConsentChanged:
+    return ev.ConsentChanged(
+        debtor_id="d1",
+        address=address,
+        channel=Channel.SMS,
+        change=change,
+        source=ev.ConsentSource.SMS_REPLY,
+        occurred_at=at,
+    )
+
+
+def test_a_stop_from_the_number_as_the_provider_writes_it_matches_the_profiles_number() -> None:
+    gk = Harness()
+    national = [{"type": "phone", "address": "(212) 555-0100", "consents": ["sms"]}]  # read in the US
+    gk.feed(profile(contact_points=national), NOON)
+    gk.feed(consent(ev.ConsentChange.OPT_OUT, "+1 212-555-0100", NOON), NOON)
+    gk.feed(request("after-stop", destination="+1 (212) 555 0100"), NOON + timedelta(minutes=1))
+    assert gk.decisions("after-stop")[0].reasons == [ReasonCode.OPTED_OUT]
+
+
+def test_an_opt_out_takes_effect_whatever_its_time_and_only_a_newer_opt_in_lifts_it() -> None:
+    gk = Harness()
+    gk.feed(profile(), NOON)
+    gk.feed(consent(ev.ConsentChange.OPT_IN, PHONE, datetime(2036, 1, 1, tzinfo=UTC)), NOON)
+    gk.feed(consent(ev.ConsentChange.OPT_OUT, PHONE, NOON), NOON)  # "older" than the 2036 opt-in
+    gk.feed(request("r1"), NOON + timedelta(minutes=1))
+    gk.feed(consent(ev.ConsentChange.OPT_IN, PHONE, NOON + timedelta(minutes=2)), NOON + timedelta(minutes=2))
+    gk.feed(request("r2"), NOON + timedelta(minutes=3))
+    assert [gk.decisions(r)[0].reasons for r in ("r1", "r2")] == [[ReasonCode.OPTED_OUT]] * 2
+    gk.feed(consent(ev.ConsentChange.OPT_IN, PHONE, datetime(2036, 1, 2, tzinfo=UTC)), NOON)
+    gk.feed(request("r3"), NOON + timedelta(minutes=4))
+    assert gk.decisions("r3")[0].decision is DecisionKind.ALLOW
+
+
+@pytest.mark.parametrize("future", [datetime(2036, 1, 1, tzinfo=UTC), datetime(2099, 12, 31, tzinfo=UTC)])
+def test_a_profile_from_the_future_does_not_freeze_the_hard_stops(future: datetime) -> None:
+    gk = Harness()
+    gk.feed(profile(), NOON, ce_time=future)  # held in a changelog written before the edge refused it
+    gk.feed(profile(flags=["attorney", "cease_communication"]), NOON)
+    gk.feed(request("r1"), NOON + timedelta(minutes=1))
+    assert gk.decisions("r1")[0].reasons == [ReasonCode.ATTORNEY, ReasonCode.CEASE_COMMUNICATION]
+    # A profile without the flags lifts them only if it is newer than the newest one that set them.
+    gk.feed(profile(), NOON + timedelta(minutes=2))
+    gk.feed(request("r2"), NOON + timedelta(minutes=3))
+    assert gk.decisions("r2")[0].reasons == [ReasonCode.ATTORNEY, ReasonCode.CEASE_COMMUNICATION]
+    gk.feed(profile(), NOON + timedelta(minutes=4), ce_time=future + timedelta(seconds=1))
+    gk.feed(request("r3"), NOON + timedelta(minutes=5))
+    assert gk.decisions("r3")[0].decision is DecisionKind.ALLOW
+
+
+def test_a_late_non_final_outcome_never_replaces_the_final_one_the_cap_counts() -> None:
+    # Massachusetts: two initiated calls or texts per account in seven days; a busy call is not one.
+    gk = Harness()
+    ma = {
+        "jurisdictions": ["US", "US-MA"],
+        "contact_points": [{"type": "phone", "address": PHONE, "consents": ["sms", "voice"]}],
+    }
+    gk.feed(profile(**ma), NOON)
+    gk.feed(request("c1", Channel.VOICE), NOON)
+    assert gk.decisions("c1")[0].decision is DecisionKind.ALLOW
+
+    def outcome(status: OutcomeStatus, final: bool, minutes: int) -> ev.ContactOutcome:
+        return ev.ContactOutcome(
+            debtor_id="d1",
+            outcome_id=f"c1-{status}",
+            request_id="c1",
+            account_id="a1",
+            channel=Channel.VOICE,
+            status=status,
+            final=final,
+            occurred_at=NOON + timedelta(minutes=minutes),
+        )
+
+    gk.feed(outcome(OutcomeStatus.BUSY, True, 1), NOON + timedelta(minutes=2))  # the webhook's final word
+    gk.feed(outcome(OutcomeStatus.SENT, False, 0), NOON + timedelta(minutes=3))  # the worker's, late
+    assert gk.state is not None
+    assert [(e.outcome, e.final) for e in gk.state.ledger] == [(OutcomeStatus.BUSY, True)]
+    gk.feed(request("c2", Channel.VOICE), NOON + timedelta(hours=1))
+    gk.feed(request("c3", Channel.VOICE), NOON + timedelta(hours=2))
+    # c1 was busy: c2 and c3 are the two initiated calls of the week, a fourth waits.
+    assert [gk.decisions(r)[0].decision for r in ("c2", "c3")] == [DecisionKind.ALLOW] * 2
+    gk.feed(request("c4", Channel.VOICE), NOON + timedelta(hours=3))
+    assert gk.decisions("c4")[0].decision is DecisionKind.DEFER

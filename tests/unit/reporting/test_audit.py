@@ -266,3 +266,28 @@ def test_the_audit_imports_nothing_from_the_gatekeeper() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_an_opt_out_matches_the_address_however_it_was_written() -> None:
+    log = Logbook()
+    log.profile("d1", utc(1, 12))
+    log.consent("d1", utc(2, 13), "+1 (212) 555-0100", Channel.SMS, ev.ConsentChange.OPT_OUT)
+    log.contact("d1", utc(3, 14), Channel.SMS, destination="+1 212-555-0100")
+    assert rules(log) == ["AFTER_STOP"]
+
+
+def test_an_opt_out_stands_against_an_older_opt_in_that_arrives_after_it() -> None:
+    log = Logbook()
+    log.profile("d1", utc(1, 12))
+    log.consent("d1", utc(2, 13), NY_PHONE, Channel.SMS, ev.ConsentChange.OPT_OUT)
+    late_opt_in = ev.ConsentChanged(
+        debtor_id="d1",
+        address=NY_PHONE,
+        channel=Channel.SMS,
+        change=ev.ConsentChange.OPT_IN,
+        source=ev.ConsentSource.SMS_REPLY,
+        occurred_at=utc(2, 12),  # before the opt-out, published after it
+    )
+    log.add(late_opt_in, utc(2, 14))
+    log.contact("d1", utc(3, 14), Channel.SMS)
+    assert rules(log) == ["AFTER_STOP"]
