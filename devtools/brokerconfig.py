@@ -104,6 +104,18 @@ def _secure(listeners: Sequence[Listener], security: Security) -> list[str]:
     return lines
 
 
+def client_properties(principal: str, password: str, truststore: PurePath) -> str:
+    """A client configuration for Kafka's own tools (``--command-config``), as ``principal``."""
+    lines = [
+        "security.protocol=SASL_SSL",
+        f"sasl.mechanism={SASL_MECHANISM}",
+        f"sasl.jaas.config={_jaas(principal, password)}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={truststore}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _jaas(principal: str, password: str) -> str:
     return (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "

@@ -8,6 +8,7 @@ the demo and ``python -m devtools.localkafka env`` read.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -72,6 +73,11 @@ class Credentials(BaseModel):
     @classmethod
     def read(cls, path: Path) -> Credentials:
         return cls.model_validate_json(path.read_bytes())
+
+
+def new_cluster_id() -> str:
+    """What ``kafka-storage.sh format -t`` takes: base64url of 16 random bytes, no padding, no '-'."""
+    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=").replace("-", "_")
 
 
 def new_passwords(principals: list[str]) -> dict[str, SecretStr]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import os
 import re
 import shlex
@@ -193,7 +192,7 @@ class LocalKafka:
             if self.process is not None and self.process.poll() is not None:
                 tail = (self.workdir / "kafka.log").read_text(errors="replace")[-3000:]
                 raise KafkaRuntimeError(f"Kafka exited with {self.process.returncode}:\n{tail}")
-            if asyncio.run(_metadata_ok(settings)):
+            if asyncio.run(metadata_ok(settings)):
                 return
             time.sleep(0.2)
         raise KafkaRuntimeError(f"Kafka did not answer a metadata request within {timeout:.0f}s")
@@ -213,8 +212,7 @@ class LocalKafka:
         return client, controller
 
     def _format(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=").replace("-", "_")
-        args = ["format", "-t", cluster_id, "-c", str(self.properties)]
+        args = ["format", "-t", kafkasecurity.new_cluster_id(), "-c", str(self.properties)]
         if self.insecure:
             self.properties.write_text(self.server_properties(None))
             self._java("kafka.tools.StorageTool", *args)
@@ -298,7 +296,8 @@ def _quote(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-async def _metadata_ok(settings: CommonSettings) -> bool:
+async def metadata_ok(settings: CommonSettings) -> bool:
+    """Whether a broker answers a metadata request from a client with ``settings``, now."""
     host, port = settings.kafka_bootstrap.rsplit(":", 1)
     with socket.socket() as sock:
         sock.settimeout(1.0)
