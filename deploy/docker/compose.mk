@@ -12,5 +12,5 @@ compose-check-tool: ## Install docker-compose (Debian package, no engine) unless
 	  fi; }
 
 .PHONY: compose-env
-compose-env: setup ## Write .env for docker-compose, every secret generated (never over an existing one)
+compose-env: $(VENV)/.stamp ## Write .env for docker-compose, every secret generated (never over an existing one)
 	$(PY) -m devtools.compose env --output .env

@@ -346,6 +346,8 @@ def test_the_broker_container_formats_once_and_starts_with_the_generated_files()
         f"kafka-ca:{layout.ca_dir}:ro",
     }
     assert set(setup["volumes"]) == {f"kafka-config:{layout.config_dir}", f"kafka-ca:{layout.ca_dir}"}
+    # The broker runs as the owner kafka-setup gives its private files to.
+    assert setup["command"][-2:] == ["--owner", kafka["user"]]
 
 
 def test_the_log_and_the_generated_files_are_on_named_volumes() -> None:
