@@ -131,9 +131,11 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeBroker]:
     secrets = compose.fresh_env()
     compose.kafka_setup(layout, secrets)
     running = ComposeBroker(layout, secrets, stand_ins(here / "bin"), here / "kafka.log")
-    running.start()
-    yield running
-    running.stop()
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
 
 
 def topics_init(broker: ComposeBroker) -> subprocess.CompletedProcess[str]:

@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings
 from devtools import brokerconfig, compose
 from devtools.kafkasecurity import BROKER_PRINCIPAL, Credentials
 from devtools.localkafka import LocalKafka
+from devtools.processes import SETTING_PREFIXES
 from services.channels.adapters.smtp_email import INSECURE
 from services.channels.settings import ChannelsSettings, SmsSettings, VoiceSettings
 from services.core import acls, signing
@@ -193,23 +194,19 @@ def test_the_example_documents_every_secret_and_holds_none() -> None:
     assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
 
 
+@needs_docker_compose
 def test_a_generated_env_satisfies_every_service(
     resolved: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, service in ours(resolved).items():
         environment = {k: str(v) for k, v in service.get("environment", {}).items()}
         with monkeypatch.context() as patch:
-            for variable in [
-                v
-                for v in os.environ
-                if v.split("_", 1)[0]
-                in {"COLLECTIONS", "SANDBOX", "CHANNELS", "WEBHOOKS", "GATEKEEPER", "ESCALATION", "AUDIT"}
-            ]:
+            for variable in [v for v in os.environ if v.startswith((*SETTING_PREFIXES, "AUDIT_"))]:
                 patch.delenv(variable)
             for variable, value in environment.items():
                 patch.setenv(variable, value)
             for cls in SERVICE_SETTINGS.get(name, ()):
-                cls()  # raises, naming the variable, if the generated value does not do
+                cls()  # raises, naming the variable, if a generated value does not fit its setting
     gatekeeper = ours(resolved)["gatekeeper"]["environment"]
     public = signing.public_of(SecretStr(gatekeeper["GATEKEEPER_SIGNING_KEY"]))
     for worker in ("channels-sms", "channels-email", "channels-voice"):
