@@ -169,13 +169,19 @@ def client_env(principal: str, values: Mapping[str, str], ca_file: Path, layout:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """``NAME=value`` lines, as written by ``env`` (comments and blank lines skipped)."""
+    """``NAME=value`` lines, as written by ``env`` (comments and blank lines skipped; a value in quotes, as
+    docker compose allows, without them)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found (make compose-env writes one)") from exc
     pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
-    return {name.strip(): value.strip() for name, value in pairs}
+    return {name.strip(): _unquoted(value.strip()) for name, value in pairs}
+
+
+def _unquoted(value: str) -> str:
+    quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+    return value[1:-1] if quoted else value
 
 
 def configure_env(parser: argparse.ArgumentParser) -> None:

@@ -47,6 +47,9 @@ def test_the_env_file_is_written_for_its_owner_only_and_never_over_another(
     assert main("compose", compose.COMMANDS, ["env", "--output", str(target)]) == 2
     assert "exists" in capsys.readouterr().err
     assert compose.read_env_file(target) == written
+    edited = tmp_path / "edited.env"
+    edited.write_text("# mine\n\nA='single'\nB=\"double\"\n C = plain \n")
+    assert compose.read_env_file(edited) == {"A": "single", "B": "double", "C": "plain"}
 
 
 def test_kafka_setup_writes_the_broker_files_once_and_its_configuration_every_time(tmp_path: Path) -> None:
