@@ -8,10 +8,12 @@ the demo and ``python -m devtools.localkafka env`` read.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -22,6 +24,8 @@ from services.core.settings import CommonSettings
 # The broker's own principal for the connections it makes to itself (transaction markers); a super user.
 BROKER_PRINCIPAL = "broker"
 CERT_DAYS = 825
+# The local broker's names; docker-compose's broker adds its host name on the compose network.
+LOCAL_NAMES = ("localhost", "127.0.0.1")
 
 
 class Credentials(BaseModel):
@@ -71,6 +75,11 @@ class Credentials(BaseModel):
         return cls.model_validate_json(path.read_bytes())
 
 
+def new_cluster_id() -> str:
+    """What ``kafka-storage.sh format -t`` takes: base64url of 16 random bytes, no padding, no '-'."""
+    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=").replace("-", "_")
+
+
 def new_passwords(principals: list[str]) -> dict[str, SecretStr]:
     # URL-safe letters only: they need no quoting in StorageTool's --add-scram or a JAAS line.
     return {name: SecretStr(secrets.token_urlsafe(24)) for name in principals}
@@ -84,13 +93,16 @@ def write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def make_certificates(directory: Path) -> tuple[Path, Path]:
-    """A fresh CA and a broker certificate signed by it; returns (CA certificate, broker key and chain)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ca, broker, key = certificates.generate(
-        ["localhost", "127.0.0.1"], "collections local Kafka CA", dt.timedelta(days=CERT_DAYS)
-    )
-    ca_file, broker_file = directory / "ca.pem", directory / "broker.pem"
+def make_certificates(
+    directory: Path, names: Sequence[str] = LOCAL_NAMES, ca_directory: Path | None = None
+) -> tuple[Path, Path]:
+    """A fresh CA and a broker certificate for ``names`` signed by it: ``ca.pem`` (in ``ca_directory``, by
+    default ``directory``) and ``broker.pem`` (0600: key and chain) in ``directory``; returns their paths."""
+    ca_directory = ca_directory or directory
+    for folder in (directory, ca_directory):
+        folder.mkdir(parents=True, exist_ok=True)
+    ca, broker, key = certificates.generate(names, "collections local Kafka CA", dt.timedelta(days=CERT_DAYS))
+    ca_file, broker_file = ca_directory / "ca.pem", directory / "broker.pem"
     ca_file.write_bytes(ca)
     write_private(broker_file, (key + broker + ca).decode())
     return ca_file, broker_file

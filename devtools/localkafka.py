@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import os
 import re
 import shlex
@@ -29,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from devtools import kafkasecurity
+from devtools import brokerconfig, kafkasecurity
 from devtools.kafkasecurity import BROKER_PRINCIPAL, Credentials
 from devtools.processes import terminate
 from services.core import acls
@@ -193,7 +192,7 @@ class LocalKafka:
             if self.process is not None and self.process.poll() is not None:
                 tail = (self.workdir / "kafka.log").read_text(errors="replace")[-3000:]
                 raise KafkaRuntimeError(f"Kafka exited with {self.process.returncode}:\n{tail}")
-            if asyncio.run(_metadata_ok(settings)):
+            if asyncio.run(metadata_ok(settings)):
                 return
             time.sleep(0.2)
         raise KafkaRuntimeError(f"Kafka did not answer a metadata request within {timeout:.0f}s")
@@ -207,16 +206,15 @@ class LocalKafka:
     def _formatted_ports(self) -> tuple[int, int] | None:
         if not self.properties.exists():
             return None
-        lines = dict(line.split("=", 1) for line in self.properties.read_text().splitlines() if "=" in line)
+        lines = brokerconfig.parse(self.properties.read_text())
         client = int(lines["advertised.listeners"].rsplit(":", 1)[1])
         controller = int(lines["controller.quorum.voters"].rsplit(":", 1)[1])
         return client, controller
 
     def _format(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=").replace("-", "_")
-        args = ["format", "-t", cluster_id, "-c", str(self.properties)]
+        args = ["format", "-t", kafkasecurity.new_cluster_id(), "-c", str(self.properties)]
         if self.insecure:
-            self.properties.write_text(self._properties(self._listeners(_INSECURE)))
+            self.properties.write_text(self.server_properties(None))
             self._java("kafka.tools.StorageTool", *args)
             return
         catalog = load_catalog()
@@ -228,19 +226,31 @@ class LocalKafka:
             passwords=kafkasecurity.new_passwords(users),
         )
         credentials.write(self.credentials_file)
-        secure = [
-            *self._listeners(_SECURE),
-            f"super.users=User:{catalog.access.admin};User:{BROKER_PRINCIPAL};User:ANONYMOUS",
-            f"listener.name.client.ssl.keystore.location={self.workdir / 'tls' / 'broker.pem'}",
-            f"listener.name.client.ssl.truststore.location={credentials.ca_file}",
-            "listener.name.client.scram-sha-512.sasl.jaas.config="
-            "org.apache.kafka.common.security.scram.ScramLoginModule required "
-            f'username="{BROKER_PRINCIPAL}" password="{credentials.password(BROKER_PRINCIPAL)}";',
-        ]
-        kafkasecurity.write_private(self.properties, self._properties(secure))
+        kafkasecurity.write_private(self.properties, self.server_properties(credentials))
         for user in users:
             args += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={credentials.password(user)}]"]
         self._java("kafka.tools.StorageTool", *args)
+
+    def server_properties(self, credentials: Credentials | None) -> str:
+        """This broker's configuration: secure with the ``credentials`` it was formatted with, insecure
+        (PLAINTEXT, no authorizer) without."""
+        name = "PLAINTEXT" if credentials is None else "CLIENT"
+        security = (
+            None
+            if credentials is None
+            else brokerconfig.Security(
+                admin=credentials.admin,
+                keystore=self.workdir / "tls" / "broker.pem",
+                truststore=credentials.ca_file,
+                broker_password=credentials.password(BROKER_PRINCIPAL),
+            )
+        )
+        return brokerconfig.server_properties(
+            [brokerconfig.Listener(name, self.bootstrap, self.bootstrap)],
+            controller_port=self.controller_port,
+            data_dir=self.workdir / "data",
+            security=security,
+        )
 
     def ensure_principals(self) -> None:
         """Give a password to every principal declared in the catalog after this directory was formatted
@@ -259,39 +269,6 @@ class LocalKafka:
         updated = credentials.model_copy(update={"passwords": {**credentials.passwords, **passwords}})
         updated.write(self.credentials_file)
 
-    def _listeners(self, template: list[str]) -> list[str]:
-        return [line.format(port=self.port, controller=self.controller_port) for line in template]
-
-    def _properties(self, security: list[str]) -> str:
-        return "\n".join(
-            [
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                *security,
-                "controller.listener.names=CONTROLLER",
-                f"log.dirs={self.workdir / 'data'}",
-                "auto.create.topics.enable=false",
-                "num.partitions=1",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "transaction.state.log.num.partitions=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "group.consumer.min.session.timeout.ms=1000",
-                "group.classic.min.session.timeout.ms=1000",
-                "log.cleaner.dedupe.buffer.size=2097152",
-                "log.segment.bytes=16777216",
-                "num.network.threads=2",
-                "num.io.threads=2",
-                "message.max.bytes=4194304",
-                "",
-            ]
-        )
-
     def _java(self, main: str, *args: str) -> None:
         """Run a Kafka tool; its arguments go through a private argument file, so that the passwords among
         them never show in the process list."""
@@ -307,28 +284,6 @@ class LocalKafka:
             raise KafkaRuntimeError(f"{main} failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
-_INSECURE = [
-    "listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-    "advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-    "inter.broker.listener.name=PLAINTEXT",
-]
-# The client listener authenticates every connection (SCRAM over TLS); the broker reaches itself there too,
-# as its own super user. The controller listener accepts loopback connections only.
-_SECURE = [
-    "listeners=CLIENT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-    "advertised.listeners=CLIENT://127.0.0.1:{port}",
-    "listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT",
-    "inter.broker.listener.name=CLIENT",
-    "sasl.enabled.mechanisms=SCRAM-SHA-512",
-    "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
-    "listener.name.client.ssl.keystore.type=PEM",
-    "listener.name.client.ssl.truststore.type=PEM",
-    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-    "allow.everyone.if.no.acl.found=false",
-]
-
-
 def _known(principal: str) -> None:
     catalog = load_catalog()
     names = {catalog.access.admin, *(p.name for p in catalog.principals)}
@@ -341,7 +296,8 @@ def _quote(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-async def _metadata_ok(settings: CommonSettings) -> bool:
+async def metadata_ok(settings: CommonSettings) -> bool:
+    """Whether a broker answers a metadata request from a client with ``settings``, now."""
     host, port = settings.kafka_bootstrap.rsplit(":", 1)
     with socket.socket() as sock:
         sock.settimeout(1.0)

@@ -1,6 +1,7 @@
-# docker-compose (v1) from Debian's `docker-compose` package, to validate docker-compose.yml without a Docker
-# engine (`docker-compose config` never talks to one). Included by the Makefile, which makes `test` depend
-# on `compose-check-tool`. Installing needs root (as on CI); elsewhere the validation test is skipped.
+# docker-compose: a fresh .env of generated secrets for it (`compose-env`), and docker-compose (v1) from
+# Debian's `docker-compose` package, to validate docker-compose.yml without a Docker engine
+# (`docker-compose config` never talks to one). Included by the Makefile, which makes `test` depend on
+# `compose-check-tool`. Installing needs root (as on CI); elsewhere the validation tests are skipped.
 .PHONY: compose-check-tool
 compose-check-tool: ## Install docker-compose (Debian package, no engine) unless it is already there
 	@command -v docker-compose >/dev/null 2>&1 || { \
@@ -9,3 +10,7 @@ compose-check-tool: ## Install docker-compose (Debian package, no engine) unless
 	  else \
 	    echo "docker-compose: missing; run 'apt-get install --no-install-recommends docker-compose' as root, or the compose validation test is skipped"; \
 	  fi; }
+
+.PHONY: compose-env
+compose-env: $(VENV)/.stamp ## Write .env for docker-compose, every secret generated (never over an existing one)
+	$(PY) -m devtools.compose env --output .env

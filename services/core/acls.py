@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -149,8 +149,9 @@ async def apply_grants(
     return create, delete
 
 
-async def upsert_users(settings: CommonSettings, passwords: dict[str, str]) -> None:
-    """Create or reset SCRAM-SHA-512 users (the local runtime's principals added after it was formatted)."""
+async def upsert_users(settings: CommonSettings, passwords: Mapping[str, str]) -> None:
+    """Create or reset SCRAM-SHA-512 users (the local runtime's principals added after it was formatted,
+    ``collections topics apply --users-from-env``)."""
     if not passwords:
         return
     admin = admin_client(settings)
@@ -161,6 +162,24 @@ async def upsert_users(settings: CommonSettings, passwords: dict[str, str]) -> N
     )
     for user, future in futures.items():
         await _result(future, f"setting the SCRAM credential of {user}")
+
+
+def password_variable(principal: str) -> str:
+    """``KAFKA_PASSWORD_<NAME>``: the environment variable that hands over a principal's password (the
+    printed script, ``collections topics apply --users-from-env``, docker-compose)."""
+    return "KAFKA_PASSWORD_" + principal.upper().replace("-", "_")
+
+
+def passwords_from_env(principals: Iterable[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The password of each of ``principals`` whose ``KAFKA_PASSWORD_<NAME>`` is set, by principal; the
+    others are left out. A variable set but empty is refused (a user with no password is no user)."""
+    found = {
+        name: environ[password_variable(name)] for name in principals if password_variable(name) in environ
+    }
+    empty = sorted(password_variable(name) for name, password in found.items() if not password)
+    if empty:
+        raise ConfigError(f"{', '.join(empty)}: set but empty")
+    return found
 
 
 def script(grants: Sequence[Grant], principals: Sequence[str], *, bootstrap: str) -> list[str]:
@@ -175,7 +194,7 @@ def script(grants: Sequence[Grant], principals: Sequence[str], *, bootstrap: str
         "# SCRAM users, one per principal; set KAFKA_PASSWORD_<NAME> first (or create them your own way).",
     ]
     for name in principals:
-        variable = "KAFKA_PASSWORD_" + name.upper().replace("-", "_")
+        variable = password_variable(name)
         lines.append(
             f"kafka-configs.sh {conn} --alter --entity-type users --entity-name {shlex.quote(name)} "
             f'--add-config "SCRAM-SHA-512=[iterations={SCRAM_ITERATIONS},password=${{{variable}}}]"'

@@ -3,14 +3,18 @@
 ``apply`` is idempotent: it creates missing topics and brings configs in line, and refuses to change the
 partition count of an existing topic (that would move debtors between partitions and strand state). On an
 authenticated connection it also makes the ACLs on the catalog's topics and groups exactly what the catalog
-grants (``Catalog.grants``); ``acls`` prints them as Kafka tool commands for a bank's own cluster.
+grants (``Catalog.grants``), and with ``--users-from-env`` creates or resets the SCRAM users whose passwords
+it is given (``KAFKA_PASSWORD_<NAME>``); ``acls`` prints them as Kafka tool commands for a bank's own
+cluster.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -258,6 +262,12 @@ def configure_apply(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="apply the catalog's ACLs (auto: when COLLECTIONS_KAFKA_SECURITY_PROTOCOL is SASL_SSL)",
     )
+    parser.add_argument(
+        "--users-from-env",
+        action="store_true",
+        help="also create or reset the SCRAM user of each principal whose KAFKA_PASSWORD_<NAME> variable is "
+        "set (docker-compose's topics-init; at least one must be)",
+    )
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -265,6 +275,7 @@ def run_apply(args: argparse.Namespace) -> int:
     if args.bootstrap:
         settings = settings.model_copy(update={"kafka_bootstrap": args.bootstrap})
     catalog = load_catalog()
+    users = users_from_env(catalog, settings, os.environ) if args.users_from_env else {}
     created = asyncio.run(
         apply(
             settings,
@@ -275,7 +286,24 @@ def run_apply(args: argparse.Namespace) -> int:
         )
     )
     print(f"topics applied: {len(catalog.topics)} in catalog, {len(created)} created")
+    if users:
+        asyncio.run(acls.upsert_users(settings, users))
+        print(f"SCRAM users set: {', '.join(sorted(users))}")
     return 0
+
+
+def users_from_env(catalog: Catalog, settings: CommonSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The passwords ``--users-from-env`` sets, checked before anything is applied: at least one principal's
+    ``KAFKA_PASSWORD_<NAME>``, over an authenticated connection (the admin principal's)."""
+    acls.require_authenticated(settings)
+    names = [p.name for p in catalog.principals]
+    users = acls.passwords_from_env(names, environ)
+    if not users:
+        raise ConfigError(
+            f"--users-from-env: no KAFKA_PASSWORD_<NAME> is set for any principal of {CATALOG_PATH} "
+            f"(such as {acls.password_variable(names[0])})"
+        )
+    return users
 
 
 def principal_table(catalog: Catalog) -> list[str]:

@@ -3,6 +3,7 @@ becomes, the Kafka tool lines printed for a bank's cluster, and the client setti
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import ssl
@@ -21,7 +22,9 @@ from schemas.topics import (
     SENDER_LEDGER,
 )
 from services.core import acls
+from services.core import catalog as catalog_module
 from services.core.catalog import CATALOG_PATH, Catalog, load_catalog, principal_table
+from services.core.cli import main as cli_main
 from services.core.runtime import clients
 from services.core.settings import REPO_ROOT, CommonSettings, ConfigError, load_toml
 from services.escalation.service import Escalation
@@ -151,6 +154,82 @@ def test_the_script_creates_every_user_and_acl_without_a_password() -> None:
         assert command[command.index("--resource-pattern-type") + 1] == "literal"
     assert granted == {(g.principal, g.resource, g.name, g.operation) for g in CATALOG.grants()}
     assert all("${KAFKA_PASSWORD_" in line for line in lines if "kafka-configs.sh" in line)
+
+
+def test_passwords_from_the_environment_are_named_after_their_principals() -> None:
+    environ = {
+        "KAFKA_PASSWORD_CHANNELS_SMS": "s-secret",
+        "KAFKA_PASSWORD_GATEKEEPER": "g-secret",
+        "OTHER": "x",
+    }
+    found = acls.passwords_from_env(["gatekeeper", "channels-sms", "reporting"], environ)
+    assert found == {"gatekeeper": "g-secret", "channels-sms": "s-secret"}
+    with pytest.raises(ConfigError, match=r"^KAFKA_PASSWORD_REPORTING: set but empty$") as refused:
+        acls.passwords_from_env(["gatekeeper", "reporting"], {**environ, "KAFKA_PASSWORD_REPORTING": ""})
+    assert "g-secret" not in str(refused.value)
+
+
+def apply_users_from_env(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> list[str]:
+    """``collections topics apply --users-from-env`` with ``environ``, the broker calls recorded in order."""
+    calls: list[str] = []
+
+    async def apply(settings: CommonSettings, **_: object) -> list[str]:
+        calls.append(f"apply as {settings.kafka_sasl_username}")
+        return []
+
+    async def upsert_users(settings: CommonSettings, passwords: dict[str, str]) -> None:
+        calls.append(f"users {sorted(passwords.items())} as {settings.kafka_sasl_username}")
+
+    for name in [n for n in os.environ if n.startswith(("KAFKA_PASSWORD_", "COLLECTIONS_"))]:
+        monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(catalog_module, "apply", apply)
+    monkeypatch.setattr(acls, "upsert_users", upsert_users)
+    code = cli_main("collections topics", catalog_module.COMMANDS, ["apply", "--users-from-env"])
+    return [f"exit {code}", *calls]
+
+
+ADMIN_ENV = {
+    "COLLECTIONS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "COLLECTIONS_KAFKA_SASL_USERNAME": "admin",
+    "COLLECTIONS_KAFKA_SASL_PASSWORD": "a-secret",
+}
+
+
+def test_apply_sets_the_users_whose_passwords_it_is_given_after_the_acls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {
+        **ADMIN_ENV,
+        "KAFKA_PASSWORD_GATEKEEPER": "g-secret",
+        "KAFKA_PASSWORD_CHANNELS_EMAIL": "e-secret",
+        "KAFKA_PASSWORD_ADMIN": "not-this-one",  # the admin is no principal of the catalog: never reset here
+    }
+    assert apply_users_from_env(monkeypatch, environ) == [
+        "exit 0",
+        "apply as admin",
+        "users [('channels-email', 'e-secret'), ('gatekeeper', 'g-secret')] as admin",
+    ]
+    out = capsys.readouterr().out
+    assert "SCRAM users set: channels-email, gatekeeper" in out and "secret" not in out
+
+
+def test_apply_with_users_from_env_refuses_before_touching_the_broker(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply_users_from_env(monkeypatch, ADMIN_ENV) == ["exit 2"]
+    assert "no KAFKA_PASSWORD_<NAME> is set for any principal" in capsys.readouterr().err
+    plaintext = {
+        **ADMIN_ENV,
+        "COLLECTIONS_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "KAFKA_PASSWORD_GATEKEEPER": "g",
+    }
+    assert apply_users_from_env(monkeypatch, plaintext) == ["exit 2"]
+    assert "an authenticated connection" in capsys.readouterr().err
+    empty = {**ADMIN_ENV, "KAFKA_PASSWORD_GATEKEEPER": "g", "KAFKA_PASSWORD_WEBHOOKS": ""}
+    assert apply_users_from_env(monkeypatch, empty) == ["exit 2"]
+    assert "KAFKA_PASSWORD_WEBHOOKS: set but empty" in capsys.readouterr().err
 
 
 def test_plaintext_connection_is_the_bootstrap_alone() -> None:
