@@ -47,6 +47,7 @@ class LedgerEntry(BaseModel):
     detail: str = ""
     segments: int = 0
     cost: Decimal = Decimal(0)
+    cost_currency: str | None = None
     valid_until: AwareDatetime
 
     @property
@@ -70,6 +71,7 @@ class LedgerEntry(BaseModel):
             detail=self.detail,
             segments=self.segments,
             cost=self.cost,
+            cost_currency=self.cost_currency,
         )
 
 

@@ -374,7 +374,8 @@ class ChannelWorker:
             **_recorded(result),
         )
         await self._record(job, entry, result)
-        self.metrics.cost.labels(self.channel.value, self.config.price_currency).inc(float(result.cost))
+        currency = result.cost_currency or self.config.price_currency
+        self.metrics.cost.labels(self.channel.value, currency).inc(float(result.cost))
         log.info(
             "request %s sent to %s as %s (attempt %d)",
             job.approval.request_id,
@@ -474,4 +475,5 @@ def _recorded(result: SendResult) -> dict[str, Any]:
         "detail": result.detail[:500],
         "segments": result.segments,
         "cost": result.cost,
+        "cost_currency": result.cost_currency,
     }
