@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from schemas.events import Currency
 from schemas.vocab import Channel, FailureKind, OutcomeStatus
 from services.channels.outcomes import SendResult
 
@@ -47,7 +48,7 @@ class LedgerEntry(BaseModel):
     detail: str = ""
     segments: int = 0
     cost: Decimal = Decimal(0)
-    cost_currency: str | None = None
+    cost_currency: Currency | None = None  # None: the worker's configured price currency
     valid_until: AwareDatetime
 
     @property
