@@ -82,6 +82,8 @@ class ChannelWorker:
         self.config = channel_settings
         self.clock = clock
         self.metrics = metrics
+        # At zero from the start: increase() only sees a refusal as a step up from a value already scraped.
+        self.metrics.auth_failures.labels(self.channel.value)
         self.service = f"channels-{self.channel.value}"
         self.input_topics: tuple[str, ...] = (DISPATCH[self.channel],)
         # A batch may legitimately hold the loop for a request's whole budget (retries, lookups): only a
@@ -206,6 +208,7 @@ class ChannelWorker:
                 return jobs[index:]
             except AuthenticationError:
                 # Every other send would be refused too: abandon them, and stop.
+                self.metrics.auth_failures.labels(self.channel.value).inc()
                 log.critical("%s: the provider refused our credentials; stopping", self.service)
                 self.runtime.stop()
                 raise
