@@ -10,9 +10,14 @@ from services.core.settings import DEPLOY_DIR
 from services.core.signing import SigningKey
 
 
-class GatekeeperSettings(BaseSettings):
+class PoliciesSettings(BaseSettings):
+    """Where the policy packs are: all the ``decide`` command needs (it signs nothing)."""
+
     model_config = SettingsConfigDict(env_prefix="GATEKEEPER_", frozen=True, extra="ignore")
 
     policies: Path = DEPLOY_DIR / "policies"
+
+
+class GatekeeperSettings(PoliciesSettings):
     # Signs every approval (``collections gatekeeper keys generate``); workers hold only the public key.
     signing_key: SigningKey
