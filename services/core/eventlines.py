@@ -15,7 +15,7 @@ from datetime import datetime
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from schemas import ids
+from schemas import ids, wire
 from schemas.topics import topic_for
 from services.core import codec
 from services.core.clock import Clock
@@ -66,7 +66,7 @@ def _parse_line(number: int, line: str, clock: Clock) -> EventLine:
     model: type[BaseModel] | None = codec.MODELS.get(codec.type_name_of(raw["type"]))
     if model is None:
         raise ValueError(f"unknown event type {raw['type'][:100]!r}")
-    event = model.model_validate_json(orjson.dumps(raw["data"]))
+    event = wire.read(model, orjson.dumps(raw["data"]))
     when = datetime_of(raw.get("time"), clock)
     ce_id = raw.get("id") or ids.published_line_id(raw["type"], orjson.dumps(raw["data"]).decode())
     encoded = codec.encode(event, source=str(raw.get("source") or "/core-banking"), time=when, id=str(ce_id))
