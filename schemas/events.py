@@ -8,11 +8,11 @@ Every event names the debtor it is about: records are keyed by ``debtor_id``.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Self, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, ClassVar, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +20,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
     PrivateAttr,
     StringConstraints,
     ValidationInfo,
@@ -33,8 +32,10 @@ from schemas.values import (
     Currency,
     InvalidValue,
     Money,
+    Price,
     check_minor_units,
     email_address,
+    known_zone,
     phone_e164,
     region_of,
 )
@@ -49,27 +50,7 @@ from schemas.vocab import (
 )
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
-# A provider's price for one contact: sub-cent, so not bound to the currency's minor units as money is.
-Price = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
-
-
-def known_zone(value: str) -> bool:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-def _known_zone(value: str) -> str:
-    if not known_zone(value):
-        raise ValueError(f"unknown time zone {value[:64]!r}")
-    return value
-
-
-# An IANA time zone known to the tz database the platform ships (the pinned tzdata package).
-TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 
 
 _T = TypeVar("_T")
@@ -208,15 +189,32 @@ class ContactPoint(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
     type: ContactPointType
-    address: Annotated[str, StringConstraints(min_length=3, max_length=254)]
-    consents: Annotated[list[Channel], AfterValidator(_no_duplicates)] = []
+    address: Annotated[
+        str,
+        StringConstraints(min_length=3, max_length=254),
+        Field(
+            description="A phone number (E.164, or national in the debtor's first jurisdiction) or an email "
+            "address, by type. Checked by the model only: a valid phone number (phonenumbers) or email "
+            "address (email-validator)."
+        ),
+    ]
+    consents: Annotated[
+        list[Channel],
+        AfterValidator(_no_duplicates),
+        Field(
+            description="Channels consented to on this address. Checked by the model only: duplicate "
+            "consents are refused."
+        ),
+    ] = []
     label: str | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _normalized(cls, data: Any) -> Any:
-        # A national number has been read in its region by the profile; here it must be international.
-        return _in_region(data, None)
+    @model_validator(mode="after")
+    def _normalized(self) -> ContactPoint:
+        # An international number or an address is normalized here; a national number, or one that does
+        # not parse, is left as given for its profile, which reads it in the debtor's region or drops it.
+        with contextlib.suppress(InvalidValue):
+            object.__setattr__(self, "address", _normal(self, None))
+        return self
 
 
 class LocalWindow(BaseModel):
@@ -237,7 +235,17 @@ class DebtorProfileUpdated(_Inbound):
 
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
     contact_points: list[ContactPoint] = []
-    timezone: TimeZoneName | None = None
+    timezone: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=64),
+            Field(
+                description="An IANA time zone such as America/New_York. Checked by the model only: the zone "
+                "must be known to the platform's tz database."
+            ),
+        ]
+        | None
+    ) = None
     language: Language = "en-US"
     jurisdictions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]] = []
     flags: list[str] = []
@@ -249,53 +257,35 @@ class DebtorProfileUpdated(_Inbound):
         """Contact points and time zones a consumer dropped because they did not parse."""
         return self._dropped
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _keep_what_protects(
-        cls, data: Any, handler: ModelWrapValidatorHandler[DebtorProfileUpdated], info: ValidationInfo
-    ) -> DebtorProfileUpdated:
-        if not isinstance(data, dict):
-            return handler(data)
+    @model_validator(mode="after")
+    def _keep_what_protects(self, info: ValidationInfo) -> DebtorProfileUpdated:
         strict = bool((info.context or {}).get(EDGE))
-        jurisdictions = data.get("jurisdictions")
-        regions = (
-            [region_of(j) for j in jurisdictions if isinstance(j, str)]
-            if isinstance(jurisdictions, list)
-            else []
-        )
-        region = next((r for r in regions if r), None)
-        dropped = 0
-        points = data.get("contact_points")
-        if isinstance(points, list):
-            kept = []
-            for point in points:
-                try:
-                    kept.append(_in_region(point, region))
-                except InvalidValue:
-                    if strict:
-                        kept.append(point)  # its own validation names the field and what is wrong
-                    else:
-                        dropped += 1
-            data = {**data, "contact_points": kept}
-        zone = data.get("timezone")
-        if not strict and isinstance(zone, str) and not known_zone(zone):
-            data, dropped = {**data, "timezone": None}, dropped + 1
-        profile = handler(data)
-        profile._dropped = dropped
-        return profile
+        region = next((r for r in map(region_of, self.jurisdictions) if r), None)
+        problems: list[str] = []
+        kept: list[ContactPoint] = []
+        for index, point in enumerate(self.contact_points):
+            try:
+                kept.append(point.model_copy(update={"address": _normal(point, region)}))
+            except InvalidValue as exc:
+                problems.append(f"contact_points[{index}]: {exc}")
+        zone = self.timezone
+        if zone is not None and not known_zone(zone):
+            problems.append(f"timezone: unknown time zone {zone[:64]!r}")
+            zone = None
+        if strict and problems:
+            raise ValueError("; ".join(problems))
+        object.__setattr__(self, "contact_points", kept)
+        object.__setattr__(self, "timezone", zone)
+        self._dropped = len(problems)
+        return self
 
 
-def _in_region(point: Any, region: str | None) -> Any:
-    """A contact point (as given) with its phone number read in ``region`` when it is a national one."""
-    if isinstance(point, dict) and point.get("type") == ContactPointType.PHONE:
-        address = point.get("address")
-        if isinstance(address, str):
-            return {**point, "address": phone_e164(address, region)}
-    if isinstance(point, dict) and point.get("type") == ContactPointType.EMAIL:
-        address = point.get("address")
-        if isinstance(address, str):
-            return {**point, "address": email_address(address)}
-    return point
+def _normal(point: ContactPoint, region: str | None) -> str:
+    """The point's address normalized: a phone in E.164 (a national one read in ``region``), an email in
+    lower case; ``InvalidValue`` if it does not parse."""
+    if point.type is ContactPointType.PHONE:
+        return phone_e164(point.address, region)
+    return email_address(point.address)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,11 @@
 """Generate the committed JSON Schemas (``schemas/json/``) and AsyncAPI 3.0 document from the models.
 
 ``python -m schemas.generate`` rewrites them; ``--check`` exits 1 if the committed files have drifted.
+
+The schemas describe the models as the platform reads a record (``schemas.wire.read``: strictly), written by
+kind of field so that a field gets the same schema whichever model it is in: a constrained ``Decimal`` is a
+decimal string of at most so many digits and places (pydantic's default, a number or any string, let "abc"
+through), and an aware date-time must carry its UTC offset.
 """
 
 from __future__ import annotations
@@ -12,15 +17,24 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from schemas.events import ALL_EVENTS
 from schemas.topics import TOPIC_EVENTS
+from schemas.values import decimal_pattern
 
 HERE = Path(__file__).resolve().parent
 JSON_DIR = HERE / "json"
 ASYNCAPI = HERE / "asyncapi.json"
 
 _INBOUND_TOPIC = "collections.account.v1"
+SCHEMA_FORMAT = "application/schema+json;version=2020-12"
+# What pydantic reads as an aware date-time: a date, a time to the minute or finer, and an offset.
+AWARE_DATETIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?"
+    r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+)
 _HEADERS = {
     "type": "object",
     "description": "CloudEvents 1.0, Kafka protocol binding, binary content mode",
@@ -41,8 +55,24 @@ def json_schemas() -> dict[str, bytes]:
     return {f"{model.__name__}.schema.json": _dump(_schema(model)) for model in ALL_EVENTS}
 
 
+class ContractSchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema, with the kinds of field whose default schema says less than the model."""
+
+    def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
+        lower = schema.get("ge", schema.get("gt"))
+        signed = lower is None or lower < 0
+        pattern = decimal_pattern(schema.get("max_digits"), schema.get("decimal_places"), signed=signed)
+        return {"type": "string", "pattern": pattern}
+
+    def datetime_schema(self, schema: core_schema.DatetimeSchema) -> JsonSchemaValue:
+        found = super().datetime_schema(schema)
+        if schema.get("tz_constraint") == "aware":
+            found["pattern"] = AWARE_DATETIME_PATTERN
+        return found
+
+
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(mode="validation")
+    schema = model.model_json_schema(mode="validation", schema_generator=ContractSchema)
     schema["$id"] = f"https://collections.example/schemas/{model.__name__}.schema.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
@@ -62,7 +92,10 @@ def asyncapi() -> bytes:
                 "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else model.__name__,
                 "contentType": "application/json",
                 "headers": _HEADERS,
-                "payload": {"$ref": f"./json/{model.__name__}.schema.json"},
+                "payload": {
+                    "schemaFormat": SCHEMA_FORMAT,
+                    "schema": {"$ref": f"./json/{model.__name__}.schema.json"},
+                },
             }
             refs[model.__name__] = {"$ref": f"#/components/messages/{model.__name__}"}
         channels[channel_id] = {"address": topic, "messages": refs}

@@ -113,6 +113,12 @@ class Providers:
     async def mail(self, **query: str) -> list[dict[str, Any]]:
         return list((await self.control.get("/_sandbox/mail", params=query)).json()["mail"])
 
+    async def raw_mail(self, mail_id: str) -> bytes:
+        """The bytes the SMTP sandbox received for one mail, as a mail client would read them."""
+        response = await self.control.get(f"/_sandbox/mail/{mail_id}/raw")
+        assert response.status_code == 200, response.text
+        return response.content
+
     async def faults(self, **numbers: Any) -> None:
         response = await self.control.post("/_sandbox/faults", json={"numbers": numbers})
         assert response.status_code == 200, response.text

@@ -3,7 +3,10 @@ the worker refuses to start), the link signer, metrics; and runs it with /metric
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable
 
 from prometheus_client import CollectorRegistry
 
@@ -13,6 +16,7 @@ from services.channels.adapters.twilio_rest import TwilioRest
 from services.channels.adapters.twilio_sms import TwilioSms
 from services.channels.adapters.twilio_voice import TwilioVoice
 from services.channels.drivers import Driver, EmailDriver, SmsDriver, VoiceDriver
+from services.channels.errors import AuthenticationError
 from services.channels.metrics import ChannelMetrics
 from services.channels.settings import ChannelsSettings
 from services.channels.worker import ChannelWorker
@@ -103,4 +107,25 @@ class ChannelApp:
 
 async def main(channel: Channel, settings: CommonSettings, config: ChannelsSettings) -> None:
     app = ChannelApp(channel, settings, config)
-    await serve(settings, app.registry, lambda: app.healthy, app.run(), app.stop)
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        app.stop()
+
+    worker = linger_on_refusal(app.run(), stopping, config.refused_linger_seconds)
+    await serve(settings, app.registry, lambda: app.healthy, worker, stop)
+
+
+async def linger_on_refusal(run: Awaitable[None], stopping: asyncio.Event, seconds: float) -> None:
+    """Run the worker; if the provider refused the credentials, wait ``seconds`` (or until ``stopping``)
+    before letting the refusal end the process. /metrics is served meanwhile: a process gone at once would
+    take its refusal count with it before Prometheus scraped it, and CollectionsProviderAuthFailures could
+    never fire."""
+    try:
+        await run
+    except AuthenticationError:
+        log.info("staying up %.0f s so that the refusal is scraped (SIGTERM ends the wait)", seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), seconds)
+        raise

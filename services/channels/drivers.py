@@ -7,7 +7,7 @@ The worker drives all three the same way; only these classes know what an SMS, a
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime, parseaddr
@@ -35,6 +35,8 @@ from services.messaging.templates import TemplateBook
 # A lookup starts the day before the claim: the provider's clock and ours may disagree, and a claim made
 # just after midnight UTC may have been created just before it.
 LOOKUP_SLACK = timedelta(days=1)
+# An outcome's cost has four decimal places; a provider may price to five.
+COST_QUANTUM = Decimal("0.0001")
 
 
 class CannotReconcile(Exception):
@@ -144,16 +146,22 @@ class SmsDriver(_PortDriver[SmsSender]):
     async def send(self, prepared: Rendered) -> SendResult:
         assert isinstance(prepared.message, Sms)
         receipt = await self.port.send(prepared.message)
-        return self._result(receipt.provider_ref, receipt.segments)
+        return self._result(receipt.provider_ref, receipt.segments, receipt.price, receipt.price_unit)
 
     async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         candidates = await self.port.sent_to(prepared.destination, (claimed_at - LOOKUP_SLACK).date())
         found = match_message(candidates, prepared, taken)
-        return self._result(found.provider_ref, found.segments) if found else None
+        if found is None:
+            return None
+        return self._result(found.provider_ref, found.segments, found.price, found.price_unit)
 
-    def _result(self, provider_ref: str, segments: int) -> SendResult:
-        cost = self.settings.sms_price_per_segment * segments
-        return SendResult(OutcomeStatus.SENT, False, provider_ref=provider_ref, segments=segments, cost=cost)
+    def _result(self, provider_ref: str, segments: int, price: Decimal | None, unit: str) -> SendResult:
+        """The provider's own segment count, and its charge when it reports one; until then (Twilio prices a
+        message once it is final) the estimate of its segments times the configured price."""
+        sent = SendResult(OutcomeStatus.SENT, False, provider_ref=provider_ref, segments=segments)
+        if price is not None:
+            return replace(sent, cost=price.quantize(COST_QUANTUM), cost_currency=unit)
+        return replace(sent, cost=self.settings.sms_price_per_segment * segments)
 
 
 def match_message(candidates: list[SentSms], prepared: Rendered, taken: set[str]) -> SentSms | None:

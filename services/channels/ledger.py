@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from schemas.values import Currency
 from schemas.vocab import Channel, FailureKind, OutcomeStatus
 from services.channels.outcomes import SendResult
 
@@ -47,6 +48,7 @@ class LedgerEntry(BaseModel):
     detail: str = ""
     segments: int = 0
     cost: Decimal = Decimal(0)
+    cost_currency: Currency | None = None  # None: the worker's configured price currency
     valid_until: AwareDatetime
 
     @property
@@ -70,6 +72,7 @@ class LedgerEntry(BaseModel):
             detail=self.detail,
             segments=self.segments,
             cost=self.cost,
+            cost_currency=self.cost_currency,
         )
 
 

@@ -34,9 +34,16 @@ class ChannelMetrics:
             ["channel", "result"],
             registry=registry,
         )
+        self.auth_failures = Counter(
+            "collections_channel_auth_failures_total",
+            "Provider refusals of the worker's credentials (or of an insecure SMTP relay); the worker stops",
+            ["channel"],
+            registry=registry,
+        )
         self.cost = Counter(
             "collections_channel_cost_total",
-            "Provider cost of sends in the configured currency (SMS: segments x price per segment)",
+            "Provider cost of sends, by currency (SMS: the provider's charge once it reports one, else "
+            "segments x price per segment)",
             ["channel", "currency"],
             registry=registry,
         )

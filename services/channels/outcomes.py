@@ -24,11 +24,13 @@ class SendResult:
     detail: str = ""
     segments: int = 0
     cost: Decimal = Decimal(0)
+    cost_currency: str | None = None  # None: the worker's configured price currency
 
 
 def outcome(
     approval: ev.ContactApproved, result: SendResult, *, provider: str, currency: str, now: datetime
 ) -> ev.ContactOutcome:
+    """``currency`` is the worker's price currency, for a result whose cost the provider did not price."""
     return ev.ContactOutcome(
         debtor_id=approval.debtor_id,
         outcome_id=ids.outcome_id(approval.request_id, result.status, ids.Observer.WORKER),
@@ -44,7 +46,7 @@ def outcome(
         detail=result.detail[:500],
         segments=result.segments,
         cost=result.cost,
-        cost_currency=currency,
+        cost_currency=result.cost_currency or currency,
         strategy=approval.strategy,
         arm=approval.arm,
         occurred_at=now,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol
 
 from schemas.vocab import OutcomeStatus
@@ -23,11 +24,14 @@ class Sms:
 
 @dataclass(frozen=True, slots=True)
 class SmsReceipt:
-    """The provider accepted the message: its reference, status and the segments it will bill."""
+    """The provider accepted the message: its reference, status and the segments it will bill; ``price``
+    (in ``price_unit``) when it already knows the charge (Twilio knows it once the message is final)."""
 
     provider_ref: str
     status: OutcomeStatus
     segments: int
+    price: Decimal | None = None
+    price_unit: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class SentSms:
     status: OutcomeStatus
     segments: int
     created_at: datetime
+    price: Decimal | None = None  # as on ``SmsReceipt``
+    price_unit: str = ""
 
 
 class SmsSender(Protocol):

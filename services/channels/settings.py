@@ -83,6 +83,9 @@ class ChannelsSettings(TemplatesSettings):
     request_budget_seconds: Annotated[float, Field(gt=0, le=240)] = 150.0
     # Ledger entries of finished requests are dropped this long after the approval's valid_until.
     ledger_retention_days: Annotated[int, Field(ge=1)] = 35
+    # After the provider refused the credentials, the worker sends nothing more but stays up this long before
+    # it exits (3): more than two of Prometheus's 15 s scrapes, so the refusal count reaches the alert.
+    refused_linger_seconds: Annotated[float, Field(ge=0, le=600)] = 35.0
 
     @model_validator(mode="before")
     @classmethod

@@ -82,6 +82,8 @@ class ChannelWorker:
         self.config = channel_settings
         self.clock = clock
         self.metrics = metrics
+        # At zero from the start: increase() only sees a refusal as a step up from a value already scraped.
+        self.metrics.auth_failures.labels(self.channel.value)
         self.service = f"channels-{self.channel.value}"
         self.input_topics: tuple[str, ...] = (DISPATCH[self.channel],)
         # A batch may legitimately hold the loop for a request's whole budget (retries, lookups): only a
@@ -206,6 +208,7 @@ class ChannelWorker:
                 return jobs[index:]
             except AuthenticationError:
                 # Every other send would be refused too: abandon them, and stop.
+                self.metrics.auth_failures.labels(self.channel.value).inc()
                 log.critical("%s: the provider refused our credentials; stopping", self.service)
                 self.runtime.stop()
                 raise
@@ -374,7 +377,8 @@ class ChannelWorker:
             **_recorded(result),
         )
         await self._record(job, entry, result)
-        self.metrics.cost.labels(self.channel.value, self.config.price_currency).inc(float(result.cost))
+        currency = result.cost_currency or self.config.price_currency
+        self.metrics.cost.labels(self.channel.value, currency).inc(float(result.cost))
         log.info(
             "request %s sent to %s as %s (attempt %d)",
             job.approval.request_id,
@@ -474,4 +478,5 @@ def _recorded(result: SendResult) -> dict[str, Any]:
         "detail": result.detail[:500],
         "segments": result.segments,
         "cost": result.cost,
+        "cost_currency": result.cost_currency,
     }

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas import events as ev
+from schemas import wire
 from schemas.events import ALL_EVENTS
 
 SPEC_VERSION = "1.0"
@@ -142,7 +143,7 @@ def decode(
     if len(value) > limit:
         raise DecodeError("too_large", f"value of {len(value)} bytes exceeds {limit}")
     try:
-        event = model.model_validate_json(value, context=context)
+        event = wire.read(model, value, context)
     except ValidationError as exc:
         reason = (
             "invalid_json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema_violation"

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from schemas import ids
+from schemas import ids, wire
 from schemas.events import DebtorProfileUpdated
 from schemas.topics import topic_for
 from schemas.values import EDGE
@@ -83,7 +83,7 @@ def _parse_line(number: int, line: str, clock: Clock, edge: Edge | None) -> Even
         raise ValueError(f"unknown event type {raw['type'][:100]!r}")
     if edge is not None and model not in edge.types:
         raise ValueError(f"{model.__name__} is not an event this command publishes (the platform writes it)")
-    event = model.model_validate_json(orjson.dumps(raw["data"]), context={EDGE: True} if edge else None)
+    event = wire.read(model, orjson.dumps(raw["data"]), {EDGE: True} if edge else None)
     when = datetime_of(raw.get("time"), clock)
     if edge is not None:
         _within(event, when, clock, edge)

@@ -149,5 +149,5 @@ def format_errors(exc: ValidationError) -> str:
         location = ""
         for item in err["loc"]:
             location += f"[{item}]" if isinstance(item, int) else (f".{item}" if location else str(item))
-        parts.append(f"{location or '<root>'}: {err['msg']}")
+        parts.append(f"{location}: {err['msg']}" if location else err["msg"])
     return "; ".join(parts)

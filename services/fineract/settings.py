@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from schemas.events import Language, TimeZoneName
+from schemas.events import Language
+from schemas.values import TimeZoneName
 from schemas.vocab import Channel
 
 Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]

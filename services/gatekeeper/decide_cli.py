@@ -17,26 +17,27 @@ from typing import BinaryIO
 import orjson
 from pydantic import ValidationError
 
-from services.core.settings import ConfigError, format_errors
+from services.core.settings import ConfigError, format_errors, load
 from services.gatekeeper.engine import decide
 from services.gatekeeper.model import DecideInput, Decision
 from services.gatekeeper.policy import GatekeeperError, PolicyBook
+from services.gatekeeper.settings import PoliciesSettings
 
-DEFAULT_POLICIES = Path(__file__).resolve().parents[2] / "deploy" / "policies"
+DEFAULT_POLICIES: Path = PoliciesSettings.model_fields["policies"].default
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policies",
         type=Path,
-        default=DEFAULT_POLICIES,
-        help=f"directory of policy pack TOML files (default: {DEFAULT_POLICIES})",
+        help=f"directory of policy pack TOML files (default: GATEKEEPER_POLICIES, else {DEFAULT_POLICIES})",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        book = PolicyBook.load(args.policies)
+        # The service's own setting, so that decide answers with the packs the gatekeeper runs on.
+        book = PolicyBook.load(args.policies or load(PoliciesSettings).policies)
     except ConfigError as exc:
         print(f"decide: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.events import EscalationKind, TimeZoneName
+from schemas.events import EscalationKind
+from schemas.values import TimeZoneName
 from schemas.vocab import (
     Channel,
     DebtorFlag,

@@ -31,6 +31,9 @@ from services.core.settings import ConfigError, load_toml
 from services.gatekeeper.model import Escalation, LocalWindow
 
 ALL_CHANNELS = frozenset(Channel)
+# The bank's own pack: it holds the contact hours every debtor gets whatever their jurisdictions, so a folder
+# without it would decide at any hour. Every folder the gatekeeper or ``decide`` loads must have it.
+BANK_PACK = "BANK"
 
 RuleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 ChannelSet = Annotated[frozenset[Channel], Field(min_length=1)]
@@ -365,14 +368,25 @@ class PolicyBook:
 
     @classmethod
     def load(cls, directory: Path) -> PolicyBook:
-        """Read every ``*.toml`` in ``directory``; a bad file raises ``ConfigError`` naming file and field."""
+        """Read every ``*.toml`` in ``directory``; a bad file raises ``ConfigError`` naming file and field,
+        and so does a folder without the ``BANK`` pack applied to every debtor."""
         paths = sorted(directory.glob("*.toml")) if directory.is_dir() else []
         if not paths:
             raise ConfigError(f"{directory}: no policy pack files (*.toml)")
-        return cls._link([(str(path), load_toml(path, Pack)) for path in paths])
+        book = cls._link([(str(path), load_toml(path, Pack)) for path in paths])
+        bank = book.packs.get(BANK_PACK)
+        if bank is None:
+            raise ConfigError(
+                f"{directory}: no {BANK_PACK} pack (bank.toml): it holds the contact hours every debtor "
+                "gets, and no decision is made without it"
+            )
+        if not bank.applies_to_all:
+            raise ConfigError(f"{directory}: pack {BANK_PACK}: applies_to_all must be true")
+        return book
 
     @classmethod
     def from_packs(cls, packs: Iterable[Pack]) -> PolicyBook:
+        """A book of chosen packs, for tests and tools that look at some packs alone: no ``BANK`` needed."""
         return cls._link([(f"pack {pack.pack}", pack) for pack in packs])
 
     @classmethod

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from services.core.packs import PolicyFolder
 from services.core.settings import DEPLOY_DIR
 from services.core.signing import SigningKey
 
 
-class GatekeeperSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEKEEPER_", frozen=True, extra="ignore")
+class PoliciesSettings(PolicyFolder):
+    """Where the policy packs (``GATEKEEPER_POLICIES``, as the publish command reads them) and the template
+    catalog are: all the ``decide`` command needs (it signs nothing)."""
 
-    policies: Path = DEPLOY_DIR / "policies"
     # The template catalog: the tags of each template (what it is fit for) are part of every decision.
     templates: Path = DEPLOY_DIR / "templates"
+
+
+class GatekeeperSettings(PoliciesSettings):
     # Signs every approval (``collections gatekeeper keys generate``); workers hold only the public key.
     signing_key: SigningKey

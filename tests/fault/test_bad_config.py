@@ -11,10 +11,12 @@ from services.core.settings import DEPLOY_DIR, REPO_ROOT
 from tests.support import KEY_ENV
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def start(
+    args: list[str], env: dict[str, str], program: tuple[str, ...] = (sys.executable, "-m")
+) -> subprocess.CompletedProcess[str]:
     # No broker is needed: the configuration is checked before any connection is made.
     return subprocess.run(
-        [sys.executable, "-m", *args],
+        [*program, *args],
         cwd=REPO_ROOT,
         env=os.environ | env,
         capture_output=True,
@@ -40,6 +42,21 @@ def test_gatekeeper_refuses_a_bad_policy_pack(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "us.toml" in result.stderr
     assert "limit" in result.stderr and "greater than" in result.stderr
+
+
+def test_gatekeeper_refuses_a_policies_folder_without_the_bank_pack(tmp_path: Path) -> None:
+    # The contact hours every debtor gets live in BANK: without it the gatekeeper would approve at any hour.
+    packs = tmp_path / "policies"
+    packs.mkdir()
+    for pack in (DEPLOY_DIR / "policies").glob("*.toml"):
+        if pack.name != "bank.toml":
+            (packs / pack.name).write_text(pack.read_text())
+    # The console script, as an operator types it: collections gatekeeper run.
+    collections = str(Path(sys.executable).with_name("collections"))
+    env = {"GATEKEEPER_POLICIES": str(packs), "COLLECTIONS_KAFKA_BOOTSTRAP": "127.0.0.1:1", **KEY_ENV}
+    result = start(["gatekeeper", "run"], env, program=(collections,))
+    assert result.returncode == 2, result.stderr
+    assert f"gatekeeper: refusing to start: {packs}: no BANK pack (bank.toml)" in result.stderr
 
 
 def test_escalation_refuses_a_bad_strategy(tmp_path: Path) -> None:

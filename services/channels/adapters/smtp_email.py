@@ -10,13 +10,13 @@ whose certificate does not verify, gets neither the credentials nor a message, a
 from __future__ import annotations
 
 import asyncio
-import email.policy
 import logging
 import ssl
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import aiosmtplib
 from pydantic import SecretStr
@@ -161,7 +161,7 @@ class SmtpEmail:
             self._idle.append(connection)
 
     async def _transaction(self, connection: aiosmtplib.SMTP, message: Email) -> EmailReceipt:
-        raw = _mime(message)
+        raw = to_wire(message)
         recipients = [message.to, *message.bcc]
         utf8 = not all(address.isascii() for address in [message.from_, *recipients])
         try:
@@ -194,17 +194,78 @@ class SmtpEmail:
         return EmailReceipt(provider_ref=message.message_id, refused=refused)
 
 
-def _mime(message: Email) -> bytes:
-    mime = EmailMessage(policy=email.policy.SMTP)
-    mime["From"] = message.from_
-    mime["To"] = message.to
-    mime["Subject"] = message.subject
-    mime["Message-ID"] = message.message_id
-    for name, value in message.headers:
-        mime[name] = value
-    mime.set_content(message.text)
-    mime.add_alternative(message.html, subtype="html")
-    return mime.as_bytes()
+def to_wire(message: Email) -> bytes:
+    """The message as the relay receives it: multipart text and HTML, CRLF line ends."""
+    mime = EmailMessage(policy=WIRE)
+    try:
+        mime["From"] = message.from_
+        mime["To"] = message.to
+        mime["Subject"] = message.subject
+        mime["Message-ID"] = message.message_id
+        for name, value in message.headers:
+            mime[name] = value
+        mime.set_content(message.text)
+        mime.add_alternative(message.html, subtype="html")
+        return mime.as_bytes()
+    except ValueError as exc:
+        raise PermanentSendError(f"message cannot be written: {exc}", failure=FailureKind.REJECTED) from exc
+
+
+# RFC 2369's list headers hold URIs in angle brackets, and RFC 2047 forbids an encoded-word there. The
+# standard policy turns any word longer than a line into encoded-words, so a one-click unsubscribe URI of a
+# few hundred characters would reach mail clients as "=?utf-8?q?=3Chttps=3A..." and no client would find it.
+URI_LIST_HEADERS = frozenset(
+    {
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "list-help",
+        "list-subscribe",
+        "list-post",
+        "list-owner",
+        "list-archive",
+    }
+)
+MAX_LINE = 998  # RFC 5322 2.1.1, without the CRLF
+
+
+class WirePolicy(EmailPolicy):
+    """``email.policy.SMTP``, except that the URI-list headers are written as given, folded only at
+    whitespace and never encoded; a line that would still exceed 998 characters is refused."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if name.lower() not in URI_LIST_HEADERS:
+            return super().header_store_parse(name, value)
+        text = str(value)
+        if not text.isascii() or "\r" in text or "\n" in text:
+            raise ValueError(f"{name} must be ASCII on one line (percent-encode the URI)")
+        return (name, text)
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() not in URI_LIST_HEADERS:
+            return str(super().fold(name, value))
+        return fold_at_whitespace(name, str(value), self.max_line_length or MAX_LINE, self.linesep)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() not in URI_LIST_HEADERS:
+            return super().fold_binary(name, value)
+        return self.fold(name, value).encode("ascii")
+
+
+WIRE = WirePolicy(linesep="\r\n")
+
+
+def fold_at_whitespace(name: str, value: str, width: int, linesep: str) -> str:
+    """``name: value`` folded between words only, each line ``width`` long where the words allow it; the
+    first word stays beside the name however long it is."""
+    words = value.split()
+    lines = [f"{name}: {words[0]}" if words else f"{name}:"]
+    for word in words[1:]:
+        if len(lines[-1]) + 1 + len(word) > width:
+            lines.append("")
+        lines[-1] += " " + word
+    if (longest := max(len(line) for line in lines)) > MAX_LINE:
+        raise ValueError(f"{name} has a word that makes a line of {longest} characters (at most {MAX_LINE})")
+    return linesep.join(lines) + linesep
 
 
 def _unverified(exc: BaseException) -> bool:

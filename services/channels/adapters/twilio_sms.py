@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from schemas.vocab import OutcomeStatus
 from services.channels.adapters.twilio_rest import TwilioRest, twilio_time
 from services.channels.ports import SentSms, Sms, SmsReceipt
 from services.messaging.sms import count_segments
 from services.messaging.twilio import MESSAGE_STATUS
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class TwilioSms:
@@ -30,6 +35,7 @@ class TwilioSms:
             provider_ref=str(created["sid"]),
             status=MESSAGE_STATUS.get(str(created.get("status")), OutcomeStatus.SENT),
             segments=_segments(created.get("num_segments"), sms.body),
+            **_price(created),
         )
 
     async def sent_to(self, to: str, since: date) -> list[SentSms]:
@@ -44,6 +50,7 @@ class TwilioSms:
                 status=MESSAGE_STATUS.get(str(item.get("status")), OutcomeStatus.UNKNOWN),
                 segments=_segments(item.get("num_segments"), str(item.get("body", ""))),
                 created_at=twilio_time(item.get("date_created")) or datetime.min.replace(tzinfo=UTC),
+                **_price(item),
             )
             for item in found
         ]
@@ -58,3 +65,16 @@ def _segments(reported: object, body: str) -> int:
         return int(str(reported))
     except ValueError:
         return count_segments(body)
+
+
+def _price(message: dict[str, Any]) -> dict[str, Any]:
+    """Twilio's charge for a message, once it knows it: ``price`` is null until the message is final, then
+    a negative amount (a debit) in ``price_unit``. Anything else is taken as no charge reported."""
+    unit = str(message.get("price_unit") or "").upper()
+    try:
+        price = Decimal(str(message.get("price")))
+    except InvalidOperation:
+        return {}
+    if not price.is_finite() or not _CURRENCY.match(unit):
+        return {}
+    return {"price": abs(price), "price_unit": unit}

@@ -45,6 +45,12 @@ async def test_email_arrives_with_message_id_and_one_click_unsubscribe(
     unsubscribe = headers["List-Unsubscribe"]
     assert unsubscribe.startswith(f"<{workers.webhooks.hooks.base}/email/unsubscribe?token=")
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # As a mail client reads it: the URI whole in angle brackets (RFC 2047 forbids encoding it), no line past
+    # RFC 5322's 998 characters.
+    raw = await providers.raw_mail(mail["id"])
+    assert f"\r\nList-Unsubscribe: {unsubscribe}\r\n".encode() in raw
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     assert "12 monthly instalments of 200.00 USD" in mail["text"]
     assert (
         mail["html"].startswith("<!DOCTYPE html>") and unsubscribe[1:-1].replace("&", "&amp;") in mail["html"]

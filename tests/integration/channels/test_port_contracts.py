@@ -4,6 +4,7 @@ sandbox, SMTP on the local SMTP server."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
@@ -21,8 +22,9 @@ from tests.channel_contracts import (
     SmsSenderContract,
     VoiceCallerContract,
     VoiceHarness,
+    sms,
 )
-from tests.channels_support import ACCOUNT_SID, Providers
+from tests.channels_support import ACCOUNT_SID, Providers, eventually
 
 
 def rest(providers: Providers, token: str) -> TwilioRest:
@@ -44,6 +46,20 @@ class TestTwilioSms(SmsSenderContract):
         yield SmsHarness(sender, arrange(providers), refusing, clock.now().date())
         await sender.aclose()
         await refusing.aclose()
+
+    async def test_twilio_prices_a_message_once_it_is_final(
+        self, harness: SmsHarness, providers: Providers
+    ) -> None:
+        receipt = await harness.sender.send(sms("+14152000020", "您" * 65 + "👍🏽" + "您" * 65))
+        assert (receipt.segments, receipt.price) == (3, None)  # counted at creation, priced later
+
+        async def delivered() -> bool:
+            [message] = await providers.messages(to="+14152000020")
+            return bool(message["status"] == "delivered")
+
+        await eventually(delivered)
+        [found] = await harness.sender.sent_to("+14152000020", harness.since)
+        assert (found.segments, found.price, found.price_unit) == (3, 3 * Decimal("0.0079"), "USD")
 
 
 class TestTwilioVoice(VoiceCallerContract):

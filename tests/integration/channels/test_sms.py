@@ -194,11 +194,15 @@ async def test_a_refused_token_stops_the_worker_and_the_next_one_sends_once(
 ) -> None:
     from pydantic import SecretStr
 
-    _, task = await workers.start(Channel.SMS, twilio_auth_token=SecretStr("not-the-token"))
+    refused = {"channel": "sms"}
+    app, task = await workers.start(Channel.SMS, twilio_auth_token=SecretStr("not-the-token"))
+    # At zero before any refusal: an alert on increase() sees the step to one.
+    assert app.registry.get_sample_value("collections_channel_auth_failures_total", refused) == 0
     await publish(settings, [approval("d8", "r-auth", phone(8))], time=START)
     with pytest.raises(AuthenticationError):
         await asyncio.wait_for(task, 30)
     assert await providers.messages() == []
+    assert app.registry.get_sample_value("collections_channel_auth_failures_total", refused) == 1
 
     await workers.start(Channel.SMS)
     await tail.wait_for(lambda: finals(tail, "r-auth"))

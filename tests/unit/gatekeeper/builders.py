@@ -137,3 +137,17 @@ def write_pack(directory: Path, name: str, text: str) -> Path:
     path = directory / f"{name}.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def book_in(directory: Path) -> PolicyBook:
+    """The packs written to ``directory`` alone: a deployment's folder must also hold BANK, a test's not."""
+    return PolicyBook.from_packs(load_toml(path, Pack) for path in sorted(directory.glob("*.toml")))
+
+
+def copy_packs(directory: Path, *, without: str = "", edit: tuple[str, str] = ("", "")) -> Path:
+    """The shipped packs in ``directory``, less the file ``without``, with one text replaced in bank.toml."""
+    for path in DEFAULT_POLICIES.glob("*.toml"):
+        if path.name != without:
+            text = path.read_text(encoding="utf-8")
+            write_pack(directory, path.stem, text.replace(*edit) if path.name == "bank.toml" else text)
+    return directory

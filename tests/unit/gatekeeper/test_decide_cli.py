@@ -12,11 +12,16 @@ from typing import Any
 
 import orjson
 
-from tests.unit.gatekeeper.builders import write_pack
+from services.gatekeeper.decide_cli import DEFAULT_POLICIES
+from tests.unit.gatekeeper.builders import copy_packs, write_pack
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMMAND = [sys.executable, "-m", "services.gatekeeper", "decide"]
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+# Not the caller's GATEKEEPER_* variables: each test says which it sets. No signing key: decide signs nothing.
+ENV = {
+    **{name: value for name, value in os.environ.items() if not name.startswith("GATEKEEPER_")},
+    "PYTHONPATH": str(REPO_ROOT),
+}
 
 # The input line of the issue, as printed there (on several lines for reading).
 ISSUE_LINE = b"""{"id": "s1", "now": "2026-06-10T11:30:00Z",
@@ -46,9 +51,17 @@ def line(id_: object, now: str = "2026-06-10T14:00:00Z", **changes: Any) -> byte
     return orjson.dumps(data)
 
 
-def run(stdin: bytes, *args: str, cwd: Path = REPO_ROOT) -> tuple[list[dict[str, Any]], str, int]:
+def run(
+    stdin: bytes, *args: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None
+) -> tuple[list[dict[str, Any]], str, int]:
     done = subprocess.run(
-        [*COMMAND, *args], input=stdin, capture_output=True, cwd=cwd, env=ENV, timeout=120, check=False
+        [*COMMAND, *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env={**ENV, **(env or {})},
+        timeout=120,
+        check=False,
     )
     return [orjson.loads(out) for out in done.stdout.splitlines()], done.stderr.decode(), done.returncode
 
@@ -137,6 +150,7 @@ def test_expired_and_deferred_reasons() -> None:
 def test_runs_from_any_directory_and_takes_a_policies_directory(tmp_path: Path) -> None:
     [out] = run(line("x"), cwd=tmp_path)[0]
     assert out["decision"] == "allow"
+    write_pack(tmp_path / "policies", "bank", (DEFAULT_POLICIES / "bank.toml").read_text(encoding="utf-8"))
     write_pack(
         tmp_path / "policies",
         "strict",
@@ -156,7 +170,7 @@ end = 13:00:00
     assert (out["decision"], out["not_before"], out["pack_versions"]) == (
         "defer",
         "2026-06-10T16:00:00Z",
-        {"STRICT": "s1"},
+        {"BANK": "2026.1", "STRICT": "s1"},
     )
 
 
@@ -293,3 +307,33 @@ def test_bad_new_fields_are_error_lines() -> None:
     assert errors[2].startswith("request.template_tags[0]: Input should be 'limited_content'")
     assert "escalation 'bankruptcy_review' is not decided by the gatekeeper" in errors[3]
     assert errors[4] == "history[0].at: Input should have timezone info; history[0].decision: Field required"
+
+
+# 22:30 in New York: inside the BANK pack's quiet hours (contact 08:00-21:00 only).
+US_AT_NIGHT = line("night", now="2026-06-11T02:30:00Z", debtor={"jurisdictions": ["US"]})
+
+
+def test_a_policies_folder_without_the_bank_pack_is_refused_before_any_decision(tmp_path: Path) -> None:
+    folder = copy_packs(tmp_path / "policies", without="bank.toml")
+    outputs, stderr, code = run(US_AT_NIGHT + b"\n", "--policies", str(folder))
+    assert (outputs, code) == ([], 2)
+    assert stderr.strip() == (
+        f"decide: {folder}: no BANK pack (bank.toml): it holds the contact hours every debtor gets, "
+        "and no decision is made without it"
+    )
+
+
+def test_decide_reads_the_gatekeepers_policies_setting_and_the_option_overrides_it(tmp_path: Path) -> None:
+    without_bank = copy_packs(tmp_path / "without-bank", without="bank.toml")
+    outputs, stderr, code = run(US_AT_NIGHT + b"\n", env={"GATEKEEPER_POLICIES": str(without_bank)})
+    assert (outputs, code) == ([], 2) and "no BANK pack" in stderr
+
+    later = copy_packs(tmp_path / "later", edit=('version = "2026.1"', 'version = "2026.1-late"'))
+    [out] = run(US_AT_NIGHT + b"\n", env={"GATEKEEPER_POLICIES": str(later)})[0]
+    assert (out["decision"], out["reasons"]) == ("defer", ["QUIET_HOURS"])
+    assert out["pack_versions"] == {"BANK": "2026.1-late", "US": "2026.1"}
+
+    [out] = run(
+        US_AT_NIGHT + b"\n", "--policies", str(DEFAULT_POLICIES), env={"GATEKEEPER_POLICIES": str(later)}
+    )[0]
+    assert out["pack_versions"] == {"BANK": "2026.1", "US": "2026.1"}

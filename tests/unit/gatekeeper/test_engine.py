@@ -12,13 +12,14 @@ import pytest
 from schemas.vocab import DebtorFlag, DecisionKind, OutcomeStatus, ReasonCode
 from services.gatekeeper.engine import decide
 from services.gatekeeper.model import Decision
-from services.gatekeeper.policy import PolicyBook, UnknownJurisdictionError
+from services.gatekeeper.policy import UnknownJurisdictionError
 from tests.unit.gatekeeper.builders import (
     BOOK,
     LA,
     LONDON,
     NY,
     SHANGHAI,
+    book_in,
     book_of,
     entry,
     local,
@@ -279,7 +280,7 @@ start = 02:30:00
 end = 21:00:00
 """,
     )
-    book = PolicyBook.load(tmp_path)
+    book = book_in(tmp_path)
     # 02:30 does not exist on 2026-03-08 in New York: the window opens when the clock jumps to 03:00 EDT.
     decision = decide(make_input(local(NY, "2026-03-08 01:00")), book)
     assert decision.not_before == utc("2026-03-08 07:00")
@@ -288,7 +289,7 @@ end = 21:00:00
 
 def test_inconvenient_window_in_the_repeated_hour(tmp_path: Path) -> None:
     write_pack(tmp_path, "open", NO_HOURS_PACK)
-    book = PolicyBook.load(tmp_path)
+    book = book_in(tmp_path)
 
     def at(moment: str) -> Decision:
         return decide(make_input(utc(moment), inconvenient=[("01:00", "01:30")]), book)
@@ -391,7 +392,7 @@ def test_allow_is_valid_until_the_window_closes_capped_by_expiry(tmp_path: Path)
         NY, "2026-06-10 11:00"
     )
     write_pack(tmp_path, "open", NO_HOURS_PACK)
-    assert decide(make_input(now), PolicyBook.load(tmp_path)).valid_until == now + timedelta(days=30)
+    assert decide(make_input(now), book_in(tmp_path)).valid_until == now + timedelta(days=30)
 
 
 # --- BANK caps ------------------------------------------------------------------------------------------
@@ -741,7 +742,7 @@ scope = "debtor"
 local_days = 2
 """,
     )
-    book = PolicyBook.load(tmp_path)
+    book = book_in(tmp_path)
     now = local(NY, "2026-06-10 18:00")
     history = [entry("sms", local(NY, "2026-06-09 12:00"), "replied", account_id="a9")]
     assert decide(make_input(now, channel="sms", history=history), book).decision is ALLOW

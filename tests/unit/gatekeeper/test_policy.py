@@ -19,7 +19,7 @@ from services.gatekeeper.policy import (
     PolicyBook,
     Scope,
 )
-from tests.unit.gatekeeper.builders import BOOK, NY, local, make_input, write_pack
+from tests.unit.gatekeeper.builders import BOOK, NY, copy_packs, local, make_input, write_pack
 
 OS = OutcomeStatus
 SMS, EMAIL, VOICE = Channel.SMS, Channel.EMAIL, Channel.VOICE
@@ -413,3 +413,20 @@ def test_directory_without_packs(tmp_path: Path) -> None:
         PolicyBook.load(tmp_path)
     with pytest.raises(ConfigError, match="no policy pack files"):
         PolicyBook.load(tmp_path / "missing")
+
+
+def test_a_folder_without_the_bank_pack_is_refused(tmp_path: Path) -> None:
+    # Without it a US debtor could be contacted at 22:30 New York time: the contact hours live in BANK.
+    folder = copy_packs(tmp_path, without="bank.toml")
+    with pytest.raises(ConfigError) as caught:
+        PolicyBook.load(folder)
+    assert str(caught.value) == (
+        f"{folder}: no BANK pack (bank.toml): it holds the contact hours every debtor gets, "
+        "and no decision is made without it"
+    )
+
+
+def test_the_bank_pack_applies_to_every_debtor(tmp_path: Path) -> None:
+    folder = copy_packs(tmp_path, edit=("applies_to_all = true", "applies_to_all = false"))
+    with pytest.raises(ConfigError, match=r": pack BANK: applies_to_all must be true$"):
+        PolicyBook.load(folder)
