@@ -46,6 +46,7 @@ from schemas.vocab import (
     FailureKind,
     OutcomeStatus,
     ReasonCode,
+    Relation,
     RequestKind,
 )
 
@@ -207,6 +208,10 @@ class ContactPoint(BaseModel):
         ),
     ] = []
     label: str | None = None
+    # Whose point it is: the debtor's own (default), a guarantor's, an emergency contact the debtor gave, or
+    # anyone else's. Packs decide whether a third party may be contacted at all (China: an emergency contact
+    # only while the debtor is unreachable, with a template that says nothing of the debt).
+    relation: Relation = Relation.SELF
 
     @model_validator(mode="after")
     def _normalized(self) -> ContactPoint:
@@ -353,13 +358,22 @@ class ContactApproved(_Internal):
     valid_until: AwareDatetime
 
 
+class EscalationKind(StrEnum):
+    LEGAL = "legal"
+    AGENCY_PLACEMENT = "agency_placement"
+    FIELD_VISIT = "field_visit"
+    RESTRUCTURING_OFFER = "restructuring_offer"
+    BANKRUPTCY_REVIEW = "bankruptcy_review"
+
+
 class ComplianceDecision(_Internal):
     """One decision on one request, with everything an auditor needs to re-check it."""
 
     decision_id: Id
     request_id: Id
     account_id: Id
-    channel: Channel
+    channel: Channel | None = None  # none for an escalation
+    escalation: EscalationKind | None = None  # the kind, for an escalation
     decision: DecisionKind
     reasons: list[ReasonCode] = []
     rules: list[str] = []
@@ -419,14 +433,6 @@ class ConsentChanged(_Internal):
     occurred_at: AwareDatetime
 
 
-class EscalationKind(StrEnum):
-    LEGAL = "legal"
-    AGENCY_PLACEMENT = "agency_placement"
-    FIELD_VISIT = "field_visit"
-    RESTRUCTURING_OFFER = "restructuring_offer"
-    BANKRUPTCY_REVIEW = "bankruptcy_review"
-
-
 class EscalationRaised(_Priced, _Internal):
     """A case leaves automated outreach for a person or process (back to core banking)."""
 
@@ -441,6 +447,26 @@ class EscalationRaised(_Priced, _Internal):
     strategy: str = ""
     arm: str = ""
     raised_at: AwareDatetime
+
+
+class EscalationRequested(_Priced, _Internal):
+    """Escalation asks the gatekeeper whether a case may leave automated outreach (legal action, an agency
+    placement, a field visit, a restructuring offer). Allowed, the gatekeeper raises the ``EscalationRaised``
+    that carries the same id; deferred, it decides again when due; blocked, nothing is raised."""
+
+    _money = ("total_outstanding",)
+    request_id: Id  # also the id of the EscalationRaised it may lead to
+    account_id: Id
+    kind: EscalationKind
+    reason: Annotated[str, StringConstraints(max_length=200)]
+    days_past_due: Annotated[int, Field(ge=0)]
+    currency: Currency
+    total_outstanding: Money
+    strategy: str = ""
+    arm: str = ""
+    not_before: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    requested_at: AwareDatetime
 
 
 class ControlScope(StrEnum):
@@ -498,5 +524,6 @@ DEBTOR_EVENTS: tuple[type[BaseModel], ...] = (
     ContactOutcome,
     ConsentChanged,
     EscalationRaised,
+    EscalationRequested,
 )
 ALL_EVENTS: tuple[type[BaseModel], ...] = (*DEBTOR_EVENTS, OutreachControlChanged, DeadLetter)

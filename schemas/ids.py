@@ -52,9 +52,11 @@ def cancellation_id(cause_id: str, account_id: str) -> str:
     return deterministic_id("cancel", cause_id, account_id)
 
 
-def escalation_id(debtor_id: str, account_id: str, due_date: date, kind: str) -> str:
-    """One hand-off of each kind per collection cycle (the due date that started it)."""
-    return deterministic_id("escalation", debtor_id, account_id, due_date.isoformat(), kind)
+def escalation_id(debtor_id: str, account_id: str, due_date: date, kind: str, attempt: int = 1) -> str:
+    """One hand-off of each kind per collection cycle (the due date that started it); a later ``attempt`` is
+    the same hand-off asked again (after the forbearance offer the gatekeeper required)."""
+    parts = (debtor_id, account_id, due_date.isoformat(), kind) + ((str(attempt),) if attempt > 1 else ())
+    return deterministic_id("escalation", *parts)
 
 
 def payment_token(debtor_id: str, account_id: str) -> str:

@@ -39,7 +39,7 @@ TOPIC_EVENTS: dict[str, tuple[type[BaseModel], ...]] = {
         ev.AccountStatusChanged,
         ev.DebtorProfileUpdated,
     ),
-    REQUESTS: (ev.ContactRequested, ev.ContactCancelled),
+    REQUESTS: (ev.ContactRequested, ev.ContactCancelled, ev.EscalationRequested),
     **dict.fromkeys(DISPATCH.values(), (ev.ContactApproved,)),
     DECISIONS: (ev.ComplianceDecision,),
     OUTCOMES: (ev.ContactOutcome,),

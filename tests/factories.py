@@ -161,6 +161,19 @@ def samples(debtor: str = "d-1", account: str = "a-1") -> list[BaseModel]:
             total_outstanding=Decimal("2400.00"),
             raised_at=T0,
         ),
+        ev.EscalationRequested(
+            debtor_id=debtor,
+            request_id="e-1",
+            account_id=account,
+            kind=ev.EscalationKind.LEGAL,
+            reason="dpd >= 90",
+            days_past_due=90,
+            currency="USD",
+            total_outstanding=Decimal("2400.00"),
+            strategy="standard",
+            arm="champion",
+            requested_at=T0,
+        ),
         ev.OutreachControlChanged(
             scope=ev.ControlScope.CHANNEL, value="sms", paused=True, operator="ops-1", at=T0
         ),

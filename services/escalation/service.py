@@ -26,8 +26,16 @@ from pydantic import BaseModel
 
 from schemas import events as ev
 from schemas import ids
-from schemas.topics import ACCOUNT, CONSENT, ESCALATION_STATE, OUTCOMES
-from schemas.vocab import Channel, FailureKind, OutcomeStatus, ReasonCode, RequestKind
+from schemas.topics import ACCOUNT, CONSENT, DECISIONS, ESCALATION_STATE, OUTCOMES
+from schemas.vocab import (
+    Channel,
+    DecisionKind,
+    FailureKind,
+    OutcomeStatus,
+    ReasonCode,
+    Relation,
+    RequestKind,
+)
 from services.core.codec import Envelope
 from services.core.runtime.handler import Count, Output, Result
 from services.escalation.state import QUIET, AccountCase, Case, Phase, Promise, RequestRef, Retry
@@ -38,6 +46,34 @@ _DEAD_ENDS = frozenset({FailureKind.INVALID_DESTINATION, FailureKind.UNREACHABLE
 # Blocks after which the address is not to be used on the channel again (until the debtor opts back in).
 _UNUSABLE_REASONS = frozenset({ReasonCode.OPTED_OUT, ReasonCode.NO_CONSENT})
 _FINAL_NO_RETRY = {OutcomeStatus.DELIVERED, OutcomeStatus.CONVERSATION, OutcomeStatus.REPLIED}
+
+
+# Hand-offs with legal effect: the gatekeeper decides them (``EscalationRequested``); the rest are raised.
+DECIDED = frozenset(
+    {
+        ev.EscalationKind.LEGAL,
+        ev.EscalationKind.AGENCY_PLACEMENT,
+        ev.EscalationKind.FIELD_VISIT,
+        ev.EscalationKind.RESTRUCTURING_OFFER,
+    }
+)
+# The contact that makes the forbearance offer an enforcement step needs first, and the outcomes that count
+# as the offer having reached the debtor (as the packs' forbearance rules count them).
+FORBEARANCE_OFFER = Step(
+    name="forbearance-offer",
+    channel=Channel.EMAIL,
+    template="restructuring_offer",
+    at_dpd=0,
+    expires_hours=72,
+)
+EMERGENCY_CONTACT = Step(name="emergency-contact", channel=Channel.SMS, template="callback_request", at_dpd=0)
+_REACHED = frozenset({OutcomeStatus.CONVERSATION, OutcomeStatus.REPLIED, OutcomeStatus.AGENT_TRANSFER})
+_UNANSWERED = frozenset(
+    {OutcomeStatus.NO_ANSWER, OutcomeStatus.BUSY, OutcomeStatus.NOT_CONNECTED, OutcomeStatus.FAILED}
+)
+_OFFERED = frozenset(
+    {OutcomeStatus.SENT, OutcomeStatus.DELIVERED, OutcomeStatus.CONVERSATION, OutcomeStatus.VOICEMAIL}
+)
 
 
 class Counted(StrEnum):
@@ -69,7 +105,7 @@ class Escalation:
     """Implements ``services.core.runtime.keyed.Handler`` for escalation."""
 
     service = "escalation"
-    input_topics: tuple[str, ...] = (ACCOUNT, OUTCOMES, CONSENT)
+    input_topics: tuple[str, ...] = (ACCOUNT, OUTCOMES, CONSENT, DECISIONS)
     state_topic = ESCALATION_STATE
     state_model = Case
 
@@ -106,7 +142,9 @@ class Escalation:
                     unusable.append(pair)
                 case = case.model_copy(update={"unusable": unusable})
             case ev.ContactOutcome():
-                case = self._outcome(case, event, now)
+                case = self._outcome(case, event, turn)
+            case ev.ComplianceDecision() if event.escalation is not None:
+                case = self._answered(case, event, turn)
             case _:
                 pass
         return turn.result(case)
@@ -117,7 +155,7 @@ class Escalation:
         for account in list(case.accounts.values()):
             account = self._wake(case, account, turn)
             account = self._age(case, account, turn)
-            if account.phase is Phase.ACTIVE:
+            if account.phase is Phase.ACTIVE and not account.held_for:
                 account = self._run_retries(case, account, turn)
                 account = self._run_ladder(case, account, turn)
             case = _with(case, account)
@@ -354,15 +392,32 @@ class Escalation:
                     account = self._raise(case, account, rule.kind, "hardship reported", turn)
         return _with(case, account)
 
-    def _outcome(self, case: Case, event: ev.ContactOutcome, now: datetime) -> Case:
+    def _outcome(self, case: Case, event: ev.ContactOutcome, turn: _Turn) -> Case:
+        now = turn.now
         account = case.accounts.get(event.account_id)
         if account is None or event.request_id not in account.requests:
             return case
         ref = account.requests[event.request_id]
+        if (
+            ref.step.endswith(f"/{FORBEARANCE_OFFER.name}")
+            and event.status in _OFFERED
+            and account.awaiting_offer
+        ):
+            # The offer reached the debtor: ask again for the enforcement it was the condition of.
+            for kind in account.awaiting_offer:
+                account = self._raise(case, account, kind, "after the forbearance offer", turn, attempt=2)
+            account = account.model_copy(update={"awaiting_offer": []})
+            case = _with(case, account)
         update: dict[str, object] = {}
         unusable = list(case.unusable)
         if event.status is OutcomeStatus.CONVERSATION:
             case = case.model_copy(update={"right_party_contacts": case.right_party_contacts + 1})
+        if ref.relation is Relation.SELF and event.status in _REACHED:
+            case = case.model_copy(update={"failed_calls": 0})
+        elif ref.relation is Relation.SELF and ref.channel is Channel.VOICE and event.status in _UNANSWERED:
+            case = case.model_copy(update={"failed_calls": case.failed_calls + 1})
+            account = self._emergency_contact(case, account, turn)
+            case = _with(case, account)
         if event.status is OutcomeStatus.OPTED_OUT or (
             event.status is OutcomeStatus.BLOCKED and _UNUSABLE_REASONS & set(event.reasons)
         ):
@@ -477,10 +532,13 @@ class Escalation:
         attempt: int,
         scheduled: datetime,
         turn: _Turn,
+        to: tuple[str, dict[str, str]] | None = None,
     ) -> AccountCase:
+        """Request ``step`` on the debtor's own point for ``channel`` (or a fallback channel); ``to``: another
+        person's point and the only variables the message may carry."""
         now = turn.now
         step_id = self._step_id(account, step)
-        chosen = self._route(case, channel)
+        chosen = (channel, to[0]) if to is not None else self._route(case, channel)
         if chosen is None:
             turn.count(Counted.NO_CHANNEL)
             return account
@@ -500,7 +558,7 @@ class Escalation:
             strategy_version=self.strategy.version,
             arm=case.arm,
             step=step_id,
-            variables=self._variables(case, account, now),
+            variables=to[1] if to is not None else self._variables(case, account, now),
             not_before=not_before,
             expires_at=not_before + timedelta(hours=step.expires_hours),
             requested_at=now,
@@ -508,7 +566,10 @@ class Escalation:
         turn.out.append(Output(request, request_id))
         turn.count(Counted.REQUEST, channel.value, step.name)
         attempts = {**account.attempts, step_id: max(attempt, account.attempts.get(step_id, 0))}
-        ref = RequestRef(step=step_id, channel=channel, destination=destination, attempt=attempt)
+        relation = Relation.EMERGENCY_CONTACT if to is not None else Relation.SELF
+        ref = RequestRef(
+            step=step_id, channel=channel, destination=destination, attempt=attempt, relation=relation
+        )
         return account.model_copy(
             update={
                 "pending": [*account.pending, request_id],
@@ -516,6 +577,30 @@ class Escalation:
                 "attempts": attempts,
             }
         )
+
+    def _emergency_contact(self, case: Case, account: AccountCase, turn: _Turn) -> AccountCase:
+        """Ask to reach the debtor through an emergency contact they gave, once per cycle, after the rule's
+        unanswered calls; the message carries only the debtor's name."""
+        rule = self.strategy.emergency_contact
+        if rule is None or case.failed_calls < rule.after_failed_calls or account.phase is not Phase.ACTIVE:
+            return account
+        step = EMERGENCY_CONTACT.model_copy(update={"channel": rule.channel, "template": rule.template})
+        step_id = self._step_id(account, step)
+        kind = ev.ContactPointType.EMAIL if rule.channel is Channel.EMAIL else ev.ContactPointType.PHONE
+        points = [
+            p
+            for p in (case.profile.contact_points if case.profile else [])
+            if p.relation is Relation.EMERGENCY_CONTACT
+            and p.type is kind
+            and (p.address, rule.channel) not in case.unusable
+        ]
+        if step_id in account.done or not points:
+            return account
+        name = {"name": case.profile.name} if case.profile and case.profile.name else {}
+        account = self._request(
+            case, account, step, rule.channel, 1, turn.now, turn, to=(points[0].address, name)
+        )
+        return account.model_copy(update={"done": [*account.done, step_id]})
 
     def _route(self, case: Case, preferred: Channel) -> tuple[Channel, str] | None:
         """The step's channel if a usable contact point exists, else the first usable fallback channel."""
@@ -533,7 +618,7 @@ class Escalation:
         usable = [
             p
             for p in case.profile.contact_points
-            if p.type is kind and (p.address, channel) not in case.unusable
+            if p.type is kind and p.relation is Relation.SELF and (p.address, channel) not in case.unusable
         ]
         consented = [p for p in usable if channel in p.consents]
         # Prefer a point with consent for the channel; the gatekeeper judges whether consent is required.
@@ -602,12 +687,45 @@ class Escalation:
             if account.total_outstanding < rule.min_balance or account.phase in QUIET:
                 continue
             account = self._raise(case, account, rule.kind, f"days past due >= {rule.at_dpd}", turn)
-            if rule.stops_outreach and account.phase is not Phase.HANDED_OFF:
-                account = self._cancel_pending(
-                    case, account, ev.CancelReason.HANDED_OFF, f"handoff:{rule.kind.value}", turn
-                )
-                account = account.model_copy(update={"phase": Phase.HANDED_OFF, "next_at": None})
+            if rule.kind not in DECIDED and rule.stops_outreach:
+                account = self._hand_off(case, account, rule.kind, turn)
         return account
+
+    def _hand_off(
+        self, case: Case, account: AccountCase, kind: ev.EscalationKind, turn: _Turn
+    ) -> AccountCase:
+        if account.phase is Phase.HANDED_OFF:
+            return account
+        account = self._cancel_pending(
+            case, account, ev.CancelReason.HANDED_OFF, f"handoff:{kind.value}", turn
+        )
+        return account.model_copy(update={"phase": Phase.HANDED_OFF, "next_at": None})
+
+    def _answered(self, case: Case, decision: ev.ComplianceDecision, turn: _Turn) -> Case:
+        """The gatekeeper's answer to an escalation request: allowed, the case is handed off if the rule says
+        so; refused until a forbearance offer reaches the debtor, the offer goes first; deferred, the
+        gatekeeper answers again when due."""
+        account = case.accounts.get(decision.account_id)
+        if account is None or decision.request_id not in account.asked:
+            return case
+        kind = account.asked[decision.request_id]
+        # Answered, if only with "later": outreach goes on meanwhile (a forbearance period is one).
+        held = [rid for rid in account.held_for if rid != decision.request_id]
+        account = account.model_copy(update={"held_for": held})
+        if decision.decision is DecisionKind.DEFER:
+            return _with(case, account)
+        asked = {rid: k for rid, k in account.asked.items() if rid != decision.request_id}
+        account = account.model_copy(update={"asked": asked})
+        if decision.decision is DecisionKind.ALLOW:
+            if any(rule.kind is kind and rule.stops_outreach for rule in self.strategy.escalations):
+                account = self._hand_off(case, account, kind, turn)
+            return _with(case, account)
+        if ReasonCode.FORBEARANCE_REQUIRED in decision.reasons and kind not in account.awaiting_offer:
+            account = account.model_copy(update={"awaiting_offer": [*account.awaiting_offer, kind]})
+            step = FORBEARANCE_OFFER.model_copy(update={"template": self.strategy.forbearance_template})
+            channel = Channel.EMAIL if self._destination(case, Channel.EMAIL) else Channel.SMS
+            account = self._request(case, account, step, channel, 1, turn.now, turn)
+        return _with(case, account)
 
     def _raise(
         self,
@@ -616,11 +734,37 @@ class Escalation:
         kind: ev.EscalationKind,
         reason: str,
         turn: _Turn,
+        attempt: int = 1,
     ) -> AccountCase:
+        """Ask the gatekeeper for a hand-off it decides (legal, agency, field visit, restructuring); raise the
+        others (a bankruptcy review) at once."""
         now = turn.now
-        if kind in account.escalated:
+        if kind in account.escalated and attempt == 1:
             return account
-        escalation_id = ids.escalation_id(case.debtor_id, account.account_id, account.due_date, kind.value)
+        escalation_id = ids.escalation_id(
+            case.debtor_id, account.account_id, account.due_date, kind.value, attempt
+        )
+        escalated = list(dict.fromkeys([*account.escalated, kind]))
+        if kind in DECIDED:
+            request = ev.EscalationRequested(
+                debtor_id=case.debtor_id,
+                request_id=escalation_id,
+                account_id=account.account_id,
+                kind=kind,
+                reason=reason,
+                days_past_due=account.days_past_due,
+                currency=account.currency,
+                total_outstanding=account.total_outstanding,
+                strategy=self.strategy.strategy,
+                arm=case.arm,
+                requested_at=now,
+            )
+            turn.out.append(Output(request, escalation_id))
+            turn.count(Counted.ESCALATION, kind.value)
+            asked = {**account.asked, escalation_id: kind}
+            stops = any(rule.kind is kind and rule.stops_outreach for rule in self.strategy.escalations)
+            held = [*account.held_for, escalation_id] if stops else account.held_for
+            return account.model_copy(update={"escalated": escalated, "asked": asked, "held_for": held})
         turn.out.append(
             Output(
                 ev.EscalationRaised(
@@ -640,7 +784,7 @@ class Escalation:
             )
         )
         turn.count(Counted.ESCALATION, kind.value)
-        return account.model_copy(update={"escalated": [*account.escalated, kind]})
+        return account.model_copy(update={"escalated": escalated})
 
     # ---- helpers -----------------------------------------------------------------------------
 

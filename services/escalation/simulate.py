@@ -3,7 +3,8 @@
 It runs the service's own handler on the runtime over an in-memory log (events applied in time order, each
 ``ce_id`` once, scheduled work run at its due instant before any later event), on a simulated clock, and
 reports the contacts and escalations the strategy would produce, per day, with a summary. The gatekeeper is
-not consulted: timing within allowed hours and caps is its job, not the strategy's.
+not consulted: timing within allowed hours and caps is its job, not the strategy's, and every escalation the
+strategy asks for is taken as allowed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from typing import TextIO
 from pydantic import BaseModel
 
 from schemas import events as ev
+from schemas import ids
+from schemas.vocab import DecisionKind
 from services.core import codec, eventlines
 from services.core.clock import ManualClock
+from services.core.runtime.handler import Output
 from services.core.runtime.replay import Replay
 from services.core.settings import load
 from services.escalation.service import Escalation
@@ -28,11 +32,31 @@ from services.escalation.state import Case
 from services.escalation.strategy import load_strategy
 
 
+def allow_escalations(output: Output, at: datetime) -> list[BaseModel]:
+    """The gatekeeper's answer as a what-if takes it: every escalation asked for is allowed at once."""
+    request = output.event
+    if not isinstance(request, ev.EscalationRequested):
+        return []
+    return [
+        ev.ComplianceDecision(
+            debtor_id=request.debtor_id,
+            decision_id=ids.decision_id(request.request_id, 1),
+            request_id=request.request_id,
+            account_id=request.account_id,
+            escalation=request.kind,
+            decision=DecisionKind.ALLOW,
+            strategy=request.strategy,
+            arm=request.arm,
+            decided_at=at,
+        )
+    ]
+
+
 def replay(
     handler: Escalation, envelopes: Iterable[codec.Envelope[BaseModel]], until: datetime | None
 ) -> Replay[Case]:
     ordered = sorted(envelopes, key=lambda e: e.time)
-    run: Replay[Case] = Replay(handler)
+    run: Replay[Case] = Replay(handler, respond=allow_escalations)
     for envelope in ordered:
         run.feed(envelope, envelope.time)
     if ordered:
@@ -54,7 +78,7 @@ def report(run: Replay[Case], out: TextIO) -> None:
             )
             summary[f"contacts {event.channel.value}"] += 1
             summary[f"arm {event.arm}"] += 1
-        elif isinstance(event, ev.EscalationRaised):
+        elif isinstance(event, ev.EscalationRaised | ev.EscalationRequested):
             by_day[day].append(
                 f"  {at:%H:%M}Z escalate  {event.debtor_id:10} {event.account_id:10} "
                 f"{event.kind.value} ({event.reason})"

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.events import DebtorProfileUpdated, EscalationKind
 from schemas.values import Address
-from schemas.vocab import Channel
+from schemas.vocab import Channel, Relation
 
 
 class _State(BaseModel):
@@ -52,6 +52,7 @@ class RequestRef(_State):
     channel: Channel
     destination: str
     attempt: int
+    relation: Relation = Relation.SELF  # whose point the request reaches
 
 
 class AccountCase(_State):
@@ -77,7 +78,13 @@ class AccountCase(_State):
     requests: dict[str, RequestRef] = {}  # the pending requests' step and destination
     promise: Promise | None = None
     broken_promises: int = 0
-    escalated: list[EscalationKind] = []
+    escalated: list[EscalationKind] = []  # asked of the gatekeeper (or raised) this cycle: never asked twice
+    asked: dict[str, EscalationKind] = {}  # escalation requests the gatekeeper has not answered for good
+    # Asked hand-offs that would end outreach, not answered yet: the ladder waits for the answer rather than
+    # send a step the hand-off would have cancelled.
+    held_for: list[str] = []
+    # Enforcement the gatekeeper refused until a forbearance offer reaches the debtor: asked again after it.
+    awaiting_offer: list[EscalationKind] = []
     entered_at: AwareDatetime
     stopped_at: AwareDatetime | None = None
     stopped_by: str | None = (
@@ -99,16 +106,18 @@ class Case(_State):
     accounts: dict[str, AccountCase] = {}
     unusable: list[tuple[Address, Channel]] = []  # (address, channel): opted out or failed permanently
     right_party_contacts: int = 0
+    # Calls to the debtor's own numbers that went unanswered in a row (reset by any reach).
+    failed_calls: int = 0
     bankrupt: bool = False
 
     def next_due(self) -> datetime | None:
         dues: list[datetime] = []
         for account in self.accounts.values():
-            if account.phase is Phase.ACTIVE and account.next_at is not None:
+            if account.phase is Phase.ACTIVE and account.next_at is not None and not account.held_for:
                 dues.append(account.next_at)
             if account.phase in (Phase.PROMISED, Phase.HARDSHIP) and account.phase_until is not None:
                 dues.append(account.phase_until)
-            if account.phase is Phase.ACTIVE:
+            if account.phase is Phase.ACTIVE and not account.held_for:
                 dues.extend(r.at for r in account.retries)
             if account.phase not in QUIET and account.ages_at is not None:
                 dues.append(account.ages_at)

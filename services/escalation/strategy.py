@@ -107,6 +107,17 @@ class EscalationRule(_Strict):
         return self
 
 
+class EmergencyContactRule(_Strict):
+    """When ``after_failed_calls`` calls in a row to the debtor's own numbers went unanswered, ask once per
+    cycle to send ``template`` to an emergency contact the debtor gave, on ``channel``. The gatekeeper
+    decides: only packs that allow third parties (China, while the debtor is unreachable) let it through, and
+    only with a template tagged ``limited_content`` (it says nothing of the debt)."""
+
+    template: Name = "callback_request"
+    channel: Channel = Channel.SMS
+    after_failed_calls: int = Field(default=3, ge=1, le=20)
+
+
 class Arm(_Strict):
     name: Name
     share: float = Field(gt=0, le=100)
@@ -149,6 +160,10 @@ class Strategy(_Strict):
     fallback: list[Channel] = Field(default=[Channel.SMS, Channel.EMAIL, Channel.VOICE], min_length=1)
     experiment: Experiment = Experiment(name="none", arms=[Arm(name="champion", share=100)])
     escalations: list[EscalationRule] = []
+    # The forbearance offer sent when the gatekeeper requires one before legal action or an agency placement
+    # (EU Consumer Credit Directive art. 35); its template must be tagged forbearance_offer.
+    forbearance_template: Name = "restructuring_offer"
+    emergency_contact: EmergencyContactRule | None = None
     segments: list[Segment] = Field(min_length=1)
 
     @model_validator(mode="after")

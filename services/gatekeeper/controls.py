@@ -21,13 +21,11 @@ class Controls:
         else:
             self.paused.pop(control.control_key, None)
 
-    def holds(self, request: ev.ContactRequested) -> bool:
+    def holds(self, request: ev.ContactRequested | ev.EscalationRequested) -> bool:
+        """Whether a pause in force holds ``request`` (an escalation: a pause of all or of its strategy)."""
         if not self.paused:
             return False
-        scopes = (
-            "all:",
-            f"channel:{request.channel.value}",
-            f"template:{request.template}",
-            f"strategy:{request.strategy}",
-        )
+        scopes: tuple[str, ...] = ("all:", f"strategy:{request.strategy}")
+        if isinstance(request, ev.ContactRequested):
+            scopes += (f"channel:{request.channel.value}", f"template:{request.template}")
         return any(scope in self.paused for scope in scopes)

@@ -34,6 +34,8 @@ from services.gatekeeper.model import (
     DebtorView,
     DecideInput,
     Decision,
+    Destination,
+    EscalationEntry,
     HistoryEntry,
     LocalWindow,
     RequestView,
@@ -44,13 +46,21 @@ from services.gatekeeper.policy import (
     PolicyBook,
     UnknownJurisdictionError,
 )
-from services.gatekeeper.state import ConsentOverride, Deferred, GatekeeperState, LedgerEntry
+from services.gatekeeper.state import (
+    ConsentOverride,
+    Deferred,
+    EscalationRecord,
+    GatekeeperState,
+    LedgerEntry,
+)
 
 # Outcomes after which nothing was sent: the attempt leaves the ledger instead of counting against caps.
 _NOT_SENT = {OutcomeStatus.EXPIRED, OutcomeStatus.CANCELLED, OutcomeStatus.BLOCKED}
 _HARD_STOP = {flag.value: ReasonCode(flag.name) for flag in DebtorFlag}
 
-Paused = Callable[[ev.ContactRequested], bool]
+# What the gatekeeper decides: a contact, or an escalation with legal effect.
+Request = ev.ContactRequested | ev.EscalationRequested
+Paused = Callable[[Request], bool]
 
 
 class Counted(StrEnum):
@@ -103,7 +113,7 @@ class Gatekeeper:
         event = envelope.event
         turn = _Turn(now)
         match event:
-            case ev.ContactRequested():
+            case ev.ContactRequested() | ev.EscalationRequested():
                 state = self._request(state, event, turn)
             case ev.ContactCancelled():
                 cancelled = [*state.cancelled, *event.request_ids][-200:]
@@ -112,9 +122,9 @@ class Gatekeeper:
                     state,
                     turn,
                     ReasonCode.CANCELLED,
-                    lambda d: (
-                        d.request.request_id in event.request_ids
-                        or (not event.request_ids and d.request.account_id == event.account_id)
+                    lambda r: (
+                        r.request_id in event.request_ids
+                        or (not event.request_ids and r.account_id == event.account_id)
                     ),
                 )
             case ev.DebtorProfileUpdated():
@@ -122,7 +132,7 @@ class Gatekeeper:
                 state = _with_profile(state, event, envelope.time)
                 stops = {_HARD_STOP[f] for f in event.flags if f in _HARD_STOP}
                 if stops:
-                    state = self._end_deferred(state, turn, sorted(stops), lambda d: True)
+                    state = self._end_deferred(state, turn, sorted(stops), lambda r: True)
                 if newer:
                     state = self._redecide(state, turn, lambda d: ReasonCode.PROFILE_MISSING in d.reasons)
             case ev.ConsentChanged():
@@ -181,7 +191,7 @@ class Gatekeeper:
 
     # ---- decisions ---------------------------------------------------------------------------
 
-    def _request(self, state: GatekeeperState, request: ev.ContactRequested, turn: _Turn) -> GatekeeperState:
+    def _request(self, state: GatekeeperState, request: Request, turn: _Turn) -> GatekeeperState:
         if state.knows(request.request_id):
             turn.counts.append(Count(Counted.DUPLICATE_REQUEST))
             return state
@@ -190,7 +200,7 @@ class Gatekeeper:
     def _decide(
         self,
         state: GatekeeperState,
-        request: ev.ContactRequested,
+        request: Request,
         turn: _Turn,
         attempt: int,
     ) -> GatekeeperState:
@@ -205,6 +215,8 @@ class Gatekeeper:
             )
             return state.model_copy(update={"deferred": [*state.deferred, deferred]})
         decided = {**state.decided, request.request_id: now}
+        if isinstance(request, ev.EscalationRequested):
+            return _escalated(state.model_copy(update={"decided": decided}), request, decision, turn)
         if decision.decision is DecisionKind.BLOCK:
             status = (
                 OutcomeStatus.EXPIRED if ReasonCode.EXPIRED in decision.reasons else OutcomeStatus.BLOCKED
@@ -231,11 +243,16 @@ class Gatekeeper:
         )
         turn.outputs.append(Output(approval, ids.approval_id(request.request_id)))
         entry = LedgerEntry(
-            request_id=request.request_id, channel=request.channel, account_id=request.account_id, at=now
+            request_id=request.request_id,
+            channel=request.channel,
+            account_id=request.account_id,
+            at=now,
+            relation=state.relation(request.destination),
+            template_tags=self.tags(request.template),
         )
         return state.model_copy(update={"decided": decided, "ledger": [*state.ledger, entry]})
 
-    def _evaluate(self, state: GatekeeperState, request: ev.ContactRequested, now: datetime) -> Decision:
+    def _evaluate(self, state: GatekeeperState, request: Request, now: datetime) -> Decision:
         blocked = _service_blocks(state, request)
         if blocked:
             return Decision(decision=DecisionKind.BLOCK, reasons=blocked, rules=["gatekeeper.state"])
@@ -253,7 +270,7 @@ class Gatekeeper:
                 not_before=request.expires_at,
             )
         try:
-            decision = decide(_decide_input(state, request, now, self.tags(request.template)), self.book)
+            decision = decide(_decide_input(state, request, now, self.tags), self.book)
         except (UnknownJurisdictionError, NoVersionInForceError) as exc:
             # A jurisdiction no loaded pack covers (or not yet in force): never contact on a guess.
             return Decision(
@@ -285,24 +302,27 @@ class Gatekeeper:
         state: GatekeeperState,
         turn: _Turn,
         reasons: ReasonCode | list[ReasonCode],
-        which: Callable[[Deferred], bool],
+        which: Callable[[ev.ContactRequested], bool],
     ) -> GatekeeperState:
-        """Block at once every deferred request ``which`` selects."""
+        """Block at once every deferred contact ``which`` selects."""
         codes = reasons if isinstance(reasons, list) else [reasons]
-        ending = [d for d in state.deferred if which(d)]
+        # A deferred escalation is decided again when due: the engine knows which stops bar which kind.
+        ending = [
+            (d, d.request)
+            for d in state.deferred
+            if isinstance(d.request, ev.ContactRequested) and which(d.request)
+        ]
         if not ending:
             return state
         decided, now = dict(state.decided), turn.now
-        for item in ending:
+        for item, request in ending:
             decision = Decision(decision=DecisionKind.BLOCK, reasons=codes, rules=["gatekeeper.state"])
-            decision_id = ids.decision_id(item.request.request_id, item.decisions + 1)
-            turn.outputs.append(
-                Output(_decision_event(item.request, decision, decision_id, now), decision_id)
-            )
-            turn.outputs.append(_final_outcome(item.request, OutcomeStatus.BLOCKED, decision, now))
+            decision_id = ids.decision_id(request.request_id, item.decisions + 1)
+            turn.outputs.append(Output(_decision_event(request, decision, decision_id, now), decision_id))
+            turn.outputs.append(_final_outcome(request, OutcomeStatus.BLOCKED, decision, now))
             turn.decided(decision)
-            decided[item.request.request_id] = now
-        remaining = [d for d in state.deferred if not which(d)]
+            decided[request.request_id] = now
+        remaining = [d for d in state.deferred if all(d is not item for item, _ in ending)]
         return state.model_copy(update={"deferred": remaining, "decided": decided})
 
     def _consent(self, state: GatekeeperState, event: ev.ConsentChanged, turn: _Turn) -> GatekeeperState:
@@ -321,7 +341,7 @@ class Gatekeeper:
                 state,
                 turn,
                 ReasonCode.OPTED_OUT,
-                lambda d: d.request.destination == event.address and d.request.channel is event.channel,
+                lambda r: r.destination == event.address and r.channel is event.channel,
             )
         return state
 
@@ -329,7 +349,7 @@ class Gatekeeper:
         status, account = event.status, event.account_id
         if status is ev.AccountStatus.BANKRUPTCY:
             state = state.model_copy(update={"bankrupt": True})
-            return self._end_deferred(state, turn, ReasonCode.BANKRUPTCY, lambda d: True)
+            return self._end_deferred(state, turn, ReasonCode.BANKRUPTCY, lambda r: True)
         if status is ev.AccountStatus.DISPUTE_OPENED:
             state = state.model_copy(update={"disputed": _add(state.disputed, account)})
             return self._end_deferred(state, turn, ReasonCode.DISPUTE, _account(account))
@@ -355,7 +375,10 @@ def _with_profile(state: GatekeeperState, profile: ev.DebtorProfileUpdated, at: 
 
 
 def _decide_input(
-    state: GatekeeperState, request: ev.ContactRequested, now: datetime, tags: frozenset[TemplateTag]
+    state: GatekeeperState,
+    request: Request,
+    now: datetime,
+    tags: Callable[[str], frozenset[TemplateTag]],
 ) -> DecideInput:
     profile = state.profile
     flags = sorted(state.stops)
@@ -363,8 +386,8 @@ def _decide_input(
         flags.append(DebtorFlag.BANKRUPTCY.value)
     if request.account_id in state.disputed:
         flags.append(DebtorFlag.DISPUTE.value)
-    destination = request.destination
-    opt_outs = [ch for ch in Channel if state.opted_out(destination, ch)]
+    contact = request if isinstance(request, ev.ContactRequested) else None
+    address = contact.destination if contact is not None else None
     debtor = DebtorView(
         debtor_id=request.debtor_id,
         jurisdictions=profile.jurisdictions if profile else [],
@@ -372,8 +395,8 @@ def _decide_input(
         phones=[p.address for p in profile.contact_points if p.type is ev.ContactPointType.PHONE]
         if profile
         else [],
-        consents=state.consents(destination),
-        opt_outs=opt_outs,
+        consents=state.consents(address) if address is not None else [],
+        opt_outs=[ch for ch in Channel if state.opted_out(address, ch)] if address is not None else [],
         flags=flags,
         inconvenient=[
             LocalWindow(start=w.start, end=w.end)
@@ -381,31 +404,58 @@ def _decide_input(
             if w.start != w.end
         ],
     )
-    view = RequestView(
-        request_id=request.request_id,
-        account_id=request.account_id,
-        channel=request.channel,
-        kind=request.kind,
-        not_before=request.not_before,
-        expires_at=request.expires_at,
-        template=request.template,
-        template_tags=tags,
-        strategy=request.strategy,
-    )
-    history = [
-        HistoryEntry(channel=e.channel, account_id=e.account_id, at=e.at, outcome=e.outcome)
+    if contact is not None:
+        view = RequestView(
+            request_id=contact.request_id,
+            account_id=contact.account_id,
+            channel=contact.channel,
+            kind=contact.kind,
+            destination=Destination(
+                address=contact.destination, relation=state.relation(contact.destination)
+            ),
+            not_before=contact.not_before,
+            expires_at=contact.expires_at,
+            template=contact.template,
+            template_tags=tags(contact.template),
+            strategy=contact.strategy,
+        )
+    else:
+        assert isinstance(request, ev.EscalationRequested)
+        view = RequestView(
+            request_id=request.request_id,
+            account_id=request.account_id,
+            kind=RequestKind.ESCALATION,
+            escalation=request.kind,
+            not_before=request.not_before,
+            expires_at=request.expires_at,
+            strategy=request.strategy,
+        )
+    history: list[HistoryEntry | EscalationEntry] = [
+        HistoryEntry(
+            channel=e.channel,
+            account_id=e.account_id,
+            at=e.at,
+            outcome=e.outcome,
+            relation=e.relation,
+            template_tags=e.template_tags,
+        )
         for e in state.ledger
+    ]
+    history += [
+        EscalationEntry(escalation=e.kind, account_id=e.account_id, at=e.at, decision=DecisionKind.ALLOW)
+        for e in state.escalations
     ]
     return DecideInput(debtor=debtor, request=view, history=history, now=now)
 
 
-def _service_blocks(state: GatekeeperState, request: ev.ContactRequested) -> list[ReasonCode]:
+def _service_blocks(state: GatekeeperState, request: Request) -> list[ReasonCode]:
     reasons = []
     if request.account_id in state.paid:
         reasons.append(ReasonCode.PAID)
     if request.account_id in state.closed:
         reasons.append(ReasonCode.ACCOUNT_CLOSED)
-    if request.request_id in state.cancelled and request.kind is RequestKind.OUTREACH:
+    outreach = isinstance(request, ev.ContactRequested) and request.kind is RequestKind.OUTREACH
+    if request.request_id in state.cancelled and outreach:
         reasons.append(ReasonCode.CANCELLED)
     return reasons
 
@@ -429,14 +479,15 @@ def _record_outcome(state: GatekeeperState, outcome: ev.ContactOutcome) -> Gatek
 
 
 def _decision_event(
-    request: ev.ContactRequested, decision: Decision, decision_id: str, now: datetime
+    request: Request, decision: Decision, decision_id: str, now: datetime
 ) -> ev.ComplianceDecision:
     return ev.ComplianceDecision(
         debtor_id=request.debtor_id,
         decision_id=decision_id,
         request_id=request.request_id,
         account_id=request.account_id,
-        channel=request.channel,
+        channel=request.channel if isinstance(request, ev.ContactRequested) else None,
+        escalation=request.kind if isinstance(request, ev.EscalationRequested) else None,
         decision=decision.decision,
         reasons=decision.reasons,
         rules=decision.rules,
@@ -469,8 +520,35 @@ def _final_outcome(
     return Output(outcome, outcome.outcome_id)
 
 
-def _account(account_id: str) -> Callable[[Deferred], bool]:
-    return lambda d: d.request.account_id == account_id
+def _escalated(
+    state: GatekeeperState, request: ev.EscalationRequested, decision: Decision, turn: _Turn
+) -> GatekeeperState:
+    """An escalation decided: allowed, the gatekeeper raises it for core banking and the people who act on it,
+    and remembers it (a restructuring offer is a forbearance offer for the enforcement rules)."""
+    if decision.decision is not DecisionKind.ALLOW:
+        return state
+    raised = ev.EscalationRaised(
+        debtor_id=request.debtor_id,
+        escalation_id=request.request_id,
+        account_id=request.account_id,
+        kind=request.kind,
+        reason=request.reason,
+        days_past_due=request.days_past_due,
+        currency=request.currency,
+        total_outstanding=request.total_outstanding,
+        strategy=request.strategy,
+        arm=request.arm,
+        raised_at=turn.now,
+    )
+    turn.outputs.append(Output(raised, raised.escalation_id))
+    record = EscalationRecord(
+        request_id=request.request_id, kind=request.kind, account_id=request.account_id, at=turn.now
+    )
+    return state.model_copy(update={"escalations": [*state.escalations, record]})
+
+
+def _account(account_id: str) -> Callable[[ev.ContactRequested], bool]:
+    return lambda r: r.account_id == account_id
 
 
 def _add(items: Iterable[str], item: str) -> list[str]:

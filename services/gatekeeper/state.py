@@ -11,15 +11,17 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 
-from schemas.events import ContactRequested, DebtorProfileUpdated
+from schemas.events import ContactRequested, DebtorProfileUpdated, EscalationKind, EscalationRequested
 from schemas.values import Address
-from schemas.vocab import Channel, DebtorFlag, OutcomeStatus, ReasonCode
+from schemas.vocab import Channel, DebtorFlag, OutcomeStatus, ReasonCode, Relation, TemplateTag
 
 # Rules look back at most 7 local days (and a conversation cooldown of 7 days); keep a generous margin so a
 # stricter pack version can look further without a migration.
 LEDGER_RETENTION = timedelta(days=35)
 HARD_STOP_FLAGS = frozenset(DebtorFlag)
 DECIDED_RETENTION = timedelta(days=45)
+# Forbearance offers (and allowed escalations) are read by the enforcement rules for as long as a case lasts.
+OFFER_RETENTION = timedelta(days=400)
 
 
 class _State(BaseModel):
@@ -27,7 +29,9 @@ class _State(BaseModel):
 
 
 class LedgerEntry(_State):
-    """One approved attempt and its latest outcome; ``at`` is when it was approved."""
+    """One approved attempt and its latest outcome; ``at`` is when it was approved. ``relation`` is whose
+    point it reached, ``template_tags`` its template's tags (the third-party and forbearance rules read
+    them)."""
 
     request_id: str
     channel: Channel
@@ -35,12 +39,23 @@ class LedgerEntry(_State):
     at: AwareDatetime
     outcome: OutcomeStatus = OutcomeStatus.APPROVED
     final: bool = False  # the outcome is final: a non-final one arriving later never replaces it
+    relation: Relation = Relation.SELF
+    template_tags: frozenset[TemplateTag] = frozenset()
+
+
+class EscalationRecord(_State):
+    """An escalation the gatekeeper allowed (a restructuring offer is a forbearance offer for the rules)."""
+
+    request_id: str
+    kind: EscalationKind
+    account_id: str
+    at: AwareDatetime
 
 
 class Deferred(_State):
     """A request waiting for its time; ``paused`` ones wait for an operator's resume instead."""
 
-    request: ContactRequested
+    request: ContactRequested | EscalationRequested
     not_before: AwareDatetime | None
     reasons: list[ReasonCode]
     decisions: int = 1
@@ -68,6 +83,7 @@ class GatekeeperState(_State):
     closed: list[str] = []
     cancelled: list[str] = []
     ledger: list[LedgerEntry] = []
+    escalations: list[EscalationRecord] = []
     deferred: list[Deferred] = []
     decided: dict[str, AwareDatetime] = {}
 
@@ -82,11 +98,22 @@ class GatekeeperState(_State):
         return data
 
     def pruned(self, now: datetime) -> GatekeeperState:
-        ledger = [e for e in self.ledger if now - e.at <= LEDGER_RETENTION]
+        # A forbearance offer stays as long as enforcement may still follow it.
+        ledger = [
+            e
+            for e in self.ledger
+            if now - e.at <= LEDGER_RETENTION
+            or (TemplateTag.FORBEARANCE_OFFER in e.template_tags and now - e.at <= OFFER_RETENTION)
+        ]
         decided = {rid: at for rid, at in self.decided.items() if now - at <= DECIDED_RETENTION}
-        if len(ledger) == len(self.ledger) and len(decided) == len(self.decided):
+        escalations = [e for e in self.escalations if now - e.at <= OFFER_RETENTION]
+        if (len(ledger), len(decided), len(escalations)) == (
+            len(self.ledger),
+            len(self.decided),
+            len(self.escalations),
+        ):
             return self
-        return self.model_copy(update={"ledger": ledger, "decided": decided})
+        return self.model_copy(update={"ledger": ledger, "decided": decided, "escalations": escalations})
 
     def next_due(self) -> datetime | None:
         dues = [d.not_before for d in self.deferred if d.not_before is not None]
@@ -100,6 +127,15 @@ class GatekeeperState(_State):
             if override.address == address and override.channel is channel:
                 return override.opted_out
         return False
+
+    def relation(self, address: str) -> Relation:
+        """Whose point ``address`` is, as the profile says (the debtor's own if the profile does not list it:
+        consent and opt-out rules still apply to it)."""
+        if self.profile is not None:
+            for point in self.profile.contact_points:
+                if point.address == address:
+                    return point.relation
+        return Relation.SELF
 
     def consents(self, address: str) -> list[Channel]:
         """Channels consented to on ``address``: the profile's, plus the debtor's own opt-ins."""

@@ -163,7 +163,8 @@ def _profile(event: ev.DebtorProfileUpdated) -> str:
 
 
 def _decision(event: ev.ComplianceDecision) -> str:
-    text = f"{event.request_id} {event.channel.value} {event.decision.value}"
+    what = event.channel.value if event.channel is not None else f"escalation {event.escalation}"
+    text = f"{event.request_id} {what} {event.decision.value}"
     if event.not_before is not None:
         text += f" until {event.not_before.isoformat()}"
     text += f" reasons {', '.join(event.reasons) or '-'}"

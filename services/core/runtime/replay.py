@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime
 from typing import Any, Generic
 
@@ -34,10 +34,18 @@ class HandlerLeftWorkDue(RuntimeError):
     service would run it again at once, forever. A handler bug, never a strategy choice."""
 
 
-class Replay(Generic[St]):
-    """Feeds timed envelopes to a handler through the runtime and runs its schedule in between."""
+# Stands in for the services that answer what the handler publishes: given one output and the instant it was
+# published at, the events that come back (the gatekeeper's answer to an escalation request, for one).
+Responder = Callable[[Output, datetime], Iterable[BaseModel]]
 
-    def __init__(self, handler: Handler[St], meter: Meter | None = None) -> None:
+
+class Replay(Generic[St]):
+    """Feeds timed envelopes to a handler through the runtime and runs its schedule in between. With
+    ``respond``, every output gets its answer fed back at once, before any later work."""
+
+    def __init__(
+        self, handler: Handler[St], meter: Meter | None = None, respond: Responder | None = None
+    ) -> None:
         self.broker = MemoryBroker(partitions=1)
         self.clock = ManualClock(_EPOCH)
         self.stage: KeyedStage[St] = KeyedStage(handler, meter)
@@ -50,6 +58,8 @@ class Replay(Generic[St]):
             tick_seconds=0,
         )
         self._inputs = set(handler.input_topics)
+        self._respond = respond
+        self._answered = 0  # records of the log already shown to the responder
         self._internal = {*handler.input_topics, handler.state_topic}
         # Its own event loop on its own thread: a replay is called the same way from a command, a plain
         # function or a coroutine (whose loop must not be re-entered).
@@ -90,6 +100,17 @@ class Replay(Generic[St]):
 
     def _step(self) -> None:
         self._run(self.runtime.step())
+        while self._respond is not None and self._answered < len(self.broker.sequence):
+            record = self.broker.sequence[self._answered]
+            self._answered += 1
+            if record.topic in self._internal or record.topic == DEADLETTER:
+                continue
+            envelope = codec.decode(record.key, record.value, record.headers)
+            output = Output(envelope.event, envelope.id, record.topic)
+            for answer in self._respond(output, envelope.time):
+                enc = codec.encode(answer, source="/replay", time=self.clock.now())
+                self.broker.append(topic_for(answer), enc.key, enc.value, enc.headers)
+                self._run(self.runtime.step())
 
     @property
     def produced(self) -> list[tuple[datetime, Output]]:

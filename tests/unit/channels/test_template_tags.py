@@ -46,13 +46,15 @@ def test_shipped_tags() -> None:
     book = TemplateBook.load(SHIPPED)
     tagged = {name: book.catalog.tags(name) for name in book.catalog.templates if book.catalog.tags(name)}
     assert tagged == {
+        "reminder": {T.DEBT_ADVICE},
+        "second_reminder": {T.DEBT_ADVICE},
         "call": {T.DEBT_ADVICE},
         "final_notice": {T.DEBT_ADVICE},
         "restructuring_offer": {T.FORBEARANCE_OFFER, T.DEBT_ADVICE},
         "callback_request": {T.LIMITED_CONTENT},
         "opt_out_confirmation": {T.OPT_OUT_CONFIRMATION, T.LIMITED_CONTENT},
     }
-    assert book.catalog.tags("reminder") == frozenset()
+    assert book.catalog.tags("payment_link") == frozenset()
 
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
@@ -169,8 +171,9 @@ def test_the_referral_is_not_asked_of_voicemails_subjects_or_untagged_templates(
     assert "debt advice" not in (templates / "en-US/voice/call.voicemail.j2").read_text(encoding="utf-8")
     assert problems_of(templates, "en-US/voice/call.voicemail.j2") == []
     assert problems_of(templates, "en-US/email/call.subject.j2") == []
-    retag(templates, "reminder", '["debt_advice"]')
-    assert problems_of(templates, "en-US/sms/reminder.body.j2") == [
+    assert problems_of(templates, "en-US/sms/payment_link.body.j2") == []
+    retag(templates, "payment_link", '["debt_advice"]')
+    assert problems_of(templates, "en-US/sms/payment_link.body.j2") == [
         "missing the debt-advice referral line (the template is tagged debt_advice)"
     ]
 

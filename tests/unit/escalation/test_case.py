@@ -10,11 +10,13 @@ import pytest
 from pydantic import BaseModel
 
 from schemas import events as ev
-from schemas.vocab import Channel, FailureKind, OutcomeStatus
+from schemas.vocab import Channel, DecisionKind, FailureKind, OutcomeStatus, ReasonCode, Relation
 from services.core import codec
-from services.core.runtime.replay import Replay
+from services.core.runtime.handler import Output
+from services.core.runtime.replay import Replay, Responder
 from services.core.settings import DEPLOY_DIR, ConfigError
 from services.escalation.service import Escalation, plan_offers
+from services.escalation.simulate import allow_escalations
 from services.escalation.state import Case
 from services.escalation.strategy import Strategy, load_strategy
 
@@ -108,11 +110,17 @@ def promise(promise_id: str, promised_date: date, recorded_at: datetime) -> ev.P
 class World:
     """A debtor whose core banking publishes AccountOverdue every night, fed through the replay."""
 
-    def __init__(self, strat: Strategy | None = None, debtor: str = "d1") -> None:
+    def __init__(
+        self,
+        strat: Strategy | None = None,
+        debtor: str = "d1",
+        respond: Responder = allow_escalations,
+        first: ev.DebtorProfileUpdated | None = None,
+    ) -> None:
         self.handler = Escalation(strat or champion_only(), "https://pay.test/p")
-        self.replay: Replay[Case] = Replay(self.handler)
+        self.replay: Replay[Case] = Replay(self.handler, respond=respond)
         self.debtor = debtor
-        self.replay.feed(env(profile(debtor), at_day(0, 1)), at_day(0, 1))
+        self.replay.feed(env(first or profile(debtor), at_day(0, 1)), at_day(0, 1))
 
     def nights(self, first: int, last: int, account: str = "a1", balance: str = "2400") -> None:
         for dpd in range(first, last + 1):
@@ -157,7 +165,7 @@ def test_the_ladder_runs_in_order_over_30_days() -> None:
     assert first.not_before == datetime(2026, 6, 2, 13, 0, tzinfo=UTC)
     assert first.expires_at == first.not_before + timedelta(hours=48)  # type: ignore[operator]
     assert first.destination == "+12125550100"
-    assert (first.strategy, first.strategy_version, first.arm) == ("standard", "2026.11.1", "champion")
+    assert (first.strategy, first.strategy_version, first.arm) == ("standard", "2026.12.1", "champion")
     assert len({r.request_id for r in reqs}) == len(reqs)
     # SMS and voice carry a link, never amounts in the body: the variables carry them for the email templates.
     assert reqs[0].variables["payment_link"].startswith("https://pay.test/p/")
@@ -222,7 +230,7 @@ def test_a_promise_broken_after_the_last_step_leaves_nothing_due_but_the_hand_of
     assert state.next_due() == datetime(2026, 8, 30, 13, 0, tzinfo=UTC)  # day 90, 09:00 in New York
     world.replay.run_until(at_day(400))
     assert len(world.requests()) == sent
-    kinds = [e.kind for e in world.of(ev.EscalationRaised)]
+    kinds = [e.kind for e in world.of(ev.EscalationRequested)]
     assert kinds == [ev.EscalationKind.LEGAL, ev.EscalationKind.AGENCY_PLACEMENT]
     state = world.replay.state("d1")
     assert state is not None
@@ -283,11 +291,11 @@ def test_sms_failure_or_opt_out_moves_next_steps_to_the_fallback(how: str) -> No
 def test_thresholds_raise_legal_and_agency_exactly_once_and_legal_stops_outreach() -> None:
     world = World()
     world.nights(85, 125)
-    kinds = [e.kind for e in world.of(ev.EscalationRaised)]
+    kinds = [e.kind for e in world.of(ev.EscalationRequested)]
     assert kinds.count(ev.EscalationKind.LEGAL) == 1
     assert kinds.count(ev.EscalationKind.AGENCY_PLACEMENT) == 1
     legal_day = next(
-        e.days_past_due for e in world.of(ev.EscalationRaised) if e.kind is ev.EscalationKind.LEGAL
+        e.days_past_due for e in world.of(ev.EscalationRequested) if e.kind is ev.EscalationKind.LEGAL
     )
     assert legal_day == 90
     after_legal = [r for r in world.requests() if r.requested_at >= at_day(90)]
@@ -298,8 +306,8 @@ def test_field_visit_only_above_the_balance() -> None:
     small, large = World(debtor="d1"), World(debtor="d2")
     small.nights(59, 61, balance="2400")
     large.nights(59, 61, balance="25000")
-    assert ev.EscalationKind.FIELD_VISIT not in [e.kind for e in small.of(ev.EscalationRaised)]
-    assert [e.kind for e in large.of(ev.EscalationRaised)] == [ev.EscalationKind.FIELD_VISIT]
+    assert ev.EscalationKind.FIELD_VISIT not in [e.kind for e in small.of(ev.EscalationRequested)]
+    assert [e.kind for e in large.of(ev.EscalationRequested)] == [ev.EscalationKind.FIELD_VISIT]
 
 
 def test_arms_split_by_stable_hash_within_two_points() -> None:
@@ -416,7 +424,7 @@ def test_a_fineract_fed_account_advances_with_no_further_overdue() -> None:
         fineract.overdue(42, created, due_date=DUE, past_due=Decimal(120)),
     ]
     handler = Escalation(champion_only(), "https://pay.test/p")
-    replay: Replay[Case] = Replay(handler)
+    replay: Replay[Case] = Replay(handler, respond=allow_escalations)
     for record in records:
         translated = translate(record.value, loan.changed, settings, created)
         assert isinstance(translated, Translated)
@@ -441,7 +449,7 @@ def test_a_fineract_fed_account_advances_with_no_further_overdue() -> None:
     ]
     # Each at 09:00 New York time on its day past due, counted from the due date.
     assert requests[6].not_before == datetime(2026, 7, 2, 13, 0, tzinfo=UTC)  # day 31
-    raised = [o.event for _, o in replay.produced if isinstance(o.event, ev.EscalationRaised)]
+    raised = [o.event for _, o in replay.produced if isinstance(o.event, ev.EscalationRequested)]
     assert [(e.kind, e.days_past_due) for e in raised] == [
         (ev.EscalationKind.LEGAL, 90),
         (ev.EscalationKind.AGENCY_PLACEMENT, 120),
@@ -466,7 +474,7 @@ def test_paying_the_amount_past_due_ends_the_cycle_at_once_and_a_partial_payment
     world.nights(10, 30)  # the same instalment's overdue, published late or by a stale batch
     world.replay.run_until(at_day(120))
     assert len(world.requests()) == sent
-    assert world.of(ev.EscalationRaised) == []  # no legal or agency threshold ages on a cured cycle
+    assert world.of(ev.EscalationRequested) == []  # no legal or agency threshold ages on a cured cycle
 
 
 def test_a_new_due_date_after_a_cure_starts_a_new_cycle_and_a_reversed_cure_reopens() -> None:
@@ -524,3 +532,120 @@ def test_the_shipped_sample_debtor_who_pays_the_amount_due_gets_nothing_after_it
     finally:
         run.close()
     assert after == []
+
+
+# --- hand-offs the gatekeeper decides -------------------------------------------------------------------
+
+
+def answer(
+    decision: DecisionKind, reasons: list[ReasonCode] | None = None, *, only: str | None = None
+) -> Responder:
+    """The gatekeeper as a test needs it: ``decision`` for every escalation request (of the ``only`` kind;
+    the others allowed), with ``reasons``; a request asked again (a later attempt) is allowed."""
+    first: set[tuple[str, str]] = set()
+
+    def respond(output: Output, at: datetime) -> list[BaseModel]:
+        request = output.event
+        if not isinstance(request, ev.EscalationRequested):
+            return []
+        repeated = (request.account_id, request.kind.value) in first
+        first.add((request.account_id, request.kind.value))
+        chosen = decision if (only in (None, request.kind.value) and not repeated) else DecisionKind.ALLOW
+        return [
+            ev.ComplianceDecision(
+                debtor_id=request.debtor_id,
+                decision_id=f"d-{request.request_id}",
+                request_id=request.request_id,
+                account_id=request.account_id,
+                escalation=request.kind,
+                decision=chosen,
+                reasons=reasons or [] if chosen is not DecisionKind.ALLOW else [],
+                decided_at=at,
+            )
+        ]
+
+    return respond
+
+
+def test_outreach_waits_for_the_answer_to_a_hand_off_and_goes_on_if_refused() -> None:
+    silent: Responder = lambda output, at: []  # noqa: E731 - a gatekeeper that has not answered yet
+    world = World(respond=silent)
+    world.nights(85, 95)
+    asked = [e for e in world.of(ev.EscalationRequested) if e.kind is ev.EscalationKind.LEGAL]
+    assert len(asked) == 1 and asked[0].days_past_due == 90
+    assert [r for r in world.requests() if r.requested_at >= at_day(90)] == []  # held, not sent
+    refused = World(respond=answer(DecisionKind.BLOCK, [ReasonCode.DISPUTE], only="legal"))
+    refused.nights(85, 100)
+    assert [r for r in refused.requests() if r.requested_at >= at_day(90)] != []  # the ladder goes on
+    assert [e.kind for e in refused.of(ev.EscalationRequested)].count(ev.EscalationKind.LEGAL) == 1
+
+
+def test_a_forbearance_refusal_sends_the_offer_first_then_asks_again_once_it_reached_the_debtor() -> None:
+    world = World(respond=answer(DecisionKind.BLOCK, [ReasonCode.FORBEARANCE_REQUIRED], only="legal"))
+    world.nights(85, 90)
+    world.replay.run_until(at_day(90, 20))
+    [offer] = [r for r in world.requests() if r.step.endswith("/forbearance-offer")]
+    assert (offer.template, offer.channel) == ("restructuring_offer", Channel.EMAIL)
+    assert [e.kind for e in world.of(ev.EscalationRequested)].count(ev.EscalationKind.LEGAL) == 1
+    delivered = ev.ContactOutcome(
+        debtor_id="d1",
+        outcome_id="o-offer",
+        request_id=offer.request_id,
+        account_id="a1",
+        channel=Channel.EMAIL,
+        status=OutcomeStatus.DELIVERED,
+        final=True,
+        occurred_at=at_day(90, 21),
+    )
+    world.send(delivered, at_day(90, 21))
+    legal = [e for e in world.of(ev.EscalationRequested) if e.kind is ev.EscalationKind.LEGAL]
+    assert len(legal) == 2 and legal[0].request_id != legal[1].request_id
+    world.nights(91, 100)  # asked again once allowed, the case is handed off
+    assert [r for r in world.requests() if r.requested_at > at_day(90, 21)] == []
+
+
+def _with_emergency_contact(statuses: list[OutcomeStatus]) -> World:
+    """The standard strategy over 40 nights, the debtor's calls ending with ``statuses`` in turn."""
+    own = [Channel.SMS, Channel.VOICE]
+    points = [
+        ev.ContactPoint(type=ev.ContactPointType.PHONE, address="+12125550100", consents=own),
+        ev.ContactPoint(
+            type=ev.ContactPointType.PHONE,
+            address="+12125550177",
+            consents=[Channel.SMS],
+            relation=Relation.EMERGENCY_CONTACT,
+        ),
+    ]
+    world = World(strategy(), first=profile("d1").model_copy(update={"contact_points": points}))
+    world.nights(1, 40)
+    world.replay.run_until(at_day(41))
+    calls = [r for r in world.requests() if r.channel is Channel.VOICE]
+    assert len(calls) >= len(statuses)
+    for n, (call, status) in enumerate(zip(calls, statuses, strict=False)):
+        at = max(call.not_before or call.requested_at, world.replay.clock.now())
+        outcome = ev.ContactOutcome(
+            debtor_id="d1",
+            outcome_id=f"o-{n}",
+            request_id=call.request_id,
+            account_id="a1",
+            channel=Channel.VOICE,
+            status=status,
+            final=True,
+            occurred_at=at,
+        )
+        world.send(outcome, at)
+    return world
+
+
+def test_three_unanswered_calls_ask_once_for_the_emergency_contact_with_nothing_but_the_name() -> None:
+    world = _with_emergency_contact([OutcomeStatus.NO_ANSWER, OutcomeStatus.BUSY, OutcomeStatus.NO_ANSWER])
+    third_party = [r for r in world.requests() if r.destination == "+12125550177"]
+    [ask] = third_party
+    assert (ask.template, ask.channel) == ("callback_request", Channel.SMS)
+    assert ask.variables == {"name": "Alex Doe"}  # nothing of the debt travels to a third party
+    # The ladder itself never picks another person's point.
+    assert all(r.destination == "+12125550100" for r in world.requests() if r.request_id != ask.request_id)
+    reached = _with_emergency_contact(
+        [OutcomeStatus.NO_ANSWER, OutcomeStatus.CONVERSATION, OutcomeStatus.BUSY]
+    )
+    assert [r for r in reached.requests() if r.destination == "+12125550177"] == []

@@ -91,7 +91,9 @@ def test_records_in_order_with_the_state_carried_from_line_to_line() -> None:
     assert profile["events"][0]["data"] == {
         "debtor_id": "17",
         "name": "Alex Doe",
-        "contact_points": [{"type": "phone", "address": "+16175550100", "consents": [], "label": None}],
+        "contact_points": [
+            {"type": "phone", "address": "+16175550100", "consents": [], "label": None, "relation": "self"}
+        ],
         "timezone": None,
         "language": "en-US",
         "jurisdictions": [],
@@ -189,6 +191,7 @@ def test_the_tenants_defaults_come_from_the_adapters_settings() -> None:
         "address": "+16175550100",
         "consents": ["sms"],
         "label": None,
+        "relation": "self",
     }
 
 
