@@ -66,7 +66,7 @@ def cases(keys: list[str]) -> dict[str, tuple[str, dict[str, str], dict[str, int
         "inbound STOP": (
             "/twilio/messages/inbound",
             {"MessageSid": "SM" + "c" * 32, "From": phone(22), "To": SMS_FROM, "Body": "STOP"},
-            {"ConsentChanged": 1},
+            {"ConsentChanged": 1, "ContactRequested": 1},  # the opt-out and its one confirmation
         ),
     }
 

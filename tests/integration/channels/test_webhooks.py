@@ -5,6 +5,7 @@ logs that never show numbers, addresses, bodies or query strings."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -203,6 +204,27 @@ async def test_inbound_keywords_change_consent_for_every_debtor_on_the_number(
     assert {(c.address, c.channel, c.change, c.source) for c in consents} == {
         (shared, Channel.SMS, change, ev.ConsentSource.SMS_REPLY)
     }
+
+
+async def test_a_stop_asks_for_one_confirmation_within_five_minutes_and_a_start_for_none(
+    settings: CommonSettings, providers: Providers, webhooks: WebhooksApp, tail: Tail
+) -> None:
+    shared = phone(17)
+    await publish(settings, [profile("d-c1", shared), profile("d-c2", shared)], time=START)
+    url = webhooks.hooks.base + "/twilio/messages/inbound"
+    await providers.inbound(shared, "stop texting me", url)
+    await providers.inbound(shared, "START", url)
+    await tail.wait_for(lambda: len(tail.of(ev.ConsentChanged)) == 4)
+    await tail.settle()
+    [confirm] = tail.of(ev.ContactRequested)  # one for the message, though two debtors share the number
+    assert (confirm.template, confirm.kind, confirm.channel, confirm.destination) == (
+        "opt_out_confirmation",
+        RequestKind.REPLY,
+        Channel.SMS,
+        shared,
+    )
+    assert confirm.expires_at is not None
+    assert confirm.expires_at - confirm.requested_at == timedelta(minutes=5)
 
 
 async def test_a_stop_and_a_start_without_message_ids_are_two_changes(
