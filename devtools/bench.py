@@ -36,6 +36,8 @@ from services.core import signing
 from services.core.catalog import apply
 from services.core.clock import write_stepped
 from services.core.settings import REPO_ROOT, CommonSettings
+from services.escalation.service import Escalation
+from services.gatekeeper.service import Gatekeeper
 
 GATEKEEPER_STATE = "collections.gatekeeper.state.v1"
 ESCALATION_STATE = "collections.escalation.state.v1"
@@ -533,8 +535,8 @@ class Bench:
     async def _quiet(self, prefix: str, sandbox_url: str, contacts: int, procs: list[Proc]) -> None:
         """Until every contact is sent, every callback delivered and every consumer has committed all."""
         groups = {
-            prefix + "escalation": [prefix + t for t in (ACCOUNT, OUTCOMES)],
-            prefix + "gatekeeper": [prefix + t for t in (REQUESTS, ACCOUNT, OUTCOMES)],
+            prefix + "escalation": [prefix + t for t in Escalation.input_topics],
+            prefix + "gatekeeper": [prefix + t for t in Gatekeeper.input_topics],
             prefix + "channels-sms": [prefix + DISPATCH[Channel.SMS]],
         }
         deadline = time.monotonic() + _budget(contacts, 50)

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from devtools.localkafka import LocalKafka, free_port
 from devtools.processes import Service
 from devtools.stepper import Stepper
-from schemas.topics import ACCOUNT, CONSENT, DISPATCH, OUTCOMES, REQUESTS
+from schemas.topics import DISPATCH
 from schemas.vocab import Channel
 from services.core import signing
 from services.core.catalog import apply
@@ -42,6 +42,8 @@ from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.settings import DEPLOY_DIR, REPO_ROOT
 from services.core.signing import ApprovalVerifier
+from services.escalation.service import Escalation
+from services.gatekeeper.service import Gatekeeper
 from services.reporting import provenance
 from services.reporting.audit import audit
 from services.reporting.compute import compute
@@ -204,8 +206,8 @@ class Stack:
 
     def groups(self) -> dict[str, list[str]]:
         return {
-            "gatekeeper": [REQUESTS, ACCOUNT, CONSENT, OUTCOMES],
-            "escalation": [ACCOUNT, OUTCOMES, CONSENT],
+            "gatekeeper": list(Gatekeeper.input_topics),
+            "escalation": list(Escalation.input_topics),
             **{f"channels-{c.value}": [DISPATCH[c]] for c in Channel},
         }
 

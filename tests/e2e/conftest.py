@@ -13,21 +13,23 @@ from pydantic import BaseModel
 
 from devtools.stepper import Stepper
 from schemas import events as ev
-from schemas.topics import ACCOUNT, CONSENT, DECISIONS, DISPATCH, ESCALATIONS, OUTCOMES, REQUESTS
+from schemas.topics import DECISIONS, DISPATCH, ESCALATIONS, OUTCOMES, REQUESTS
 from schemas.vocab import Channel
 from services.core.clock import SharedClock, write_stepped
 from services.core.settings import CommonSettings
 from services.escalation.app import EscalationApp
+from services.escalation.service import Escalation
 from services.escalation.settings import EscalationSettings
 from services.gatekeeper.app import GatekeeperApp
+from services.gatekeeper.service import Gatekeeper
 from tests.support import Tail, gatekeeper_settings, publish
 
 DUE = date(2026, 6, 1)
 NY_PHONE = "+12125550100"
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
-GATEKEEPER_INPUTS = (REQUESTS, ACCOUNT, CONSENT, OUTCOMES)
-ESCALATION_INPUTS = (ACCOUNT, OUTCOMES, CONSENT)
+GATEKEEPER_INPUTS = Gatekeeper.input_topics
+ESCALATION_INPUTS = Escalation.input_topics
 
 
 def night(dpd: int) -> datetime:

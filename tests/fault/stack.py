@@ -214,8 +214,8 @@ async def wait_for_members(
         deadline = time.monotonic() + timeout
         while True:
             [response] = await admin.describe_consumer_groups([group])
-            [(_, _, state, _, _, members)] = response.groups
-            seen = {member[1] for member in members}
+            [(_, _, state, _, _, described)] = response.groups
+            seen = {member[1] for member in described}
             if state == "Stable" and seen == members:
                 return
             assert time.monotonic() < deadline, f"group {group} is {state} with {seen}, expected {members}"
