@@ -54,7 +54,7 @@ from services.simulator.population import Debtor, generate, sandbox_faults
 from services.simulator.world import Action, AgentPromise, CoreBanking, Customers, Keypad, Payment, Reply
 
 log = logging.getLogger("demo")
-START = date(2026, 3, 2)  # a Monday
+START = date(2026, 11, 30)  # a Monday, with the EU's Consumer Credit Directive in force
 SMS_FROM = "+18005550100"
 VOICE_FROM = "+18005550101"
 

@@ -10,15 +10,27 @@ accepting outcome reports. For every send the audit checks that
 - the frequency caps recounted from sends hold, counted by approval time in local days of the debtor's
   primary zone (BANK, US and US-MA caps);
 - no stop had reached the gatekeeper before its approval: payment in full or closure of the account, dispute,
-  bankruptcy, a hard-stop flag in the debtor's profile, an opt-out of the address on that channel.
+  bankruptcy, a hard-stop flag in the debtor's profile, an opt-out of the address on that channel (from
+  2027-01-31, for a US debtor, an opt-out of texts or calls stops both);
+- it reached a third party only where the law allows it: a guarantor as the debtor; an emergency contact only
+  for a debtor in China who was unreachable (the last three calls to their own numbers failed, and no
+  conversation, reply or agent transfer with them in the 72 hours before), with a template tagged
+  ``limited_content``; anyone else never;
+- an EU debtor's outreach carried the debt-advice referral (a template tagged ``debt_advice``).
+
+And for every escalation raised: legal action and agency placement never while a dispute, bankruptcy, an
+attorney or breathing space is known, a field visit never under any hard stop; for an EU debtor, legal action
+and agency placement only 14 days (14 x 24 hours) after a forbearance offer reached the debtor on the account
+(a template tagged ``forbearance_offer`` sent, delivered, answered or left as voicemail, or a restructuring
+offer raised).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,9 +39,11 @@ from phonenumbers import timezone as phone_timezones
 from pydantic import BaseModel, ConfigDict
 
 from schemas import events as ev
-from schemas.vocab import Channel, OutcomeStatus, RequestKind
+from schemas.vocab import Channel, OutcomeStatus, Relation, RequestKind, TemplateTag
 from services.core.codec import Envelope
 from services.core.masking import mask_address
+from services.core.settings import DEPLOY_DIR
+from services.messaging.templates import Catalog
 from services.reporting.provenance import Finding, Provenance, subject
 from services.reporting.sends import accepted_at, final_status
 
@@ -40,6 +54,19 @@ HARD_STOP_FLAGS = frozenset(
 )
 
 S = OutcomeStatus
+# From this instant the US pack revokes texts and calls together (47 CFR 64.1200(a)(10), as amended).
+REVOKE_ALL_FROM = datetime(2027, 1, 31, tzinfo=UTC)
+REVOKED_TOGETHER = frozenset({Channel.SMS, Channel.VOICE})
+# China: when an emergency contact may be reached (the CBA guideline, as the product reads it).
+FAILED_CALL = frozenset({S.NO_ANSWER, S.BUSY, S.NOT_CONNECTED, S.FAILED})
+REACHED = frozenset({S.CONVERSATION, S.REPLIED, S.AGENT_TRANSFER})
+UNREACHABLE_AFTER, REACHED_WITHIN = 3, timedelta(hours=72)
+# The EU: forbearance before enforcement (CCD art. 35), as the product reads it.
+OFFERED = frozenset({S.SENT, S.DELIVERED, S.CONVERSATION, S.VOICEMAIL})
+FORBEARANCE_NOTICE = timedelta(days=14)
+K = ev.EscalationKind
+ENFORCEMENT = frozenset({K.LEGAL, K.AGENCY_PLACEMENT})
+BARRING_ENFORCEMENT = frozenset({"dispute", "bankruptcy", "attorney", "breathing_space"})
 PLACED = frozenset({S.NO_ANSWER, S.VOICEMAIL, S.CONVERSATION, S.AGENT_TRANSFER})
 INITIATED = frozenset({S.SENT, S.DELIVERED, S.NO_ANSWER, S.VOICEMAIL, S.CONVERSATION, S.AGENT_TRANSFER})
 
@@ -109,6 +136,10 @@ class _Send:
     final: OutcomeStatus | None
     approval: ev.ContactApproved | None
 
+    @property
+    def template(self) -> str:
+        return self.approval.template if self.approval else ""
+
 
 @dataclass
 class _Debtor:
@@ -117,17 +148,27 @@ class _Debtor:
     profiles: list[tuple[datetime, ev.DebtorProfileUpdated]] = field(default_factory=list)
     account_events: list[tuple[datetime, BaseModel]] = field(default_factory=list)
     consents: list[tuple[datetime, ev.ConsentChanged]] = field(default_factory=list)
+    escalations: list[ev.EscalationRaised] = field(default_factory=list)
+    # Every approved attempt, sent or not, as (approved at, channel, destination, final status).
+    attempts: list[tuple[datetime, Channel, str, OutcomeStatus | None]] = field(default_factory=list)
 
     def profile(self, at: datetime, *, inclusive: bool) -> ev.DebtorProfileUpdated | None:
         before = [p for t, p in self.profiles if t < at or (inclusive and t == at)]
         return before[-1] if before else None
 
 
-def audit(envelopes: Iterable[Envelope[BaseModel]], provenance: Provenance | None = None) -> AuditResult:
-    """Check every send in the log; the order of ``envelopes`` does not matter, duplicates are ignored.
+Tags = Callable[[str], frozenset[TemplateTag]]
+
+
+def audit(
+    envelopes: Iterable[Envelope[BaseModel]], provenance: Provenance | None = None, tags: Tags | None = None
+) -> AuditResult:
+    """Check every send and escalation in the log; the order of ``envelopes`` does not matter, duplicates are
+    ignored. ``tags``: what each template is fit for (the shipped template catalog by default).
 
     With ``provenance`` (``services.reporting.provenance.check``: the envelopes then are the ones it kept), an
     approval counts only if its signature verified, and what provenance found is reported too."""
+    tags = tags or _shipped_tags()
     sends, debtors = _index(envelopes, provenance.verified_approvals if provenance else None)
     violations: list[Violation] = [_finding(f) for f in provenance.findings] if provenance else []
     by_debtor: dict[str, list[_Send]] = defaultdict(list)
@@ -137,8 +178,12 @@ def audit(envelopes: Iterable[Envelope[BaseModel]], provenance: Provenance | Non
         violations.extend(_approval(send))
         violations.extend(_hours(send, debtor))
         violations.extend(_stops(send, debtor))
+        violations.extend(_debt_advice(send, debtor, tags))
     for debtor_id, mine in by_debtor.items():
         violations.extend(_caps(mine, debtors[debtor_id]))
+        violations.extend(_third_parties(mine, debtors[debtor_id], tags))
+    for debtor_id, debtor in debtors.items():
+        violations.extend(_escalations(debtor, by_debtor.get(debtor_id, []), tags))
     violations.sort(key=lambda v: (v.at, v.debtor_id, v.rule))
     return AuditResult(sends=len(sends), violations=violations)
 
@@ -162,6 +207,8 @@ def _index(
                 debtors[event.debtor_id].account_events.append((envelope.time, event))
             case ev.ConsentChanged():
                 debtors[event.debtor_id].consents.append((envelope.time, event))
+            case ev.EscalationRaised():
+                debtors[event.debtor_id].escalations.append(event)
             case ev.ContactRequested():
                 requests.setdefault(event.request_id, event)
             case ev.ContactApproved() if verified is None or event.request_id in verified:
@@ -170,6 +217,10 @@ def _index(
                 outcomes[event.request_id].setdefault(event.outcome_id, event)
             case _:
                 pass
+    for request_id, approved in approvals.items():
+        status = final_status(outcomes[request_id].values()) if request_id in outcomes else None
+        attempt = (approved.approved_at, approved.channel, approved.destination, status)
+        debtors[approved.debtor_id].attempts.append(attempt)
     sends = []
     for request_id, observed in outcomes.items():
         sent_at = accepted_at(observed.values())
@@ -412,11 +463,19 @@ def _opt_out(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:
     """Changes of the address on the channel published before ``at``, in the order they were published: an
     opt-out takes effect whatever its ``occurred_at``; an opt-in only if it is at least as new as every change
     before it (a late-arriving older opt-in does not undo an opt-out)."""
+    profile = debtor.profile(at, inclusive=False)
+    together = (
+        at >= REVOKE_ALL_FROM
+        and profile is not None
+        and {"US", "US-MA"} & set(profile.jurisdictions)
+        and send.channel in REVOKED_TOGETHER
+    )
+    channels = REVOKED_TOGETHER if together else frozenset({send.channel})
     changes = sorted(
         (
             (published, change)
             for published, change in debtor.consents
-            if published < at and change.address == send.destination and change.channel is send.channel
+            if published < at and change.address == send.destination and change.channel in channels
         ),
         key=lambda item: item[0],
     )
@@ -431,3 +490,125 @@ def _opt_out(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:
     if standing is not None:
         return [f"opt-out of {send.channel.value} published {standing.isoformat()}"]
     return []
+
+
+# ---- third parties, debt advice, escalations ----------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _shipped_tags() -> Tags:
+    return Catalog.load(DEPLOY_DIR / "templates").tags
+
+
+def _relation(profile: ev.DebtorProfileUpdated | None, address: str) -> Relation:
+    for point in profile.contact_points if profile else []:
+        if point.address == address:
+            return point.relation
+    return Relation.SELF
+
+
+def _third_parties(sends: list[_Send], debtor: _Debtor, tags: Tags) -> list[Violation]:
+    violations = []
+    approved = sorted((s for s in sends if s.approval is not None), key=_approved_at)
+    for send in approved:
+        at = _approved_at(send)
+        profile = debtor.profile(at, inclusive=True)
+        relation = _relation(profile, send.destination)
+        if relation in (Relation.SELF, Relation.GUARANTOR):
+            continue
+        why = ""
+        if relation is not Relation.EMERGENCY_CONTACT or profile is None or "CN" not in profile.jurisdictions:
+            why = f"a contact of relation {relation.value}, which no law of the debtor's allows"
+        elif TemplateTag.LIMITED_CONTENT not in tags(send.template):
+            why = f"template {send.template} to an emergency contact is not limited content"
+        elif not _unreachable(debtor, at):
+            why = "an emergency contact while the debtor was reachable"
+        if why:
+            violations.append(_violation(send, "THIRD_PARTY", at, why))
+    return violations
+
+
+def _unreachable(debtor: _Debtor, at: datetime) -> bool:
+    """Whether, at ``at``, the last three calls to the debtor's own points all failed (an attempt not yet
+    known counts as not failed) and nothing reached the debtor in the 72 hours before."""
+    own = sorted(
+        (when, channel, final)
+        for when, channel, address, final in debtor.attempts
+        if when < at and _relation(debtor.profile(when, inclusive=True), address) is Relation.SELF
+    )
+    if any(final in REACHED and when >= at - REACHED_WITHIN for when, _, final in own):
+        return False
+    calls = [final for _, channel, final in own if channel is Channel.VOICE][-UNREACHABLE_AFTER:]
+    return len(calls) == UNREACHABLE_AFTER and all(final in FAILED_CALL for final in calls)
+
+
+def _debt_advice(send: _Send, debtor: _Debtor, tags: Tags) -> list[Violation]:
+    if send.approval is None or send.kind is not RequestKind.OUTREACH:
+        return []
+    at = send.approval.approved_at
+    profile = debtor.profile(at, inclusive=True)
+    if profile is None or "EU" not in profile.jurisdictions or TemplateTag.DEBT_ADVICE in tags(send.template):
+        return []
+    detail = f"template {send.template} carries no debt-advice referral (EU debtor)"
+    return [_violation(send, "DEBT_ADVICE", at, detail)]
+
+
+def _escalations(debtor: _Debtor, sends: list[_Send], tags: Tags) -> list[Violation]:
+    violations = []
+    for raised in debtor.escalations:
+        at = raised.raised_at
+        profile = debtor.profile(at, inclusive=False)
+        flags = set(profile.flags) if profile else set()
+        flags |= set(_account_stops_of(debtor, raised.account_id, at))
+        barring = BARRING_ENFORCEMENT if raised.kind in ENFORCEMENT else HARD_STOP_FLAGS
+        if raised.kind in (*ENFORCEMENT, K.FIELD_VISIT) and (barred := sorted(flags & barring)):
+            violations.append(
+                _escalation(raised, "ESCALATION_AFTER_STOP", f"raised after {', '.join(barred)}")
+            )
+        if raised.kind in ENFORCEMENT and profile is not None and "EU" in profile.jurisdictions:
+            offers = [
+                _approved_at(s)
+                for s in sends
+                if s.approval is not None
+                and s.account_id == raised.account_id
+                and TemplateTag.FORBEARANCE_OFFER in tags(s.template)
+                and s.final in OFFERED
+            ]
+            offers += [
+                e.raised_at
+                for e in debtor.escalations
+                if e.kind is K.RESTRUCTURING_OFFER and e.account_id == raised.account_id
+            ]
+            if not any(offer <= at - FORBEARANCE_NOTICE for offer in offers):
+                detail = "no forbearance offer 14 days before (EU debtor)"
+                violations.append(_escalation(raised, "NO_FORBEARANCE", detail))
+    return violations
+
+
+def _account_stops_of(debtor: _Debtor, account_id: str, at: datetime) -> list[str]:
+    """``dispute`` and ``bankruptcy`` known before ``at`` on the account (the audit's own words for them)."""
+    disputed = bankrupt = False
+    for published, event in debtor.account_events:
+        if published >= at:
+            break
+        if isinstance(event, ev.AccountStatusChanged):
+            if event.status is ev.AccountStatus.BANKRUPTCY:
+                bankrupt = True
+            elif event.account_id == account_id and event.status is ev.AccountStatus.DISPUTE_OPENED:
+                disputed = True
+            elif event.account_id == account_id and event.status is ev.AccountStatus.DISPUTE_CLOSED:
+                disputed = False
+    return [*(["dispute"] if disputed else []), *(["bankruptcy"] if bankrupt else [])]
+
+
+def _escalation(raised: ev.EscalationRaised, rule: str, detail: str) -> Violation:
+    return Violation(
+        rule=rule,
+        debtor_id=raised.debtor_id,
+        request_id=raised.escalation_id,
+        account_id=raised.account_id,
+        channel=f"escalation {raised.kind.value}",
+        destination="-",
+        at=raised.raised_at,
+        detail=detail,
+    )

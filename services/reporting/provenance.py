@@ -9,7 +9,9 @@ From the log's records as the broker holds them (topic, key, headers, value) it 
 - approvals whose gatekeeper signature does not verify for their topic and key (``services.core.signing``):
   they do not count as approvals, and each is a violation;
 - approvals with no contact request behind them on the requests topic (every approval answers a request from
-  escalation, or a reply the debtor asked for).
+  escalation, or a reply the debtor asked for);
+- escalations with legal effect (legal action, agency placement, field visit, restructuring offer) raised
+  without the gatekeeper's allow for the request of the same id.
 
 A send without a verified approval is then the audit's ``NO_APPROVAL``.
 """
@@ -23,8 +25,13 @@ from pydantic import BaseModel
 
 from schemas import events as ev
 from schemas.topics import REQUESTS, declared
+from schemas.vocab import DecisionKind
 from services.core.codec import Envelope, key_of
 from services.core.signing import ApprovalVerifier, SignatureError
+
+# The hand-offs with legal effect, which only the gatekeeper raises, after deciding them.
+K = ev.EscalationKind
+DECIDED_BY_THE_GATEKEEPER = frozenset({K.LEGAL, K.AGENCY_PLACEMENT, K.FIELD_VISIT, K.RESTRUCTURING_OFFER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,8 @@ def check(
     kept: list[Envelope[BaseModel]] = []
     approvals: list[Envelope[BaseModel]] = []
     requested: set[str] = set()
+    allowed_escalations: set[str] = set()
+    raised: list[Envelope[BaseModel]] = []
     for record in records:
         event = record.envelope.event
         if not declared(record.topic, event):
@@ -71,6 +80,13 @@ def check(
         kept.append(record.envelope)
         if isinstance(event, ev.ContactRequested) and record.topic == REQUESTS:
             requested.add(event.request_id)
+        match event:
+            case ev.ComplianceDecision(decision=DecisionKind.ALLOW) if event.escalation is not None:
+                allowed_escalations.add(event.request_id)
+            case _:
+                pass
+        if isinstance(event, ev.EscalationRaised) and event.kind in DECIDED_BY_THE_GATEKEEPER:
+            raised.append(record.envelope)
         if isinstance(event, ev.ContactApproved):
             try:
                 verifier.verify(record.physical_topic, record.key, record.headers, record.value)
@@ -85,6 +101,12 @@ def check(
         if approval.request_id not in requested:
             detail = "no ContactRequested with its request id on the requests topic"
             result.findings.append(Finding("APPROVAL_WITHOUT_REQUEST", envelope, detail))
+    for envelope in raised:
+        escalation = envelope.event
+        assert isinstance(escalation, ev.EscalationRaised)
+        if escalation.escalation_id not in allowed_escalations:
+            detail = f"{escalation.kind.value} raised without the gatekeeper's allow of its request"
+            result.findings.append(Finding("ESCALATION_WITHOUT_ALLOW", envelope, detail))
     return kept, result
 
 

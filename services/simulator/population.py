@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from schemas import events as ev
-from schemas.vocab import Channel
+from schemas.vocab import Channel, Relation
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,12 @@ REGIONS: tuple[Region, ...] = (
     Region(("CN",), "Asia/Shanghai", "+86138", 13, "zh-CN", "CNY", 0.30),
     Region(("GB",), "Europe/London", "+447400", 12, "en-US", "GBP", 0.15),
 )
+# A quarter of the debtors drawn in Europe live in the EU (Ireland): a few percent of the population, under
+# the Consumer Credit Directive's pack (debt-advice referral, forbearance before enforcement).
+EU = Region(("EU",), "Europe/Dublin", "+35386", 12, "en-IE", "EUR", 0.0)
+EU_SHARE_OF_EUROPE = 0.25
+# Chinese debtors who gave an emergency contact (a relative's number) with their loan application.
+EMERGENCY_CONTACT_SHARE = 0.6
 
 PRODUCTS = ("personal_loan", "credit_card", "auto_loan", "overdraft")
 
@@ -94,6 +100,7 @@ class Debtor:
     email: str | None
     consents: tuple[Channel, ...]
     loans: list[Loan] = field(default_factory=list)
+    emergency_contact: str | None = None  # a third party's number the debtor gave (China)
 
     def profile(self) -> ev.DebtorProfileUpdated:
         points = [
@@ -106,6 +113,15 @@ class Debtor:
         if self.email:
             points.append(
                 ev.ContactPoint(type=ev.ContactPointType.EMAIL, address=self.email, consents=[Channel.EMAIL])
+            )
+        if self.emergency_contact:
+            points.append(
+                ev.ContactPoint(
+                    type=ev.ContactPointType.PHONE,
+                    address=self.emergency_contact,
+                    consents=[Channel.SMS],
+                    relation=Relation.EMERGENCY_CONTACT,
+                )
             )
         return ev.DebtorProfileUpdated(
             debtor_id=self.debtor_id,
@@ -139,7 +155,14 @@ def generate(seed: int, size: int, start: date) -> list[Debtor]:
         )
         email = f"{debtor_id.lower()}@mail.example" if rng.random() < 0.85 else None
         consents = (Channel.SMS, Channel.VOICE, Channel.EMAIL) if rng.random() < 0.9 else (Channel.EMAIL,)
-        debtor = Debtor(debtor_id, name, region, persona, phone, email, consents)
+        # Drawn apart, so that the rest of the population stays what the seed made it before.
+        aside = random.Random(f"{seed}:{debtor_id}")
+        emergency = None
+        if region.jurisdictions == ("GB",) and aside.random() < EU_SHARE_OF_EUROPE:
+            region, phone = EU, f"{EU.phone_prefix}{aside.randrange(2_000_000, 10_000_000)}"
+        elif region.jurisdictions == ("CN",) and aside.random() < EMERGENCY_CONTACT_SHARE:
+            emergency = f"+86139{aside.randrange(20_000_000, 100_000_000)}"
+        debtor = Debtor(debtor_id, name, region, persona, phone, email, consents, emergency_contact=emergency)
         for number in range(2 if rng.random() < 0.2 else 1):
             outstanding = Decimal(str(round(rng.lognormvariate(8.0, 0.8), 2))).quantize(Decimal("0.01"))
             instalment = (outstanding * Decimal(str(rng.uniform(0.05, 0.12)))).quantize(Decimal("0.01"))

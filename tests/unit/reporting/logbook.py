@@ -10,7 +10,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from schemas import events as ev
-from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode, RequestKind
+from schemas.vocab import Channel, DecisionKind, OutcomeStatus, ReasonCode, Relation, RequestKind
 from services.core.codec import Envelope, type_name
 
 NY_PHONE = "+12125550100"
@@ -48,10 +48,16 @@ class Logbook:
         phones: tuple[str, ...] = (NY_PHONE,),
         jurisdictions: tuple[str, ...] = ("US",),
         flags: tuple[str, ...] = (),
+        others: tuple[tuple[str, Relation], ...] = (),
     ) -> None:
+        """A profile; ``others``: phones of other people (number, relation), texts consented."""
         points = [
             ev.ContactPoint(type=ev.ContactPointType.PHONE, address=p, consents=[Channel.SMS, Channel.VOICE])
             for p in phones
+        ]
+        points += [
+            ev.ContactPoint(type=ev.ContactPointType.PHONE, address=p, consents=[Channel.SMS], relation=r)
+            for p, r in others
         ]
         points.append(
             ev.ContactPoint(

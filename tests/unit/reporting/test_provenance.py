@@ -82,3 +82,44 @@ def test_a_record_on_a_topic_not_declared_for_it_is_reported_and_not_believed() 
     assert ("AFTER_STOP", late) in found
     believed = audit([record.envelope for record in records]).violations
     assert not any(v.rule == "AFTER_STOP" for v in believed)
+
+
+def test_an_escalation_with_legal_effect_needs_the_gatekeepers_allow() -> None:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from schemas.vocab import DecisionKind
+
+    log = clean_log()
+    at = utc(10, 15)
+
+    def raised(rid: str, kind: ev.EscalationKind) -> ev.EscalationRaised:
+        return ev.EscalationRaised(
+            debtor_id="d1",
+            escalation_id=rid,
+            account_id="a1",
+            kind=kind,
+            reason="days past due >= 90",
+            days_past_due=90,
+            currency="USD",
+            total_outstanding=Decimal("2400.00"),
+            raised_at=at,
+        )
+
+    allow = ev.ComplianceDecision(
+        debtor_id="d1",
+        decision_id="dec-e-ok",
+        request_id="e-ok",
+        account_id="a1",
+        escalation=ev.EscalationKind.LEGAL,
+        decision=DecisionKind.ALLOW,
+        decided_at=at,
+    )
+    log.add(allow, at)
+    log.add(raised("e-ok", ev.EscalationKind.LEGAL), at + timedelta(seconds=1))
+    log.add(raised("e-alone", ev.EscalationKind.AGENCY_PLACEMENT), at)
+    log.add(raised("e-review", ev.EscalationKind.BANKRUPTCY_REVIEW), at)  # raised by escalation itself
+    _, found = provenance.check(as_records(log), VERIFIER)
+    assert [(f.rule, f.envelope.event.escalation_id) for f in found.findings] == [  # type: ignore[attr-defined]
+        ("ESCALATION_WITHOUT_ALLOW", "e-alone")
+    ]
