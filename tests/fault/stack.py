@@ -326,7 +326,8 @@ def check_nothing_twice_at_the_providers(played: Played) -> None:
 
 
 def check_audit_clean(played: Played) -> int:
-    assert [v.line() for v in played.audited.violations] == []
+    lines = [v.line() for v in played.audited.violations]
+    assert lines == [], "the audit found:\n" + "\n".join(lines)
     return played.audited.sends
 
 

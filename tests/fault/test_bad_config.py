@@ -62,7 +62,8 @@ def test_gatekeeper_refuses_a_policies_folder_without_the_bank_pack(tmp_path: Pa
 def test_escalation_refuses_a_bad_strategy(tmp_path: Path) -> None:
     strategy = tmp_path / "broken.toml"
     text = (DEPLOY_DIR / "strategies" / "standard.toml").read_text()
-    strategy.write_text(text.replace('channel = "sms"', 'channel = "fax"', 1))
+    head, segments, steps = text.partition("[[segments]]")
+    strategy.write_text(head + segments + steps.replace('channel = "sms"', 'channel = "fax"', 1))
     result = start(
         ["services.escalation", "run"],
         {"ESCALATION_STRATEGY": str(strategy), "COLLECTIONS_KAFKA_BOOTSTRAP": "127.0.0.1:1"},

@@ -10,7 +10,9 @@ import pytest
 
 from schemas.vocab import Channel, TemplateTag
 from services.core.settings import DEPLOY_DIR
+from services.messaging.sms import count_segments
 from services.messaging.templates import TemplateBook, lint
+from tests.channels_support import VARIABLES
 
 SHIPPED = DEPLOY_DIR / "templates"
 T = TemplateTag
@@ -263,3 +265,16 @@ def test_an_opt_out_confirmation_needs_no_opt_out_line_but_stays_an_sms_without_
     retag(templates, "opt_out_confirmation", "[]")
     (templates / relative).write_text("{{ company }}: unsubscribed.", encoding="utf-8")
     assert "missing the en-US opt-out instruction" in problems_of(templates, relative)
+
+
+ENGLISH_SMS = sorted(p.name.split(".")[0] for p in (DEPLOY_DIR / "templates/en-US/sms").iterdir())
+
+
+@pytest.mark.parametrize("name", ENGLISH_SMS)
+def test_every_english_sms_costs_one_segment_with_typical_details(name: str) -> None:
+    """The referral line, the opt-out line and a short link must leave room: a second segment doubles what
+    every reminder costs the bank."""
+    book = TemplateBook.load(DEPLOY_DIR / "templates")
+    details = {**VARIABLES, "company": "Example Bank", "callback_number": "+18005550199"}
+    body = book.render(Channel.SMS, name, "en-US", details).parts["body"]
+    assert count_segments(body) == 1, f"{name}: {len(body)} characters"
