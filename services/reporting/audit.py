@@ -149,8 +149,8 @@ class _Debtor:
     account_events: list[tuple[datetime, BaseModel]] = field(default_factory=list)
     consents: list[tuple[datetime, ev.ConsentChanged]] = field(default_factory=list)
     escalations: list[ev.EscalationRaised] = field(default_factory=list)
-    # Every approved attempt, sent or not, as (approved at, channel, destination, final status).
-    attempts: list[tuple[datetime, Channel, str, OutcomeStatus | None]] = field(default_factory=list)
+    # Every approved attempt, sent or not, as (approved at, channel, destination, its outcomes).
+    attempts: list[tuple[datetime, Channel, str, tuple[ev.ContactOutcome, ...]]] = field(default_factory=list)
 
     def profile(self, at: datetime, *, inclusive: bool) -> ev.DebtorProfileUpdated | None:
         before = [p for t, p in self.profiles if t < at or (inclusive and t == at)]
@@ -218,8 +218,8 @@ def _index(
             case _:
                 pass
     for request_id, approved in approvals.items():
-        status = final_status(outcomes[request_id].values()) if request_id in outcomes else None
-        attempt = (approved.approved_at, approved.channel, approved.destination, status)
+        observed = tuple(outcomes[request_id].values()) if request_id in outcomes else ()
+        attempt = (approved.approved_at, approved.channel, approved.destination, observed)
         debtors[approved.debtor_id].attempts.append(attempt)
     sends = []
     for request_id, observed in outcomes.items():
@@ -529,17 +529,22 @@ def _third_parties(sends: list[_Send], debtor: _Debtor, tags: Tags) -> list[Viol
 
 
 def _unreachable(debtor: _Debtor, at: datetime) -> bool:
-    """Whether, at ``at``, the last three calls to the debtor's own points all failed (an attempt not yet
-    known counts as not failed) and nothing reached the debtor in the 72 hours before."""
-    own = sorted(
-        (when, channel, final)
-        for when, channel, address, final in debtor.attempts
-        if when < at and _relation(debtor.profile(when, inclusive=True), address) is Relation.SELF
-    )
+    """Whether, at ``at``, the last three calls to the debtor's own points all failed and nothing reached
+    the debtor in the 72 hours before, from what had happened by then: an attempt is history from its
+    approval, with the outcomes that had occurred by ``at`` (one not known yet counts as not failed). When
+    several calls share the instant of the oldest counted, every one of them must have failed."""
+    own = [
+        (when, channel, final_status(o for o in observed if o.occurred_at <= at))
+        for when, channel, address, observed in debtor.attempts
+        if when <= at and _relation(debtor.profile(when, inclusive=True), address) is Relation.SELF
+    ]
     if any(final in REACHED and when >= at - REACHED_WITHIN for when, _, final in own):
         return False
-    calls = [final for _, channel, final in own if channel is Channel.VOICE][-UNREACHABLE_AFTER:]
-    return len(calls) == UNREACHABLE_AFTER and all(final in FAILED_CALL for final in calls)
+    calls = sorted(((when, final) for when, channel, final in own if channel is Channel.VOICE), reverse=True)
+    if len(calls) < UNREACHABLE_AFTER:
+        return False
+    oldest_counted = calls[UNREACHABLE_AFTER - 1][0]
+    return all(final in FAILED_CALL for when, final in calls if when >= oldest_counted)
 
 
 def _debt_advice(send: _Send, debtor: _Debtor, tags: Tags) -> list[Violation]:

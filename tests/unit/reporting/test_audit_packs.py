@@ -40,6 +40,32 @@ def test_an_emergency_contact_after_three_failed_calls_with_limited_content_is_c
     assert rules(log) == []
 
 
+def test_a_call_failed_at_the_decisions_instant_counts_and_one_not_known_yet_does_not() -> None:
+    """On a stepped clock the third call, its failure and the request for the emergency contact share one
+    instant: the failure had happened by then. A call whose outcome came after the decision had not."""
+
+    def third_call_outcome_after(delay: timedelta) -> list[str]:
+        log = cn_log()
+        for hour in (2, 3):
+            log.contact(
+                "d1", utc(2, hour), Channel.VOICE, (S.NO_ANSWER,), destination=CN_PHONE, template="call"
+            )
+        log.contact(
+            "d1",
+            utc(2, 4),
+            Channel.VOICE,
+            (S.NO_ANSWER,),
+            destination=CN_PHONE,
+            template="call",
+            sent_after=delay,
+        )
+        log.contact("d1", utc(2, 4), Channel.SMS, (S.SENT,), destination=FRIEND, template="callback_request")
+        return rules(log)
+
+    assert third_call_outcome_after(timedelta(0)) == []
+    assert third_call_outcome_after(timedelta(seconds=5)) == ["THIRD_PARTY"]
+
+
 def test_an_emergency_contact_while_reachable_or_told_of_the_debt_is_found() -> None:
     reachable = cn_log()
     for hour, status in ((2, S.NO_ANSWER), (3, S.CONVERSATION), (4, S.NO_ANSWER)):
