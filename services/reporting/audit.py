@@ -218,8 +218,8 @@ def _index(
             case _:
                 pass
     for request_id, approved in approvals.items():
-        observed = tuple(outcomes[request_id].values()) if request_id in outcomes else ()
-        attempt = (approved.approved_at, approved.channel, approved.destination, observed)
+        known = tuple(outcomes[request_id].values()) if request_id in outcomes else ()
+        attempt = (approved.approved_at, approved.channel, approved.destination, known)
         debtors[approved.debtor_id].attempts.append(attempt)
     sends = []
     for request_id, observed in outcomes.items():
