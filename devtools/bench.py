@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import orjson
+from pydantic import SecretStr
 
 from devtools import bench_events as events
 from devtools.bench_kafka import Drain, Kafka, baseline, last_timestamp, partition_of
@@ -36,6 +37,7 @@ from services.core import signing
 from services.core.catalog import apply
 from services.core.clock import write_stepped
 from services.core.settings import REPO_ROOT, CommonSettings
+from services.core.signing import ApprovalSigner, ApprovalVerifier
 from services.escalation.service import Escalation
 from services.gatekeeper.service import Gatekeeper
 
@@ -51,7 +53,8 @@ SMS_IN_FLIGHT = int(ChannelsSettings.model_fields["max_in_flight"].default)
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each stage does. ``full`` is the issue's size; ``quick`` the same figures, smaller."""
+    """How much each stage does: ``full`` the size the targets are judged at, ``quick`` the same figures
+    smaller."""
 
     baseline: int
     escalation: int
@@ -65,6 +68,7 @@ class Sizes:
     scale_requests: int
     pipeline: int
     latency_rate: int = 500
+    signing: int = 5_000
 
 
 FULL = Sizes(
@@ -81,6 +85,7 @@ FULL = Sizes(
     scale_debtors=1_000_000,
     scale_requests=50_000,
     pipeline=10_000,
+    signing=20_000,
 )
 QUICK = Sizes(
     baseline=8_000,
@@ -108,6 +113,7 @@ TINY = Sizes(
     scale_debtors=2_000,
     scale_requests=300,
     pipeline=100,
+    signing=200,
 )
 
 
@@ -173,6 +179,21 @@ class Bench:
             before = self.meter.read()
             drain = await baseline(settings, source, target, n)
             self.report.add_baseline(name, drain, self._cpu(before))
+
+    async def stage_signing(self) -> None:
+        """The gatekeeper's Ed25519 signature on each approval and a worker's check of it, in this process,
+        on the approvals the baseline re-encodes: CPU per approval, and its share of the baseline's."""
+        signer = ApprovalSigner(SecretStr(self.signing_key))
+        verifier = ApprovalVerifier([self.approval_key])
+        topic = DISPATCH[Channel.SMS]
+        records = events.approval().many(range(self.sizes.signing))
+        started = time.process_time()
+        signed = [r.headers + signer.sign(topic, r.key, r.headers, r.value) for r in records]
+        sign_cpu = time.process_time() - started
+        started = time.process_time()
+        for record, headers in zip(records, signed, strict=True):
+            verifier.verify(topic, record.key, headers, record.value)
+        self.report.add_signing(len(records), sign_cpu, time.process_time() - started)
 
     # ---- 2. stage drain rates --------------------------------------------------------------
 
@@ -639,7 +660,17 @@ def _per_partition(indexes: range, sets: int) -> list[list[int]]:
     raise ValueError("not enough debtors to cover every partition")
 
 
-STAGES = ["baseline", "escalation", "gatekeeper", "sms", "end-of-day", "latency", "scale", "pipeline"]
+STAGES = [
+    "baseline",
+    "signing",
+    "escalation",
+    "gatekeeper",
+    "sms",
+    "end-of-day",
+    "latency",
+    "scale",
+    "pipeline",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -647,6 +678,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the same figures at a smaller size (< 3 min)")
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset, in run order")
     parser.add_argument("--profile", action="store_true", help="sample escalation and gatekeeper with py-spy")
+    parser.add_argument(
+        "--security",
+        choices=("on", "off", "both"),
+        default="on",
+        help="the broker with TLS, SCRAM and ACLs (on, as deployed), PLAINTEXT (off), or both one after the "
+        "other in this run, to compare",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "var" / "bench")
     args = parser.parse_args(argv)
     # The clients log every retry while the fresh broker elects coordinators; the figures say what matters.
@@ -657,27 +695,41 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown stages: {', '.join(sorted(unknown))}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = args.out / f"run-{stamp}"
-    broker = LocalKafka(run_dir / "kafka")
+    mode = "quick" if args.quick else "full"
+    secure = {"on": [True], "off": [False], "both": [True, False]}[args.security]
+    reports = [
+        _run(args.out / f"run-{stamp}{'' if on else '-insecure'}", sizes, stages, mode, on, args.profile)
+        for on in secure
+    ]
+    report = reports[0]
+    if len(reports) == 2:
+        report.compare_security(reports[1])
+    # A quick run does not overwrite the day's full figures.
+    path = args.out / f"bench-{time.strftime('%Y-%m-%d')}{'-quick' if args.quick else ''}.json"
+    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2))
+    print(report.table())
+    print(f"\nwritten to {path} (services' logs in {args.out / f'run-{stamp}'}*/logs)")
+    return 0
+
+
+def _run(run_dir: Path, sizes: Sizes, stages: list[str], mode: str, secure: bool, profile: bool) -> Report:
+    """Every stage on a fresh broker in ``run_dir``: secure as deployed, or PLAINTEXT without ACLs."""
+    broker = LocalKafka(run_dir / "kafka", insecure=not secure)
     started = time.monotonic()
-    _say(f"{'quick' if args.quick else 'full'} run, broker in {run_dir / 'kafka'}")
+    _say(f"{mode} run, security {'on' if secure else 'off'}, broker in {run_dir / 'kafka'}")
     broker.start()
     try:
         assert broker.process is not None
-        bench = Bench(Broker(broker, broker.process.pid, run_dir / "kafka" / "data"), run_dir, sizes)
-        bench.profile = args.profile
+        bench = Bench(
+            Broker(broker, broker.process.pid, run_dir / "kafka" / "data"), run_dir, sizes, profile=profile
+        )
         report = asyncio.run(bench.run(stages))
     finally:
         broker.stop()
         # Gigabytes of topic data nobody reads again; the broker's and the services' logs stay.
         shutil.rmtree(run_dir / "kafka" / "data", ignore_errors=True)
-    report.finish("quick" if args.quick else "full", time.monotonic() - started)
-    # A quick run does not overwrite the day's full figures.
-    path = args.out / f"bench-{time.strftime('%Y-%m-%d')}{'-quick' if args.quick else ''}.json"
-    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2))
-    print(report.table())
-    print(f"\nwritten to {path} (services' logs in {run_dir / 'logs'})")
-    return 0
+    report.finish(mode, time.monotonic() - started, secure=secure)
+    return report
 
 
 if __name__ == "__main__":

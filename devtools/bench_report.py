@@ -30,6 +30,12 @@ FIGURES: dict[str, tuple[str, ...]] = {
         "stages.sms_worker.ratio_to_sandbox",
         "sandbox.creates_per_s",
     ),
+    "signing": (
+        "signing.sign_us_per_approval",
+        "signing.verify_us_per_approval",
+        "signing.sign_share_of_baseline",
+        "signing.verify_share_of_baseline",
+    ),
     "end-of-day": ("end_of_day.seconds_to_last_decision", "end_of_day.extrapolated_1m_seconds"),
     "latency": (
         "latency.request_to_approval_ms.p50",
@@ -87,6 +93,9 @@ class Report:
     scale: dict[str, Any] = field(default_factory=dict)
     pipeline: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    signing: dict[str, Any] = field(default_factory=dict)
+    # The same stages on a PLAINTEXT broker without ACLs in the same run, against these (``--security both``).
+    security: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
 
@@ -131,17 +140,51 @@ class Report:
             "cpu_seconds": cpu,
         }
 
-    def finish(self, mode: str, seconds: float) -> None:
+    def add_signing(self, approvals: int, sign_cpu: float, verify_cpu: float) -> None:
+        ceiling = self.baseline.get("approvals", {}).get("cpu_us_per_event")
+        sign, verify = _per_event_us(sign_cpu, approvals), _per_event_us(verify_cpu, approvals)
+        self.signing = {
+            "approvals": approvals,
+            "sign_us_per_approval": sign,
+            "verify_us_per_approval": verify,
+            # What signing and verifying add to the baseline's own CPU per approval (consume, decode, encode,
+            # produce, commit): a share of one hop of the pipeline.
+            "sign_share_of_baseline": _ratio(sign, ceiling),
+            "verify_share_of_baseline": _ratio(verify, ceiling),
+        }
+
+    def compare_security(self, insecure: Report) -> None:
+        """Each stage's figures without security beside these, and on/off ratios (above 1: security costs)."""
+        stages = {}
+        for name, on in self.stages.items():
+            off = insecure.stages.get(name)
+            if off is None:
+                continue
+            stages[name] = {
+                "events_per_s": {"on": on["events_per_s"], "off": off["events_per_s"]},
+                "cpu_us_per_event": {"on": on["cpu_us_per_event"], "off": off["cpu_us_per_event"]},
+                "cpu_on_to_off": _ratio(on["cpu_us_per_event"], off["cpu_us_per_event"]),
+                "rate_off_to_on": _ratio(off["events_per_s"], on["events_per_s"]),
+                "cpu_ratio_to_baseline": {
+                    "on": on["cpu_ratio_to_baseline"],
+                    "off": off["cpu_ratio_to_baseline"],
+                },
+            }
+        self.security = {"without": insecure.as_dict(), "stages": stages}
+
+    def finish(self, mode: str, seconds: float, *, secure: bool = True) -> None:
         self.run = {
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "mode": mode,
+            "security": "on" if secure else "off",
             "seconds": round(seconds, 1),
             "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         }
         self.machine = machine()
 
     def targets(self) -> list[dict[str, Any]]:
-        """Issue 7's targets against this run's figures; ``met`` is None where the figure is missing."""
+        """The platform's performance targets against this run's figures; ``met`` is None where the figure is
+        missing."""
         data = self.as_dict()
         rows = [
             ("escalation >= 50% of baseline", "stages.escalation.ratio_to_baseline", 0.5, ">="),
@@ -172,6 +215,8 @@ class Report:
             "scale": dict(self.scale),
             "pipeline": self.pipeline,
             "profiles": self.profiles,
+            "signing": self.signing,
+            "security": {k: v for k, v in self.security.items() if k != "without"},
         }
         debtors = self.scale.get("debtors")
         if debtors:
@@ -181,7 +226,10 @@ class Report:
         return data
 
     def as_json(self) -> dict[str, Any]:
-        return self.as_dict() | {"targets": self.targets()}
+        data = self.as_dict() | {"targets": self.targets()}
+        if self.security:
+            data["security"]["without"] = self.security["without"]
+        return data
 
     def table(self) -> str:
         data = self.as_dict()
@@ -210,6 +258,22 @@ class Report:
                 name = f"sandbox, httpx creates ({label})"
                 rate = self.sandbox[label]["creates_per_s"]
                 lines.append(f"{name:34} {self.sandbox['creates']:>9} {rate:>10}")
+        if self.signing:
+            for what in ("sign", "verify"):
+                us, share = self.signing[f"{what}_us_per_approval"], self.signing[f"{what}_share_of_baseline"]
+                lines.append(
+                    f"{what + ' one approval (Ed25519)':34} {self.signing['approvals']:>9} {'':>10} {'':>10} "
+                    f"{us:>13} {_shown(share):>8}"
+                )
+        if self.security:
+            lines += [
+                "",
+                f"{'security on / off, same run':34} {'events/s on':>12} {'off':>9} "
+                f"{'CPU us on':>10} {'off':>9}",
+            ]
+            for name, row in self.security["stages"].items():
+                rate, cpu = row["events_per_s"], row["cpu_us_per_event"]
+                lines.append(f"{name:34} {rate['on']:>12} {rate['off']:>9} {cpu['on']:>10} {cpu['off']:>9}")
         lines.append("")
         for key, label, unit in (
             ("end_of_day.seconds_to_last_decision", "end of day: last decision after", "s"),
