@@ -36,7 +36,8 @@ from devtools.stepper import Stepper
 from schemas.topics import DISPATCH
 from schemas.vocab import Channel
 from services.core import signing
-from services.core.catalog import apply
+from services.core.acls import Grant, apply_grants
+from services.core.catalog import TopicSpec, apply, load_catalog
 from services.core.clock import write_stepped
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
@@ -50,6 +51,8 @@ from services.reporting.compute import compute
 from services.reporting.html import render_html
 from services.reporting.reader import read_records
 from services.reporting.render import render_text
+from services.simulator.fineract import TOPIC as FINERACT_TOPIC
+from services.simulator.fineract import FineractBank, fineract_ids
 from services.simulator.population import Debtor, generate, sandbox_faults
 from services.simulator.world import Action, AgentPromise, CoreBanking, Customers, Keypad, Payment, Reply
 
@@ -66,6 +69,7 @@ class Options:
     seed: int = 7
     strategy: Path = DEPLOY_DIR / "strategies" / "standard.toml"
     out: Path = REPO_ROOT / "var" / "demo"
+    core: str = "platform"  # what core banking speaks: the platform's own contract, or "fineract"
 
 
 @dataclass
@@ -180,6 +184,15 @@ class Stack:
                 "METRICS_READY",
                 logs,
             )
+        if options.core == "fineract":
+            stack.services["fineract"] = Service(
+                "fineract",
+                ["services.fineract", "run"],
+                common
+                | {"COLLECTIONS_METRICS_PORT": str(free_port()), "FINERACT_ADAPTER_TOPIC": FINERACT_TOPIC},
+                "METRICS_READY",
+                logs,
+            )
         return stack
 
     def start(self) -> None:
@@ -188,6 +201,8 @@ class Stack:
         write_stepped(self.options.out / "clock.json", datetime.combine(START, dtime(), tzinfo=UTC))
         self.kafka.start()
         asyncio.run(apply(self.kafka.settings("admin")))
+        if self.options.core == "fineract":
+            asyncio.run(self._fineract_topic())
         for name, service in self.services.items():
             if name != "sandbox":  # every other process is a service with its own principal
                 service.env.update(self.kafka.env(name))
@@ -199,6 +214,21 @@ class Stack:
             if service.ready_marker == "METRICS_READY":
                 self.metrics[name] = service.ready_line.split()[-1]
 
+    async def _fineract_topic(self) -> None:
+        """Fineract's own topic, outside the catalog, as the bank creates it: the adapter reads it, core
+        banking (the simulator) writes it."""
+        admin = self.kafka.settings("admin")
+        topic = TopicSpec(
+            name=FINERACT_TOPIC, description="Fineract's external events", writers=[], readers=[]
+        )
+        catalog = load_catalog().model_copy(update={"topics": [topic]})
+        await apply(admin, catalog=catalog, partitions=4, acl=False)
+        grants = [
+            Grant("fineract", "topic", FINERACT_TOPIC, "READ"),
+            Grant("core-banking", "topic", FINERACT_TOPIC, "WRITE"),
+        ]
+        await apply_grants(admin, grants, {("topic", FINERACT_TOPIC)})
+
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
             service.stop()
@@ -209,6 +239,7 @@ class Stack:
             "gatekeeper": list(Gatekeeper.input_topics),
             "escalation": list(Escalation.input_topics),
             **{f"channels-{c.value}": [DISPATCH[c]] for c in Channel},
+            **({"fineract": [FINERACT_TOPIC]} if self.options.core == "fineract" else {}),
         }
 
 
@@ -241,6 +272,7 @@ class Simulation:
         self.by_phone = {d.phone: d for d in debtors}
         self.by_email = {d.email: d for d in debtors if d.email}
         self.bank = CoreBanking(debtors)
+        self.fineract = FineractBank() if self.options.core == "fineract" else None
         self.customers = Customers(self.options.seed, self.bank)
         self.settings = stack.kafka.settings("core-banking")
         self.actions: list[tuple[datetime, int, Payment | AgentPromise]] = []
@@ -275,6 +307,9 @@ class Simulation:
                     "/core-banking",
                 )
                 await self.publisher.start()
+                if self.fineract is not None:
+                    self.fineract_producer = KafkaConnector(self.settings).producer("fineract")
+                    await self.fineract_producer.start()
                 try:
                     await self._publish([d.profile() for d in self.debtors])
                     started = time.monotonic()
@@ -293,6 +328,8 @@ class Simulation:
                     )
                 finally:
                     await self.publisher.stop()
+                    if self.fineract is not None:
+                        await self.fineract_producer.stop()
             self.ledger = await self._received()
         print(file=sys.stderr)
 
@@ -441,9 +478,14 @@ class Simulation:
     async def _publish(self, events: list[BaseModel]) -> None:
         now = self.stepper.now
         assert now is not None
-        await self.publisher.publish([(event, str(uuid.uuid4())) for event in events], now)
         for event in events:
             self._count(type(event).__name__)
+        if self.fineract is not None:
+            events, records = self.fineract.split(events, now)
+            # Keyed by the loan, no headers, as Fineract writes them.
+            sent = [await self.fineract_producer.send(FINERACT_TOPIC, r.value, key=r.key) for r in records]
+            await asyncio.gather(*sent)
+        await self.publisher.publish([(event, str(uuid.uuid4())) for event in events], now)
         await self._settle()
 
     def _count(self, name: str) -> None:
@@ -473,12 +515,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=Options.seed)
     parser.add_argument("--strategy", type=Path, default=Options.strategy)
     parser.add_argument(
+        "--core",
+        choices=("platform", "fineract"),
+        default=Options.core,
+        help="core banking speaks the platform's contract (default) or is Apache Fineract",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Options.out, help="working directory, emptied first (default var/demo)"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    options = Options(size=args.size, days=args.days, seed=args.seed, strategy=args.strategy, out=args.out)
+    options = Options(
+        size=args.size, days=args.days, seed=args.seed, strategy=args.strategy, out=args.out, core=args.core
+    )
     stack = Stack.build(options)
     services = len(stack.services) - 1
     print(
@@ -489,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.start()
-        debtors = generate(options.seed, options.size, START)
+        debtors = population(options)
         print(
             f"{len(debtors)} debtors, {sum(len(d.loans) for d in debtors)} overdue accounts, "
             f"{options.days} days from {START}",
@@ -503,6 +553,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         stack.stop()
+
+
+def population(options: Options) -> list[Debtor]:
+    """The seeded debtors, numbered as Fineract numbers them when core banking is Fineract."""
+    debtors = generate(options.seed, options.size, START)
+    if options.core == "fineract":
+        fineract_ids(debtors)
+    return debtors
 
 
 def _interrupt(signum: int, frame: object) -> None:

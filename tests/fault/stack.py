@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from devtools.demo import START, Hooks, Options, Simulation, Stack
+from devtools.demo import Hooks, Options, Simulation, Stack, population
 from devtools.localkafka import free_port
 from devtools.processes import Service
 from schemas import events as ev
@@ -51,7 +51,7 @@ from services.reporting import provenance
 from services.reporting.audit import AuditResult, audit
 from services.reporting.reader import read_records
 from services.reporting.sends import ACCEPTED
-from services.simulator.population import Debtor, generate
+from services.simulator.population import Debtor
 
 SIZE = 150
 SEED = 7
@@ -108,12 +108,13 @@ class Platform:
         size: int = SIZE,
         seed: int = SEED,
         env: Mapping[str, Mapping[str, str]] | None = None,
+        core: str = Options.core,
     ) -> None:
-        self.stack = Stack.build(Options(size=size, days=days, seed=seed, out=root))
+        self.stack = Stack.build(Options(size=size, days=days, seed=seed, out=root, core=core))
         for name, service in self.stack.services.items():
             service.env.update(FAST if name != "sandbox" else {})
             service.env.update((env or {}).get(name, {}))
-        self.debtors: list[Debtor] = generate(seed, size, START)
+        self.debtors: list[Debtor] = population(self.stack.options)
 
     @property
     def settings(self) -> CommonSettings:
