@@ -30,6 +30,8 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
+from devtools.fineract_bank import TOPIC as FINERACT_TOPIC
+from devtools.fineract_bank import FineractBank, fineract_ids
 from devtools.localkafka import LocalKafka, free_port
 from devtools.processes import Service
 from devtools.stepper import Stepper
@@ -51,8 +53,6 @@ from services.reporting.compute import compute
 from services.reporting.html import render_html
 from services.reporting.reader import read_records
 from services.reporting.render import render_text
-from services.simulator.fineract import TOPIC as FINERACT_TOPIC
-from services.simulator.fineract import FineractBank, fineract_ids
 from services.simulator.population import Debtor, generate, sandbox_faults
 from services.simulator.world import Action, AgentPromise, CoreBanking, Customers, Keypad, Payment, Reply
 

@@ -23,8 +23,7 @@ from pydantic import BaseModel
 from schemas import events as ev
 from schemas.values import minor_units
 from services.fineract.encode import Encoded, Encoder
-
-from .population import Debtor
+from services.simulator.population import Debtor
 
 TOPIC = "external-events"  # Fineract's default topic name
 
