@@ -50,7 +50,7 @@ def test_shipped_templates_pass_the_lint() -> None:
 
 def test_every_template_id_of_escalation_exists_on_every_channel_in_both_locales() -> None:
     book = TemplateBook.load(SHIPPED)
-    assert {"en-US", "zh-CN"} <= set(book.locales)
+    assert {"en-US", "en-GB", "zh-CN"} <= set(book.locales)
     for template in ("reminder", "second_reminder", "call", "final_notice"):
         assert all(book.has(channel, template) for channel in Channel)
     assert book.has(Channel.SMS, "payment_link")
@@ -216,6 +216,14 @@ def test_a_british_debtor_is_served_in_en_gb_and_english_falls_back_to_the_defau
     # Named in the catalog's fallbacks: Irish English is served in British English.
     assert book.locale("en-IE") == "en-GB"
     assert book.voice("en-GB").say_language == "en-GB"
+
+
+def test_a_fallback_to_a_locale_that_does_not_exist_is_refused(templates: Path) -> None:
+    catalog = templates / "catalog.toml"
+    text = catalog.read_text(encoding="utf-8")
+    assert 'fallbacks = { "en-IE" = "en-GB" }' in text
+    catalog.write_text(text.replace('"en-IE" = "en-GB"', '"en-IE" = "ga-IE"'), encoding="utf-8")
+    assert problems_of(templates, "catalog.toml") == ["fallbacks: 'en-IE' = 'ga-IE' has no locale.toml"]
 
 
 def test_en_gb_email_is_british_with_the_amount_in_its_currency() -> None:
