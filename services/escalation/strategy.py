@@ -30,7 +30,8 @@ def _states_its_currency(value: object) -> object:
             'a balance threshold states its currency: a table such as { USD = "10000", GBP = "8000" }'
         )
     for currency, amount in value.items():
-        if not isinstance(amount, str):
+        # A TOML number is refused like a JSON one (schemas.values.Money); Python code may pass a Decimal.
+        if not isinstance(amount, str | Decimal):
             raise ValueError(f'{currency}: an amount is a decimal string such as "10000", not a number')
     return value
 

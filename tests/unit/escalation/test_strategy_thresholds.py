@@ -60,6 +60,15 @@ def test_a_threshold_without_a_stated_currency_or_a_plain_amount_is_refused(
     assert message in str(caught.value)
 
 
+def test_a_threshold_built_in_code_takes_decimals() -> None:
+    large = segment(min_balance={"USD": Decimal("5000.00")})
+    assert large.min_balance == {"USD": Decimal("5000")}
+    with pytest.raises(ValueError, match="not a number"):
+        segment(min_balance={"USD": 5000})
+    with pytest.raises(ValueError, match="not a number"):
+        segment(min_balance={"USD": 5000.0})
+
+
 def test_thresholds_compare_only_within_a_currency() -> None:
     table = {"USD": Decimal("10000"), "CNY": Decimal("70000")}
     assert at_least(table, Decimal("10000"), "USD")
