@@ -205,7 +205,11 @@ class Escalation:
         account = self._thresholds(case, account, turn)
         if account.phase in (Phase.ACTIVE, Phase.PROMISED, Phase.DISPUTED, Phase.HARDSHIP):
             segment = self.strategy.segment_for(
-                account.days_past_due, account.total_outstanding, account.risk_score, account.product
+                account.days_past_due,
+                account.total_outstanding,
+                account.currency,
+                account.risk_score,
+                account.product,
             )
             if segment is not None and segment.name != account.segment:
                 account = self._enter(case, account, segment, turn)
@@ -256,7 +260,7 @@ class Escalation:
             for rule in self.strategy.escalations
             if rule.at_dpd is not None
             and rule.kind not in account.escalated
-            and account.total_outstanding >= rule.min_balance
+            and rule.reached_by(account.total_outstanding, account.currency)
         }
         if account.phase in (Phase.ACTIVE, Phase.PROMISED, Phase.DISPUTED, Phase.HARDSHIP):
             for segment in self.strategy.segments:
@@ -388,7 +392,7 @@ class Escalation:
                 update={"phase_until": now + timedelta(days=self.strategy.hardship_pause_days)}
             )
             for rule in self.strategy.escalations:
-                if rule.on_hardship:
+                if rule.on_hardship and rule.reached_by(account.total_outstanding, account.currency):
                     account = self._raise(case, account, rule.kind, "hardship reported", turn)
         return _with(case, account)
 
@@ -467,7 +471,11 @@ class Escalation:
             )
             account = self._resume_stronger(case, account, now)
             for rule in self.strategy.escalations:
-                if rule.after_broken_promises is not None and broken >= rule.after_broken_promises:
+                if (
+                    rule.after_broken_promises is not None
+                    and broken >= rule.after_broken_promises
+                    and rule.reached_by(account.total_outstanding, account.currency)
+                ):
                     account = self._raise(case, account, rule.kind, f"{broken} broken promises", turn)
         else:
             # Forbearance over (or a pause with nothing left to judge): the ladder goes on from where it was.
@@ -684,7 +692,7 @@ class Escalation:
         for rule in self.strategy.escalations:
             if rule.at_dpd is None or account.days_past_due < rule.at_dpd:
                 continue
-            if account.total_outstanding < rule.min_balance or account.phase in QUIET:
+            if not rule.reached_by(account.total_outstanding, account.currency) or account.phase in QUIET:
                 continue
             account = self._raise(case, account, rule.kind, f"days past due >= {rule.at_dpd}", turn)
             if rule.kind not in DECIDED and rule.stops_outreach:

@@ -13,13 +13,58 @@ from pathlib import Path
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from schemas.events import EscalationKind
+from schemas.values import Currency, Money, check_minor_units
 from schemas.vocab import Channel, OutcomeStatus
 from services.core.settings import load_toml
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+
+
+def _states_its_currency(value: object) -> object:
+    # A bare amount would compare 10,000 CNY with 10,000 USD: refused, with the form that is meant.
+    if not isinstance(value, dict):
+        raise ValueError(
+            'a balance threshold states its currency: a table such as { USD = "10000", GBP = "8000" }'
+        )
+    for currency, amount in value.items():
+        # A TOML number is refused like a JSON one (schemas.values.Money); Python code may pass a Decimal.
+        if not isinstance(amount, str | Decimal):
+            raise ValueError(f'{currency}: an amount is a decimal string such as "10000", not a number')
+    return value
+
+
+def _in_minor_units(value: dict[str, Decimal]) -> dict[str, Decimal]:
+    for currency, amount in value.items():
+        check_minor_units(currency, **{f"the {currency} amount": amount})
+    return value
+
+
+Threshold = Annotated[
+    dict[Currency, Money],
+    BeforeValidator(_states_its_currency),
+    Field(min_length=1),
+    AfterValidator(_in_minor_units),
+]
+"""An amount per ISO 4217 currency (``{ USD = "10000", CNY = "70000" }``). Accounts are compared only with
+the amount of their own currency; there is no conversion."""
+
+
+def at_least(threshold: dict[str, Decimal] | None, balance: Decimal, currency: str) -> bool:
+    """``balance`` (in ``currency``) is at or above ``threshold``. No threshold: true. A threshold without an
+    amount in ``currency``: false, so a rule or segment never applies to a currency it does not name."""
+    if threshold is None:
+        return True
+    return currency in threshold and balance >= threshold[currency]
+
+
+def at_most(threshold: dict[str, Decimal] | None, balance: Decimal, currency: str) -> bool:
+    """``balance`` is at or below ``threshold``, under the same rule for a currency it does not name."""
+    if threshold is None:
+        return True
+    return currency in threshold and balance <= threshold[currency]
 
 
 class _Strict(BaseModel):
@@ -61,8 +106,9 @@ class Segment(_Strict):
     name: Name
     min_dpd: int = Field(default=1, ge=0)
     max_dpd: int = Field(default=100_000, ge=0)
-    min_balance: Decimal = Decimal(0)
-    max_balance: Decimal | None = None
+    # Per currency; an account in a currency a bound does not name is not in the segment.
+    min_balance: Threshold | None = None
+    max_balance: Threshold | None = None
     min_risk: float = Field(default=0.0, ge=0, le=1)
     max_risk: float = Field(default=1.0, ge=0, le=1)
     products: list[str] = []  # empty: every product
@@ -77,13 +123,17 @@ class Segment(_Strict):
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise ValueError("step names must be unique within a segment")
+        for currency, low in (self.min_balance or {}).items():
+            high = (self.max_balance or {}).get(currency)
+            if high is not None and low > high:
+                raise ValueError(f"min_balance.{currency} is above max_balance.{currency}")
         return self
 
-    def matches(self, dpd: int, balance: Decimal, risk: float | None, product: str) -> bool:
+    def matches(self, dpd: int, balance: Decimal, currency: str, risk: float | None, product: str) -> bool:
         return (
             self.min_dpd <= dpd <= self.max_dpd
-            and balance >= self.min_balance
-            and (self.max_balance is None or balance <= self.max_balance)
+            and at_least(self.min_balance, balance, currency)
+            and at_most(self.max_balance, balance, currency)
             and (risk is None or self.min_risk <= risk <= self.max_risk)
             and (not self.products or product in self.products)
         )
@@ -91,11 +141,13 @@ class Segment(_Strict):
 
 class EscalationRule(_Strict):
     """Hand a case to people: legal at DPD X, agency at DPD Y, field visit above a balance, restructuring
-    after K broken promises or on hardship. ``stops_outreach`` ends automated contact for the account."""
+    after K broken promises or on hardship. ``stops_outreach`` ends automated contact for the account.
+    ``min_balance`` holds for every trigger: with one, the rule fires only for an account whose outstanding
+    balance reaches the amount stated for its currency, never for a currency the table does not name."""
 
     kind: EscalationKind
     at_dpd: int | None = Field(default=None, ge=1)
-    min_balance: Decimal = Decimal(0)
+    min_balance: Threshold | None = None
     after_broken_promises: int | None = Field(default=None, ge=1)
     on_hardship: bool = False
     stops_outreach: bool = False
@@ -105,6 +157,10 @@ class EscalationRule(_Strict):
         if self.at_dpd is None and self.after_broken_promises is None and not self.on_hardship:
             raise ValueError("needs a trigger: at_dpd, after_broken_promises or on_hardship")
         return self
+
+    def reached_by(self, balance: Decimal, currency: str) -> bool:
+        """The account's outstanding ``balance`` in ``currency`` meets the rule's balance threshold."""
+        return at_least(self.min_balance, balance, currency)
 
 
 class EmergencyContactRule(_Strict):
@@ -179,9 +235,11 @@ class Strategy(_Strict):
                     )
         return self
 
-    def segment_for(self, dpd: int, balance: Decimal, risk: float | None, product: str) -> Segment | None:
+    def segment_for(
+        self, dpd: int, balance: Decimal, currency: str, risk: float | None, product: str
+    ) -> Segment | None:
         for segment in self.segments:
-            if segment.matches(dpd, balance, risk, product):
+            if segment.matches(dpd, balance, currency, risk, product):
                 return segment
         return None
 

@@ -93,6 +93,8 @@ class Catalog(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     default_locale: str
+    # A language served in another locale than its own language's default: ``{"en-IE" = "en-GB"}``.
+    fallbacks: dict[str, str] = {}
     variable_sets: dict[Name, list[Name]] = {}
     # Added by the sender itself, whatever the template: the company name, the callback number.
     platform_variables: list[Name] = []
@@ -174,14 +176,18 @@ class TemplateBook:
         return cls(root, catalog, _load_locales(root))
 
     def locale(self, language: str) -> str:
-        """The locale a debtor's language is served in: exact, then the same language, then the default."""
+        """The locale a debtor's language is served in: exact; then the catalog's ``fallbacks``; then the
+        same language, the default locale first (``en-CA`` gets en-US, not en-GB); then the default."""
         if language in self.locales:
             return language
+        if language in self.catalog.fallbacks:
+            return self.catalog.fallbacks[language]
         primary = language.split("-")[0].lower()
-        for locale in sorted(self.locales):
+        default = self.catalog.default_locale
+        for locale in [default, *sorted(self.locales)]:
             if locale.split("-")[0].lower() == primary:
                 return locale
-        return self.catalog.default_locale
+        return default
 
     def voice(self, language: str) -> LocaleRules:
         return self.locales[self.locale(language)]
@@ -268,6 +274,9 @@ def lint(root: Path) -> list[Problem]:
         problems.append(
             Problem(catalog_file, f"default_locale {catalog.default_locale!r} has no locale.toml")
         )
+    for language, locale in sorted(catalog.fallbacks.items()):
+        if locale not in locales:
+            problems.append(Problem(catalog_file, f"fallbacks: {language!r} = {locale!r} has no locale.toml"))
     for name, spec in catalog.templates.items():
         for item in spec.variables:
             if item.startswith("@") and item[1:] not in catalog.variable_sets:

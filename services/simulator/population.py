@@ -62,7 +62,7 @@ REGIONS: tuple[Region, ...] = (
     Region(("US",), "America/Los_Angeles", "+1213", 11, "en-US", "USD", 0.15),
     Region(("US", "US-MA"), "America/New_York", "+1617", 11, "en-US", "USD", 0.10),
     Region(("CN",), "Asia/Shanghai", "+86138", 13, "zh-CN", "CNY", 0.30),
-    Region(("GB",), "Europe/London", "+447400", 12, "en-US", "GBP", 0.15),
+    Region(("GB",), "Europe/London", "+447400", 12, "en-GB", "GBP", 0.15),
 )
 # A quarter of the debtors drawn in Europe live in the EU (Ireland): a few percent of the population, under
 # the Consumer Credit Directive's pack (debt-advice referral, forbearance before enforcement).

@@ -3,7 +3,7 @@
 is busy, and what the event log and the provider sandboxes hold once the days are played. The checks the
 fault tests share are here too, so that each guarantee is stated once.
 
-How a request ends (DESIGN.md section 5: sent, failed, blocked or expired), from its ``final`` outcomes:
+How a request ends (docs/guarantees.md, promise 4: sent, failed, blocked, expired), by its ``final`` outcomes:
 
 - **sent**: the provider accepted it (``services.reporting.sends.ACCEPTED``: delivered, undelivered, sent
   for email, a placed call's result, ...);

@@ -107,6 +107,32 @@ async def test_keypad_2_dials_the_agent_line(
     assert tail.of(ev.PromiseToPayRecorded) == []
 
 
+async def test_a_uk_debtor_hears_the_menu_and_the_transfer_in_british_english(
+    settings: CommonSettings, providers: Providers, workers: Workers, tail: Tail
+) -> None:
+    await workers.start(Channel.VOICE)
+    variables = {**VARIABLES, "currency": "GBP"}
+    uk = approval(
+        "d-v6", "r-uk", table_number("20"), channel=Channel.VOICE, language="en-GB", variables=variables
+    )
+    await publish(settings, [uk], time=START)
+    call = await waiting_call(providers, "r-uk")
+    [menu] = call["spoken"]
+    assert (menu["language"], menu["voice"]) == ("en-GB", "Polly.Amy")
+    assert menu["text"].startswith("Hello. This is Example Bank with a message for Alex Doe.")
+    assert "Press 2 to speak to an adviser." in menu["text"]
+    assert "free debt advice organisation" in menu["text"] and "120.50" not in menu["text"]
+
+    await providers.press(call["sid"], "2")
+    await tail.wait_for(lambda: final(tail, "r-uk") is not None)
+    spoken = (await providers.calls(request_id="r-uk"))[0]["spoken"]
+    assert spoken[-1] == {
+        "text": "Thank you. Please hold while we put you through to an adviser.",
+        "language": "en-GB",
+        "voice": "Polly.Amy",
+    }
+
+
 async def test_a_machine_gets_the_limited_content_voicemail(
     settings: CommonSettings, providers: Providers, workers: Workers, tail: Tail
 ) -> None:

@@ -59,18 +59,18 @@ def test_shipped_tags() -> None:
     assert book.catalog.tags("payment_link") == frozenset()
 
 
-@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+@pytest.mark.parametrize("locale", ["en-US", "en-GB", "zh-CN"])
 def test_the_restructuring_offer_offers_plans_with_the_referral(locale: str) -> None:
     book = TemplateBook.load(SHIPPED)
     variables = {**book.catalog.samples, "currency": "CNY"}
     email = book.render(Channel.EMAIL, "restructuring_offer", locale, variables).parts
     assert variables["plan_12"] in email["text"] and variables["plan_12"] in email["html"]
     sms = book.render(Channel.SMS, "restructuring_offer", locale, variables).parts["body"]
-    assert ("Free debt advice" if locale == "en-US" else "免费债务咨询") in sms
+    assert ("免费债务咨询" if locale == "zh-CN" else "Free debt advice") in sms
     assert variables["plan_3"] not in sms
 
 
-@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+@pytest.mark.parametrize("locale", ["en-US", "en-GB", "zh-CN"])
 def test_the_callback_request_names_only_caller_callee_and_number(locale: str) -> None:
     book = TemplateBook.load(SHIPPED)
     variables = {**book.catalog.samples, "name": "Alex Doe"}
@@ -109,6 +109,25 @@ def test_limited_content_holds_in_every_part_of_every_channel(templates: Path) -
 
 
 @pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Your bailiffs are on the way.", "forbidden phrase 'bailiff' (threatening or misleading)"),
+        ("We will repossess your car.", "forbidden phrase 'repossess' (threatening or misleading)"),
+        ("Call us about 120.50.", "limited content: '0.50' looks like an amount"),
+        ("You owe us 120 pounds.", "limited content: '120 pounds' looks like an amount"),
+        ("You owe us £120.", "limited content: '£1' looks like an amount"),
+    ],
+)
+def test_en_gb_refuses_threats_and_amounts_in_an_sms(templates: Path, text: str, found: str) -> None:
+    relative = "en-GB/sms/second_reminder.body.j2"
+    assert problems_of(templates, relative) == []
+    (templates / relative).write_text(
+        f"{{{{ company }}}}: {text} Free debt advice: ask us. Reply STOP to opt out.", encoding="utf-8"
+    )
+    assert found in problems_of(templates, relative)
+
+
+@pytest.mark.parametrize(
     ("relative", "text", "word"),
     [
         (
@@ -125,6 +144,16 @@ def test_limited_content_holds_in_every_part_of_every_channel(templates: Path) -
             "zh-CN/sms/callback_request.body.j2",
             "【{{ company }}】{{ name }}的贷款已逾期，请转告其回电{{ callback_number }}。回复TD退订",
             "逾期",
+        ),
+        (
+            "en-GB/sms/callback_request.body.j2",
+            "{{ company }}: {{ name }} is in arrears. Ring {{ callback_number }}. Reply STOP to opt out.",
+            "arrears",
+        ),
+        (
+            "en-GB/voice/callback_request.menu.j2",
+            "{{ company }} here: {{ name }} has a repayment to make. Ring us on {{ callback_number }}.",
+            "repayment",
         ),
     ],
 )
@@ -154,12 +183,17 @@ def test_debt_words_are_checked_only_in_tagged_templates(templates: Path) -> Non
         "en-US/voice/call.menu.j2",
         "zh-CN/sms/final_notice.body.j2",
         "zh-CN/email/restructuring_offer.html.j2",
+        "en-GB/sms/reminder.body.j2",
+        "en-GB/email/final_notice.text.j2",
+        "en-GB/email/second_reminder.html.j2",
+        "en-GB/voice/second_reminder.menu.j2",
     ],
 )
 def test_a_debt_advice_template_carries_the_referral_line(templates: Path, relative: str) -> None:
     path = templates / relative
     text = path.read_text(encoding="utf-8")
-    for line in ("Free debt advice", "free and independent debt advice", "Free and independent debt advice"):
+    lines = ("Free debt advice", "free and independent debt advice", "Free and independent debt advice")
+    for line in (*lines, "free debt advice"):
         text = text.replace(line, "Advice")
     for line in ("免费、独立的债务咨询", "免费债务咨询"):
         text = text.replace(line, "咨询")
@@ -268,13 +302,26 @@ def test_an_opt_out_confirmation_needs_no_opt_out_line_but_stays_an_sms_without_
 
 
 ENGLISH_SMS = sorted(p.name.split(".")[0] for p in (DEPLOY_DIR / "templates/en-US/sms").iterdir())
+# Typical details per English locale: a UK freephone number is one digit longer than a US toll-free one.
+ENGLISH_DETAILS = {
+    "en-US": {"callback_number": "+18005550199", "currency": "USD"},
+    "en-GB": {"callback_number": "+448005550199", "currency": "GBP"},
+}
 
 
+@pytest.mark.parametrize("locale", sorted(ENGLISH_DETAILS))
 @pytest.mark.parametrize("name", ENGLISH_SMS)
-def test_every_english_sms_costs_one_segment_with_typical_details(name: str) -> None:
+def test_every_english_sms_costs_one_segment_with_typical_details(name: str, locale: str) -> None:
     """The referral line, the opt-out line and a short link must leave room: a second segment doubles what
     every reminder costs the bank."""
     book = TemplateBook.load(DEPLOY_DIR / "templates")
-    details = {**VARIABLES, "company": "Example Bank", "callback_number": "+18005550199"}
-    body = book.render(Channel.SMS, name, "en-US", details).parts["body"]
-    assert count_segments(body) == 1, f"{name}: {len(body)} characters"
+    details = {**VARIABLES, "company": "Example Bank", **ENGLISH_DETAILS[locale]}
+    rendered = book.render(Channel.SMS, name, locale, details)
+    assert rendered.locale == locale
+    body = rendered.parts["body"]
+    assert count_segments(body) == 1, f"{locale} {name}: {len(body)} characters"
+
+
+def test_en_gb_has_every_sms_en_us_has() -> None:
+    british = sorted(p.name.split(".")[0] for p in (DEPLOY_DIR / "templates/en-GB/sms").iterdir())
+    assert british == ENGLISH_SMS

@@ -50,7 +50,7 @@ def test_shipped_templates_pass_the_lint() -> None:
 
 def test_every_template_id_of_escalation_exists_on_every_channel_in_both_locales() -> None:
     book = TemplateBook.load(SHIPPED)
-    assert {"en-US", "zh-CN"} <= set(book.locales)
+    assert {"en-US", "en-GB", "zh-CN"} <= set(book.locales)
     for template in ("reminder", "second_reminder", "call", "final_notice"):
         assert all(book.has(channel, template) for channel in Channel)
     assert book.has(Channel.SMS, "payment_link")
@@ -201,9 +201,41 @@ def test_rendering_in_the_debtors_language_with_fallbacks() -> None:
     assert chinese.parts["body"].endswith("回复TD退订")
     assert book.locale("zh-TW") == "zh-CN"
     assert book.locale("fr-FR") == "en-US"
-    english = book.render(Channel.SMS, "reminder", "en-GB", VARIABLES)
+    english = book.render(Channel.SMS, "reminder", "en-CA", VARIABLES)
     assert english.locale == "en-US"
     assert "\n" not in english.parts["body"] and english.parts["body"].endswith("Reply STOP to opt out.")
+
+
+def test_a_british_debtor_is_served_in_en_gb_and_english_falls_back_to_the_default() -> None:
+    book = TemplateBook.load(SHIPPED)
+    british = book.render(Channel.SMS, "reminder", "en-GB", VARIABLES)
+    assert british.locale == "en-GB"
+    assert "\n" not in british.parts["body"] and british.parts["body"].endswith("Reply STOP to opt out.")
+    # The default locale first among those of the same language, whatever their order.
+    assert [book.locale(language) for language in ("en", "en-US", "en-CA", "en-AU")] == ["en-US"] * 4
+    # Named in the catalog's fallbacks: Irish English is served in British English.
+    assert book.locale("en-IE") == "en-GB"
+    assert book.voice("en-GB").say_language == "en-GB"
+
+
+def test_a_fallback_to_a_locale_that_does_not_exist_is_refused(templates: Path) -> None:
+    catalog = templates / "catalog.toml"
+    text = catalog.read_text(encoding="utf-8")
+    assert 'fallbacks = { "en-IE" = "en-GB" }' in text
+    catalog.write_text(text.replace('"en-IE" = "en-GB"', '"en-IE" = "ga-IE"'), encoding="utf-8")
+    assert problems_of(templates, "catalog.toml") == ["fallbacks: 'en-IE' = 'ga-IE' has no locale.toml"]
+
+
+def test_en_gb_email_is_british_with_the_amount_in_its_currency() -> None:
+    book = TemplateBook.load(SHIPPED)
+    variables = {**VARIABLES, "currency": "GBP", "name": "Alex Doe"}
+    parts = book.render(Channel.EMAIL, "final_notice", "en-GB", variables).parts
+    assert "120.50 GBP" in parts["text"] and "800.00 GBP" in parts["html"]
+    assert 'lang="en-GB"' in parts["html"]
+    for body in (parts["text"], parts["html"]):
+        assert "free and independent debt advice" in body and "organisation" in body
+        assert "call us on" in body and "call us at" not in body
+    assert "Unsubscribe" in parts["html"] and "unsubscribe" in parts["text"]
 
 
 def test_email_has_subject_text_and_escaped_html() -> None:

@@ -59,13 +59,18 @@ def profile(debtor: str = "d1", phone: str = "+12125550100") -> ev.DebtorProfile
 
 
 def overdue(
-    dpd: int, debtor: str = "d1", account: str = "a1", balance: str = "2400", due: date = DUE
+    dpd: int,
+    debtor: str = "d1",
+    account: str = "a1",
+    balance: str = "2400",
+    due: date = DUE,
+    currency: str = "USD",
 ) -> ev.AccountOverdue:
     return ev.AccountOverdue(
         debtor_id=debtor,
         account_id=account,
         product="personal_loan",
-        currency="USD",
+        currency=currency,
         amount_due=Decimal("120"),
         total_outstanding=Decimal(balance),
         days_past_due=dpd,
@@ -122,9 +127,12 @@ class World:
         self.debtor = debtor
         self.replay.feed(env(first or profile(debtor), at_day(0, 1)), at_day(0, 1))
 
-    def nights(self, first: int, last: int, account: str = "a1", balance: str = "2400") -> None:
+    def nights(
+        self, first: int, last: int, account: str = "a1", balance: str = "2400", currency: str = "USD"
+    ) -> None:
         for dpd in range(first, last + 1):
-            self.replay.feed(env(overdue(dpd, self.debtor, account, balance), at_day(dpd)), at_day(dpd))
+            event = overdue(dpd, self.debtor, account, balance, currency=currency)
+            self.replay.feed(env(event, at_day(dpd)), at_day(dpd))
 
     def send(self, event: BaseModel, at: datetime) -> None:
         self.replay.feed(env(event, at), at)
@@ -165,7 +173,7 @@ def test_the_ladder_runs_in_order_over_30_days() -> None:
     assert first.not_before == datetime(2026, 6, 2, 13, 0, tzinfo=UTC)
     assert first.expires_at == first.not_before + timedelta(hours=48)  # type: ignore[operator]
     assert first.destination == "+12125550100"
-    assert (first.strategy, first.strategy_version, first.arm) == ("standard", "2026.12.1", "champion")
+    assert (first.strategy, first.strategy_version, first.arm) == ("standard", "2026.12.2", "champion")
     assert len({r.request_id for r in reqs}) == len(reqs)
     # SMS and voice carry a link, never amounts in the body: the variables carry them for the email templates.
     assert reqs[0].variables["payment_link"].startswith("https://pay.test/p/")
@@ -308,6 +316,48 @@ def test_field_visit_only_above_the_balance() -> None:
     large.nights(59, 61, balance="25000")
     assert ev.EscalationKind.FIELD_VISIT not in [e.kind for e in small.of(ev.EscalationRequested)]
     assert [e.kind for e in large.of(ev.EscalationRequested)] == [ev.EscalationKind.FIELD_VISIT]
+
+
+@pytest.mark.parametrize(
+    ("currency", "balance", "visited"),
+    [
+        ("USD", "10000", True),
+        ("USD", "9999.99", False),
+        ("CNY", "25000", False),  # above 10,000 but below the CNY threshold
+        ("CNY", "70000", True),
+        ("GBP", "8000", True),
+        ("JPY", "100000000", False),  # no JPY threshold: the rule never fires for a yen account
+    ],
+)
+def test_the_field_visit_threshold_is_the_one_of_the_accounts_currency(
+    currency: str, balance: str, visited: bool
+) -> None:
+    world = World()
+    world.nights(59, 61, balance=balance, currency=currency)
+    kinds = [e.kind for e in world.of(ev.EscalationRequested)]
+    assert (ev.EscalationKind.FIELD_VISIT in kinds) is visited
+
+
+def test_a_restructuring_threshold_holds_for_broken_promises_and_hardship_too() -> None:
+    from services.escalation.strategy import EscalationRule
+
+    rule = EscalationRule(
+        kind=ev.EscalationKind.RESTRUCTURING_OFFER, on_hardship=True, min_balance={"USD": "5000"}
+    )
+    for balance, raised in (("2400", False), ("6000", True)):
+        world = World(strategy(escalations=[rule]), debtor=f"d{balance}")
+        world.nights(3, 3, balance=balance)
+        world.send(
+            ev.AccountStatusChanged(
+                debtor_id=f"d{balance}",
+                account_id="a1",
+                status=ev.AccountStatus.HARDSHIP,
+                effective_at=at_day(3, 5),
+            ),
+            at_day(3, 5),
+        )
+        kinds = [e.kind for e in world.of(ev.EscalationRequested)]
+        assert (ev.EscalationKind.RESTRUCTURING_OFFER in kinds) is raised
 
 
 def test_arms_split_by_stable_hash_within_two_points() -> None:
