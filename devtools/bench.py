@@ -230,17 +230,24 @@ class Bench:
         webhooks = await self._webhooks(prefix)
         worker = await self._sms_worker(prefix, sandbox_url, webhooks)
         # A first send proves the worker has joined and restored its ledger before the backlog is written.
-        await self.kafka.produce(prefix, [events.approval().stamp(n)])
+        await self.kafka.produce(prefix, self._signed(prefix, [events.approval().stamp(n)]))
         await self.kafka.wait_total(prefix + SENDER_LEDGER, 2, 60, worker.check)
-        drain, cpu, _ = await self._drain(
-            [worker], prefix, events.approval().many(range(n)), SENDER_LEDGER, 2 * n, 2
-        )
+        approvals = self._signed(prefix, events.approval().many(range(n)))
+        drain, cpu, _ = await self._drain([worker], prefix, approvals, SENDER_LEDGER, 2 * n, 2)
         self.report.stage("sms_worker", drain, "approvals", cpu=cpu, roles=["channels-sms"])
         self.report.stages["sms_worker"]["ratio_to_sandbox"] = round(
             drain.per_second / self.report.sandbox["creates_per_s"], 3
         )
         self._stop(worker)
         self._stop(webhooks)
+
+    def _signed(self, prefix: str, approvals: list[events.Record]) -> list[events.Record]:
+        """Approvals as the gatekeeper writes them, signed for the topic they go to: workers refuse others."""
+        signer = ApprovalSigner(SecretStr(self.signing_key))
+        return [
+            r._replace(headers=[*r.headers, *signer.sign(prefix + r.topic, r.key, r.headers, r.value)])
+            for r in approvals
+        ]
 
     # ---- 3. end of day ---------------------------------------------------------------------
 
