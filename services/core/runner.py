@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
 
+from services.core.cli import problem
 from services.core.metrics import MetricsServer
 from services.core.settings import CommonSettings, ConfigError, load_all
 
@@ -36,7 +38,14 @@ async def serve(
 ) -> None:
     """Run ``main`` with ``/metrics`` and ``/healthz`` served; SIGTERM or SIGINT call ``stop`` to drain."""
     server = MetricsServer(registry, healthy)
-    await server.start(settings.metrics_host, settings.metrics_port)
+    try:
+        await server.start(settings.metrics_host, settings.metrics_port)
+    except ConfigError:
+        # The service is built, its clients with it: it starts and drains at once, leaving none unclosed.
+        stop()
+        with contextlib.suppress(Exception):
+            await main
+        raise
     # A machine-readable line, so tests and the demo find the port when it was chosen by the OS.
     print(f"METRICS_READY http://{settings.metrics_host}:{server.port}/metrics", flush=True)
     loop = asyncio.get_running_loop()
@@ -53,7 +62,8 @@ def run_service(
 ) -> int:
     """The ``run`` command of every service: read every settings class (all problems reported at once),
     configure logging at the configured level, then ``start(*settings)`` until it ends. Bad configuration
-    exits 2 with one line naming each variable, file or field."""
+    exits 2 with one line naming each variable, file or field; so do an unreachable broker, missing topics
+    and a metrics port in use (``services.core.cli.problem``)."""
     try:
         loaded = load_all(*settings)
     except ConfigError as exc:
@@ -63,8 +73,11 @@ def run_service(
     configure_logging(name, common.log_level if common is not None else "INFO")
     try:
         asyncio.run(_awaited(start, loaded))
-    except ConfigError as exc:
-        print(f"{name}: refusing to start: {exc}", file=sys.stderr)
+    except Exception as exc:
+        message = problem(exc)
+        if message is None:
+            raise
+        print(f"{name}: refusing to start: {message}", file=sys.stderr)
         return 2
     return 0
 

@@ -46,6 +46,13 @@ def _long_enough(value: SecretStr) -> SecretStr:
     return value
 
 
+def _clock_spec(value: str) -> str:
+    # The same two forms as ``services.core.clock.clock_from_spec``, checked when the settings are read.
+    if value != "wall" and not value.startswith("file:"):
+        raise ValueError("must be 'wall' or 'file:/path/to/clock.json'")
+    return value
+
+
 # Lists given in one environment variable, comma-separated.
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 Secrets = Annotated[list[SecretStr], NoDecode, BeforeValidator(_split_commas), Field(min_length=1)]
@@ -76,7 +83,7 @@ class CommonSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ca_file: Path | None = None
     topic_prefix: str = ""
-    clock: str = "wall"
+    clock: Annotated[str, AfterValidator(_clock_spec)] = "wall"
     clock_ack_dir: Path | None = None
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000

@@ -1,0 +1,58 @@
+"""Commands against the broker whose topics are not what they expect: one line naming the setting or the
+catalog, exit code 2, no traceback and no wait on metadata that never comes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devtools.localkafka import LocalKafka
+from services.core.catalog import CATALOG_PATH
+from services.core.settings import REPO_ROOT, CommonSettings
+from tests.support import kafka_env
+from tests.unit.test_command_errors import refused, refused_to_start
+
+COLLECTIONS = str(Path(sys.executable).parent / "collections")
+SAMPLES = str(REPO_ROOT / "deploy" / "samples" / "events.jsonl")
+
+
+async def command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        args,
+        cwd=REPO_ROOT,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_publish_to_a_prefix_without_topics_names_the_prefix(settings: CommonSettings) -> None:
+    started = time.monotonic()
+    result = await command(
+        COLLECTIONS, "publish", SAMPLES, env=kafka_env(settings) | {"COLLECTIONS_TOPIC_PREFIX": "nosuch."}
+    )
+    line = refused(result, "COLLECTIONS_TOPIC_PREFIX (now 'nosuch.')", "nosuch.collections.account.v1")
+    assert "collections topics apply" in line
+    # The topics are checked before anything is produced: no wait for their metadata.
+    assert time.monotonic() - started < 20
+
+
+async def test_a_service_on_a_prefix_it_may_not_read_names_the_prefix(kafka: LocalKafka) -> None:
+    env = kafka.env("escalation") | {"COLLECTIONS_TOPIC_PREFIX": "nosuch."}
+    result = await command(sys.executable, "-m", "services.escalation", "run", env=env)
+    line = refused_to_start(result, "COLLECTIONS_TOPIC_PREFIX (now 'nosuch.')", "refused this principal")
+    assert line.startswith("escalation: refusing to start: ")
+
+
+async def test_topics_apply_refuses_to_change_a_partition_count(settings: CommonSettings) -> None:
+    # The test's topics have 4 partitions (tests/conftest.py), the catalog asks for more.
+    result = await command(COLLECTIONS, "topics", "apply", env=kafka_env(settings))
+    line = refused(result, str(CATALOG_PATH), "partitions on the broker", "partition counts of keyed topics")
+    assert line.startswith("collections topics: ")

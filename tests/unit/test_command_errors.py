@@ -1,0 +1,139 @@
+"""Bad usage, bad configuration and an unreachable broker end a command in one line on stderr naming what is
+wrong, with exit code 2 and no traceback; none of these needs a broker (the topics' side is in
+tests/integration/test_command_errors.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.core.settings import REPO_ROOT
+
+COLLECTIONS = str(Path(sys.executable).parent / "collections")
+SAMPLES = str(REPO_ROOT / "deploy" / "samples" / "events.jsonl")
+# Nothing listens on port 1 of the loopback.
+NO_BROKER = {"COLLECTIONS_KAFKA_BOOTSTRAP": "127.0.0.1:1", "COLLECTIONS_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+WEBHOOKS = {
+    "WEBHOOKS_PUBLIC_BASE_URL": "https://collections.example.com",
+    "WEBHOOKS_TWILIO_AUTH_TOKENS": "t" * 32,
+    "WEBHOOKS_LINK_SIGNING_KEYS": "k" * 32,
+}
+
+
+def command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("COLLECTIONS_", "WEBHOOKS_"))}
+    return subprocess.run(
+        args,
+        cwd=REPO_ROOT,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def refused(result: subprocess.CompletedProcess[str], *named: str) -> str:
+    """The one line of a refused command, checked to name each of ``named``."""
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    for name in named:
+        assert name in line
+    return line
+
+
+def refused_to_start(result: subprocess.CompletedProcess[str], *named: str) -> str:
+    """A service's ``run`` logs as it starts: its last line says why it stopped, and nothing is left open."""
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "Unclosed" not in result.stderr and "never awaited" not in result.stderr
+    line = result.stderr.splitlines()[-1]
+    for name in named:
+        assert name in line
+    return line
+
+
+def test_publish_without_a_broker_names_the_bootstrap_setting() -> None:
+    line = refused(command(COLLECTIONS, "publish", SAMPLES, **NO_BROKER), "COLLECTIONS_KAFKA_BOOTSTRAP")
+    assert line.startswith("collections publish: no Kafka broker answers at 127.0.0.1:1")
+
+
+def test_a_service_without_a_broker_names_the_bootstrap_setting() -> None:
+    result = command(sys.executable, "-m", "services.escalation", "run", **NO_BROKER)
+    line = refused_to_start(result, "COLLECTIONS_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    assert line.startswith("escalation: refusing to start: ")
+
+
+def test_a_metrics_port_in_use_is_named() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = command(
+            sys.executable, "-m", "services.escalation", "run", COLLECTIONS_METRICS_PORT=port, **NO_BROKER
+        )
+    refused_to_start(result, "COLLECTIONS_METRICS_PORT", f"127.0.0.1:{port}", "address already in use")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("publish", "--dry-run", SAMPLES),
+        ("reporting", "audit"),
+    ],
+)
+def test_an_unknown_clock_is_named(args: tuple[str, ...]) -> None:
+    refused(command(COLLECTIONS, *args, COLLECTIONS_CLOCK="bogus"), "COLLECTIONS_CLOCK", "'wall' or 'file:")
+
+
+def test_a_service_refuses_an_unknown_clock() -> None:
+    result = command(
+        sys.executable, "-m", "services.escalation", "run", COLLECTIONS_CLOCK="bogus", **NO_BROKER
+    )
+    assert refused(result, "COLLECTIONS_CLOCK").startswith("escalation: refusing to start: invalid settings:")
+
+
+def test_redrive_offsets_that_are_not_a_selection() -> None:
+    line = refused(command(COLLECTIONS, "redrive", "list", "--offsets", "abc"), "--offsets", "'abc'")
+    assert line.endswith("(see --help)")
+
+
+def test_redrive_import_of_a_line_that_is_not_json(tmp_path: Path) -> None:
+    corrected = tmp_path / "corrected.jsonl"
+    corrected.write_text("not json\n")
+    result = command(COLLECTIONS, "redrive", "import", str(corrected), **NO_BROKER)
+    assert refused(result, str(corrected), "line 1 is not JSON").endswith("nothing was republished")
+
+
+def test_the_sandbox_help_needs_no_settings() -> None:
+    result = command(sys.executable, "-m", "services.sandbox", "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: ")
+    assert "SANDBOX_" in result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("WEBHOOKS_PUBLIC_BASE_URL", "notaurl", "WEBHOOKS_PUBLIC_BASE_URL Value error, must be an absolute"),
+        (
+            "WEBHOOKS_LINK_SIGNING_KEYS",
+            "k",
+            "WEBHOOKS_LINK_SIGNING_KEYS[0] Value error, a signing key must be",
+        ),
+    ],
+)
+def test_the_webhooks_refuse_a_bad_url_or_a_short_link_key(variable: str, value: str, message: str) -> None:
+    result = command(
+        sys.executable, "-m", "services.webhooks", "run", **(NO_BROKER | WEBHOOKS | {variable: value})
+    )
+    line = refused(result, message)
+    assert line.startswith("webhooks: refusing to start: invalid settings:")
+    assert f"={value}" not in line
