@@ -25,8 +25,28 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     )
     # The Kafka client logs every retry at WARNING; they are expected during rebalances and broker restarts.
     logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.ERROR))
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    if not any(isinstance(f, TransientCoordinatorLookup) for f in coordinator.filters):
+        coordinator.addFilter(TransientCoordinatorLookup())
     # httpx logs every request's URL at INFO, and a provider lookup carries the debtor's number in its query.
     logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
+
+
+class TransientCoordinatorLookup(logging.Filter):
+    """The consumer's failed lookup of its group coordinator, which it retries, at INFO rather than ERROR.
+
+    A broker answers GroupCoordinatorNotAvailable until it has created its offsets topic and elected the
+    group's coordinator, so the first start of a service on a fresh broker always meets it; the lookup is
+    retried until it succeeds. The record then passes or not by the Kafka client's level, as its other
+    retries do.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if record.msg != "Group Coordinator Request failed: %s" or not getattr(error, "retriable", False):
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return logging.getLogger("aiokafka").isEnabledFor(logging.INFO)
 
 
 async def serve(
