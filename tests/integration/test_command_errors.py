@@ -13,6 +13,7 @@ from pathlib import Path
 from devtools.localkafka import LocalKafka
 from services.core.catalog import CATALOG_PATH
 from services.core.settings import REPO_ROOT, CommonSettings
+from tests.conftest import Principal
 from tests.support import kafka_env
 from tests.unit.test_command_errors import refused, refused_to_start
 
@@ -56,3 +57,28 @@ async def test_topics_apply_refuses_to_change_a_partition_count(settings: Common
     result = await command(COLLECTIONS, "topics", "apply", env=kafka_env(settings))
     line = refused(result, str(CATALOG_PATH), "partitions on the broker", "partition counts of keyed topics")
     assert line.startswith("collections topics: ")
+
+
+async def test_control_list_shows_the_pauses_in_force(principal: Principal) -> None:
+    """As the operator principal: pauses published by the command are listed until resumed; a resume of a
+    name that is neither deployed nor paused is refused."""
+    env = kafka_env(principal("operator"))
+
+    async def control(*args: str) -> subprocess.CompletedProcess[str]:
+        return await command(COLLECTIONS, "gatekeeper", "control", *args, env=env)
+
+    listed = await control("list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["0 pauses in force"]
+    for scope in (("--channel", "sms"), ("--strategy", "standard"), ("--template", "reminder")):
+        paused = await control("pause", *scope, "--operator", "alice", "--reason", "carrier incident")
+        assert paused.returncode == 0, paused.stderr
+    resumed = await control("resume", "--channel", "sms", "--operator", "alice")
+    assert resumed.stdout.splitlines() == ["resume channel:sms published"]
+    listed = await control("list")
+    assert listed.returncode == 0, listed.stderr
+    *pauses, total = listed.stdout.splitlines()
+    assert total == "2 pauses in force"
+    assert [line.split()[0] for line in pauses] == ["strategy:standard", "template:reminder"]
+    assert all(line.endswith("by alice: carrier incident") for line in pauses)
+    refused(await control("resume", "--template", "retired", "--operator", "alice"), "no template 'retired'")

@@ -137,3 +137,34 @@ def test_the_webhooks_refuse_a_bad_url_or_a_short_link_key(variable: str, value:
     line = refused(result, message)
     assert line.startswith("webhooks: refusing to start: invalid settings:")
     assert f"={value}" not in line
+
+
+@pytest.mark.parametrize(
+    ("scope", "named"),
+    [
+        (
+            ("--template", "no_such_template"),
+            ("no template 'no_such_template'", "GATEKEEPER_TEMPLATES", "reminder"),
+        ),
+        (("--strategy", "typo"), ("no strategy 'typo'", "ESCALATION_STRATEGY", "standard")),
+    ],
+)
+def test_a_pause_of_a_name_nothing_carries_is_refused(scope: tuple[str, str], named: tuple[str, ...]) -> None:
+    # Checked before anything is published: no broker is needed to refuse it.
+    result = command(
+        COLLECTIONS, "gatekeeper", "control", "pause", *scope, "--operator", "alice", **NO_BROKER
+    )
+    assert refused(result, *named).startswith("collections gatekeeper: ")
+    assert result.stdout == ""
+
+
+def test_a_strategy_is_checked_against_the_files_the_escalation_is_given(tmp_path: Path) -> None:
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    (strategies / "trial.toml").write_text('strategy = "trial"\n')
+    (strategies / "gentle.toml").write_text('strategy = "gentle"\n')
+    env = NO_BROKER | {"ESCALATION_STRATEGY": str(strategies / "trial.toml")}
+    result = command(
+        COLLECTIONS, "gatekeeper", "control", "pause", "--strategy", "standard", "--operator", "a", **env
+    )
+    refused(result, "no strategy 'standard'", str(strategies), "known: gentle, trial")
