@@ -104,9 +104,10 @@ class WebhooksApp:
         await self.publisher.publish(events, self.clock.now())
 
     async def run(self) -> None:
-        await self.start()
-        print(f"WEBHOOKS_READY http://{self.config.host}:{self.port}", flush=True)
         try:
+            # A start that fails half-way (no broker) closes what it opened, in stop.
+            await self.start()
+            print(f"WEBHOOKS_READY http://{self.config.host}:{self.port}", flush=True)
             await self._stopped.wait()
         finally:
             await self.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from services.core.settings import REPO_ROOT
+from tests.support import KEY_ENV
 
 COLLECTIONS = str(Path(sys.executable).parent / "collections")
 SAMPLES = str(REPO_ROOT / "deploy" / "samples" / "events.jsonl")
@@ -25,8 +26,19 @@ WEBHOOKS = {
 }
 
 
+CHANNELS = {
+    "CHANNELS_WEBHOOKS_BASE_URL": "https://collections.example.com",
+    "CHANNELS_LINK_SIGNING_KEYS": "k" * 32,
+    "CHANNELS_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "CHANNELS_TWILIO_AUTH_TOKEN": "t" * 32,
+    "CHANNELS_SMS_FROM": "+15005550006",
+}
+
+
 def command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("COLLECTIONS_", "WEBHOOKS_"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("COLLECTIONS_", "WEBHOOKS_", "CHANNELS_"))
+    }
     return subprocess.run(
         args,
         cwd=REPO_ROOT,
@@ -59,15 +71,40 @@ def refused_to_start(result: subprocess.CompletedProcess[str], *named: str) -> s
     return line
 
 
-def test_publish_without_a_broker_names_the_bootstrap_setting() -> None:
-    line = refused(command(COLLECTIONS, "publish", SAMPLES, **NO_BROKER), "COLLECTIONS_KAFKA_BOOTSTRAP")
-    assert line.startswith("collections publish: no Kafka broker answers at 127.0.0.1:1")
+@pytest.mark.parametrize(
+    ("args", "prog"),
+    [
+        (("publish", SAMPLES), "collections publish"),
+        (("topics", "apply"), "collections topics"),
+        (("redrive", "list"), "collections redrive"),
+        (("gatekeeper", "control", "list"), "collections gatekeeper"),
+        (("gatekeeper", "control", "pause", "--all", "--operator", "alice"), "collections gatekeeper"),
+        (("reporting", "report"), "reporting: cannot read the event log"),
+    ],
+)
+def test_a_command_without_a_broker_names_the_bootstrap_setting(args: tuple[str, ...], prog: str) -> None:
+    line = refused(command(COLLECTIONS, *args, **NO_BROKER), "COLLECTIONS_KAFKA_BOOTSTRAP")
+    assert line.startswith(f"{prog}: no Kafka broker answers at 127.0.0.1:1")
+    assert "Unclosed" not in line
 
 
-def test_a_service_without_a_broker_names_the_bootstrap_setting() -> None:
-    result = command(sys.executable, "-m", "services.escalation", "run", **NO_BROKER)
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("services.escalation", "run"), {}),
+        (("services.gatekeeper", "run"), KEY_ENV),
+        (("services.webhooks", "run"), WEBHOOKS),
+        (("services.fineract", "run"), {}),
+        (("services.channels", "run", "--channel", "sms"), KEY_ENV | CHANNELS),
+    ],
+)
+def test_a_service_without_a_broker_names_the_bootstrap_setting(
+    args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    result = command(sys.executable, "-m", *args, **(NO_BROKER | env))
     line = refused_to_start(result, "COLLECTIONS_KAFKA_BOOTSTRAP", "127.0.0.1:1")
-    assert line.startswith("escalation: refusing to start: ")
+    assert line.startswith(f"{args[0].removeprefix('services.')}")
+    assert ": refusing to start: no Kafka broker answers at" in line
 
 
 def test_a_metrics_port_in_use_is_named() -> None:
