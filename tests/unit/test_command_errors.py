@@ -129,6 +129,12 @@ def test_an_unknown_clock_is_named(args: tuple[str, ...]) -> None:
     refused(command(COLLECTIONS, *args, COLLECTIONS_CLOCK="bogus"), "COLLECTIONS_CLOCK", "'wall' or 'file:")
 
 
+def test_a_shared_clock_file_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    clock = f"file:{tmp_path / 'clock.json'}"
+    result = command(COLLECTIONS, "publish", "--dry-run", SAMPLES, COLLECTIONS_CLOCK=clock)
+    refused(result, "COLLECTIONS_CLOCK", str(tmp_path / "clock.json"), "does not exist")
+
+
 def test_a_service_refuses_an_unknown_clock() -> None:
     result = command(
         sys.executable, "-m", "services.escalation", "run", COLLECTIONS_CLOCK="bogus", **NO_BROKER
