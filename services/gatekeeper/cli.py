@@ -17,6 +17,7 @@ from services.core import signing
 from services.core.cli import Command, Parser, no_options
 from services.core.clock import clock_from_spec
 from services.core.runner import run_service
+from services.core.runtime import clients
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
@@ -110,6 +111,8 @@ async def _paused(settings: CommonSettings) -> dict[str, ev.OutreachControlChang
     """The pauses in force: the control topic read to its end, as the gatekeeper reads it at start-up."""
     from services.gatekeeper.app import ControlFeed
 
+    # A wrong prefix would otherwise read as a control topic without pauses.
+    await clients.check_topics(settings, [settings.topic(CONTROL)], "collections-control")
     controls = Controls()
     feed = ControlFeed(
         TopicReader.connect(settings, "collections-control"), settings.topic(CONTROL), controls
@@ -122,6 +125,7 @@ async def _paused(settings: CommonSettings) -> dict[str, ev.OutreachControlChang
 
 
 async def _publish(settings: CommonSettings, event: ev.OutreachControlChanged, now: datetime) -> None:
+    await clients.check_topics(settings, [settings.topic(CONTROL)], "collections-control")
     producer = KafkaConnector(settings).producer("collections-control")
     publisher = Publisher(producer, settings, "control", "/collections/operator")
     await publisher.start()

@@ -1,5 +1,6 @@
 """Commands against the broker whose topics are not what they expect: one line naming the setting or the
-catalog, exit code 2, no traceback and no wait on metadata that never comes."""
+catalog, exit code 2, no traceback and no wait on metadata that never comes (a wrong prefix is never read as
+an empty topic); and the operator's `control list`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from devtools.localkafka import LocalKafka
 from services.core.catalog import CATALOG_PATH
@@ -34,12 +37,25 @@ async def command(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
-async def test_publish_to_a_prefix_without_topics_names_the_prefix(settings: CommonSettings) -> None:
+@pytest.mark.parametrize(
+    ("args", "topic"),
+    [
+        (("publish", SAMPLES), "account"),
+        (("redrive", "list"), "deadletter"),
+        (("gatekeeper", "control", "list"), "control"),
+        (("gatekeeper", "control", "pause", "--all", "--operator", "alice"), "control"),
+    ],
+)
+async def test_a_prefix_without_topics_is_named(
+    settings: CommonSettings, args: tuple[str, ...], topic: str
+) -> None:
     started = time.monotonic()
     result = await command(
-        COLLECTIONS, "publish", SAMPLES, env=kafka_env(settings) | {"COLLECTIONS_TOPIC_PREFIX": "nosuch."}
+        COLLECTIONS, *args, env=kafka_env(settings) | {"COLLECTIONS_TOPIC_PREFIX": "nosuch."}
     )
-    line = refused(result, "COLLECTIONS_TOPIC_PREFIX (now 'nosuch.')", "nosuch.collections.account.v1")
+    line = refused(
+        result, "COLLECTIONS_TOPIC_PREFIX (now 'nosuch.')", f"no topic nosuch.collections.{topic}.v1"
+    )
     assert "collections topics apply" in line
     # The topics are checked before anything is produced: no wait for their metadata.
     assert time.monotonic() - started < 20
