@@ -16,9 +16,9 @@ import pytest
 from devtools.localkafka import LocalKafka
 from services.core.catalog import CATALOG_PATH
 from services.core.settings import REPO_ROOT, CommonSettings
+from tests.command_support import refused, refused_to_start
 from tests.conftest import Principal
 from tests.support import kafka_env
-from tests.unit.test_command_errors import refused, refused_to_start
 
 COLLECTIONS = str(Path(sys.executable).parent / "collections")
 SAMPLES = str(REPO_ROOT / "deploy" / "samples" / "events.jsonl")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from services.core.settings import REPO_ROOT
+from tests.command_support import refused, refused_to_start
 from tests.support import KEY_ENV
 
 COLLECTIONS = str(Path(sys.executable).parent / "collections")
@@ -48,27 +49,6 @@ def command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
-
-
-def refused(result: subprocess.CompletedProcess[str], *named: str) -> str:
-    """The one line of a refused command, checked to name each of ``named``."""
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    [line] = result.stderr.splitlines()
-    for name in named:
-        assert name in line
-    return line
-
-
-def refused_to_start(result: subprocess.CompletedProcess[str], *named: str) -> str:
-    """A service's ``run`` logs as it starts: its last line says why it stopped, and nothing is left open."""
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert "Unclosed" not in result.stderr and "never awaited" not in result.stderr
-    line = result.stderr.splitlines()[-1]
-    for name in named:
-        assert name in line
-    return line
 
 
 @pytest.mark.parametrize(
