@@ -46,6 +46,15 @@ def _long_enough(value: SecretStr) -> SecretStr:
     return value
 
 
+def _bootstrap(value: str) -> str:
+    # host:port[,host:port...]; the Kafka client would otherwise fail on a bad port with a bare ValueError.
+    for server in value.split(","):
+        host, _, port = server.strip().rpartition(":") if ":" in server else (server.strip(), "", "9092")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, or several separated by commas")
+    return value
+
+
 def _clock_spec(value: str) -> str:
     # The same two forms as ``services.core.clock.clock_from_spec``, checked when the settings are read.
     if value != "wall" and not value.startswith("file:"):
@@ -77,7 +86,7 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="COLLECTIONS_", frozen=True, extra="ignore")
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: Annotated[str, AfterValidator(_bootstrap)] = "127.0.0.1:9092"
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "SASL_SSL"
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr | None = None

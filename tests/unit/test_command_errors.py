@@ -68,6 +68,14 @@ def test_a_command_without_a_broker_names_the_bootstrap_setting(args: tuple[str,
     assert "Unclosed" not in line
 
 
+@pytest.mark.parametrize("bootstrap", ["127.0.0.1:notaport", "", "127.0.0.1:0"])
+def test_a_bootstrap_that_is_not_host_and_port_is_named(bootstrap: str) -> None:
+    result = command(
+        COLLECTIONS, "publish", SAMPLES, **(NO_BROKER | {"COLLECTIONS_KAFKA_BOOTSTRAP": bootstrap})
+    )
+    refused(result, "invalid settings: COLLECTIONS_KAFKA_BOOTSTRAP", "must be host:port")
+
+
 @pytest.mark.parametrize(
     ("args", "env"),
     [
