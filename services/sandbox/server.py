@@ -9,13 +9,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from aiohttp import web
 
 from services.core.clock import clock_from_spec
+from services.core.settings import ConfigError
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
 from services.sandbox.twilio_api import create_twilio_app
+
+T = TypeVar("T")
+
+
+async def _listening(start: Awaitable[T], host: str, port: int, setting: str) -> T:
+    """``start`` a server, a port in use failing as a setting of the sandbox (one line, exit 2)."""
+    try:
+        return await start
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} ({setting}; 0 picks a free port)"
+        ) from exc
 
 
 async def serve(settings: SandboxSettings) -> None:
@@ -26,9 +41,15 @@ async def serve(settings: SandboxSettings) -> None:
     # No access log: request lines carry phone numbers in their query strings.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.http_port)
-    await site.start()
-    smtp = await start_smtp_server(settings, store)
+    try:
+        site = web.TCPSite(runner, settings.host, settings.http_port)
+        await _listening(site.start(), settings.host, settings.http_port, "SANDBOX_HTTP_PORT")
+        smtp = await _listening(
+            start_smtp_server(settings, store), settings.host, settings.smtp_port, "SANDBOX_SMTP_PORT"
+        )
+    except ConfigError:
+        await runner.cleanup()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

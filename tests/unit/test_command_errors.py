@@ -38,7 +38,9 @@ CHANNELS = {
 
 def command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("COLLECTIONS_", "WEBHOOKS_", "CHANNELS_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COLLECTIONS_", "WEBHOOKS_", "CHANNELS_", "SANDBOX_"))
     }
     return subprocess.run(
         args,
@@ -140,6 +142,18 @@ def test_redrive_import_of_a_line_that_is_not_json(tmp_path: Path) -> None:
     corrected.write_text("not json\n")
     result = command(COLLECTIONS, "redrive", "import", str(corrected), **NO_BROKER)
     assert refused(result, str(corrected), "line 1 is not JSON").endswith("nothing was republished")
+
+
+@pytest.mark.parametrize("setting", ["SANDBOX_HTTP_PORT", "SANDBOX_SMTP_PORT"])
+def test_a_sandbox_port_in_use_is_named(setting: str) -> None:
+    env = {"SANDBOX_ADMIN_TOKEN": "a" * 32, "SANDBOX_AUTH_TOKENS": "b" * 32}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        ports = {"SANDBOX_HTTP_PORT": "0", "SANDBOX_SMTP_PORT": "0", setting: port}
+        result = command(sys.executable, "-m", "services.sandbox", **(env | ports))
+    refused(result, f"cannot listen on 127.0.0.1:{port}", "address already in use", setting)
 
 
 def test_the_sandbox_help_needs_no_settings() -> None:
