@@ -14,8 +14,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from services.core.settings import ConfigError
-
 if TYPE_CHECKING:
     from services.core.runtime.handler import Count
 
@@ -114,12 +112,9 @@ class MetricsServer:
         site = web.TCPSite(self._runner, host, port)
         try:
             await site.start()
-        except OSError as exc:
+        except OSError:
             await self._runner.cleanup()
-            raise ConfigError(
-                f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} "
-                "(COLLECTIONS_METRICS_HOST, COLLECTIONS_METRICS_PORT; 0 picks a free port)"
-            ) from exc
+            raise
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1]) if sockets else port

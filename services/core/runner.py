@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
@@ -15,6 +16,8 @@ from pydantic_settings import BaseSettings
 from services.core.cli import problem
 from services.core.metrics import MetricsServer
 from services.core.settings import CommonSettings, ConfigError, load_all
+
+T = TypeVar("T")
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -49,6 +52,16 @@ class TransientCoordinatorLookup(logging.Filter):
         return logging.getLogger("aiokafka").isEnabledFor(logging.INFO)
 
 
+async def listening(start: Awaitable[T], host: str, port: int, settings: str) -> T:
+    """Await a server's ``start``; an address in use (or not ours) fails as a setting: one line, exit 2."""
+    try:
+        return await start
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} ({settings}; port 0 picks a free one)"
+        ) from exc
+
+
 async def serve(
     settings: CommonSettings,
     registry: CollectorRegistry,
@@ -59,7 +72,12 @@ async def serve(
     """Run ``main`` with ``/metrics`` and ``/healthz`` served; SIGTERM or SIGINT call ``stop`` to drain."""
     server = MetricsServer(registry, healthy)
     try:
-        await server.start(settings.metrics_host, settings.metrics_port)
+        await listening(
+            server.start(settings.metrics_host, settings.metrics_port),
+            settings.metrics_host,
+            settings.metrics_port,
+            "COLLECTIONS_METRICS_HOST, COLLECTIONS_METRICS_PORT",
+        )
     except ConfigError:
         # The service is built, its clients with it: it starts and drains at once, leaving none unclosed.
         stop()

@@ -9,28 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable
-from typing import TypeVar
 
 from aiohttp import web
 
 from services.core.clock import clock_from_spec
+from services.core.runner import listening
 from services.core.settings import ConfigError
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
 from services.sandbox.twilio_api import create_twilio_app
-
-T = TypeVar("T")
-
-
-async def _listening(start: Awaitable[T], host: str, port: int, setting: str) -> T:
-    """``start`` a server, a port in use failing as a setting of the sandbox (one line, exit 2)."""
-    try:
-        return await start
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc} ({setting}; 0 picks a free port)"
-        ) from exc
 
 
 async def serve(settings: SandboxSettings) -> None:
@@ -43,9 +30,12 @@ async def serve(settings: SandboxSettings) -> None:
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.http_port)
-        await _listening(site.start(), settings.host, settings.http_port, "SANDBOX_HTTP_PORT")
-        smtp = await _listening(
-            start_smtp_server(settings, store), settings.host, settings.smtp_port, "SANDBOX_SMTP_PORT"
+        await listening(site.start(), settings.host, settings.http_port, "SANDBOX_HOST, SANDBOX_HTTP_PORT")
+        smtp = await listening(
+            start_smtp_server(settings, store),
+            settings.host,
+            settings.smtp_port,
+            "SANDBOX_HOST, SANDBOX_SMTP_PORT",
         )
     except ConfigError:
         await runner.cleanup()

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from schemas.topics import ACCOUNT
 from services.core.clock import Clock, clock_from_spec
 from services.core.metrics import PipelineMetrics
-from services.core.runner import serve
+from services.core.runner import listening, serve
 from services.core.runtime.connector import Connector, KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
@@ -85,7 +85,7 @@ class WebhooksApp:
         self._runner = edge.runner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
+        await listening(site.start(), self.config.host, self.config.port, "WEBHOOKS_HOST, WEBHOOKS_PORT")
         self.port = int(self._runner.addresses[0][1])
         log.info("webhooks listening on %s:%d", self.config.host, self.port)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -98,3 +99,21 @@ async def test_control_list_shows_the_pauses_in_force(principal: Principal) -> N
     assert [line.split()[0] for line in pauses] == ["strategy:standard", "template:reminder"]
     assert all(line.endswith("by alice: carrier incident") for line in pauses)
     refused(await control("resume", "--template", "retired", "--operator", "alice"), "no template 'retired'")
+
+
+async def test_the_webhooks_on_a_port_in_use_name_it(principal: Principal) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = kafka_env(principal("webhooks")) | {
+            "WEBHOOKS_PUBLIC_BASE_URL": "https://collections.example.com",
+            "WEBHOOKS_TWILIO_AUTH_TOKENS": "t" * 32,
+            "WEBHOOKS_LINK_SIGNING_KEYS": "k" * 32,
+            "WEBHOOKS_PORT": str(port),
+        }
+        result = await command(sys.executable, "-m", "services.webhooks", "run", env=env)
+    line = refused_to_start(
+        result, f"cannot listen on 127.0.0.1:{port}", "address already in use", "WEBHOOKS_PORT"
+    )
+    assert line.startswith("webhooks: refusing to start: ")
