@@ -19,7 +19,8 @@ include deploy/bench.mk
 include deploy/chromium.mk
 
 help: ## List the targets
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/\$$(KAFKA_PORT)/$(KAFKA_PORT)/g' \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.stamp $(KAFKA_LIB) ## Virtual environment in .venv/ with pinned dependencies, and the Kafka jars
 
@@ -63,11 +64,11 @@ format: setup ## Format the code with ruff
 schemas: setup ## Regenerate schemas/json and schemas/asyncapi.json from the models
 	$(PY) -m schemas.generate
 
-up: setup ## Start the local Kafka broker on $(KAFKA_PORT) (SASL_SSL; KAFKA_FLAGS=--insecure for PLAINTEXT), apply the catalog and its ACLs
+up: setup ## Start the local Kafka broker on 127.0.0.1:$(KAFKA_PORT) (KAFKA_PORT=N for another port; SASL_SSL; KAFKA_FLAGS=--insecure for PLAINTEXT), apply the catalog and its ACLs
 	$(PY) -m devtools.localkafka start --dir $(KAFKA_DIR) --port $(KAFKA_PORT) $(KAFKA_FLAGS)
 	eval "$$($(PY) -m devtools.localkafka env --dir $(KAFKA_DIR) --principal admin)" && $(PY) -m services.core.catalog apply
 
-down: ## Stop the local Kafka broker
+down: ## Stop the local Kafka broker, if one runs
 	@test -x $(PY) && $(PY) -m devtools.localkafka stop --dir $(KAFKA_DIR) || true
 
 demo: setup ## The whole platform end to end: 2,000 simulated debtors over 60 days (ARGS="--size N --days N")

@@ -87,6 +87,11 @@ def java_version() -> int:
     return major
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -97,7 +102,8 @@ class LocalKafka:
     """One broker+controller process with its data in ``workdir``.
 
     A directory is formatted once, secure or ``insecure``, and stays so: starting it again the other way is
-    refused. Its ports are those it was formatted with.
+    refused. It keeps the ports it was formatted with, unless ``port`` asks for another client port: ``start``
+    then moves the broker's listener (and the clients' bootstrap in its credentials) there.
     """
 
     def __init__(self, workdir: Path, port: int = 0, heap: str = "512m", *, insecure: bool = False) -> None:
@@ -107,6 +113,7 @@ class LocalKafka:
         self.process: subprocess.Popen[bytes] | None = None
         formatted = self._formatted_ports()
         self.port, self.controller_port = formatted or (port or free_port(), free_port())
+        self.port = port or self.port
 
     @property
     def bootstrap(self) -> str:
@@ -163,6 +170,13 @@ class LocalKafka:
             raise KafkaRuntimeError(
                 f"{self.workdir} holds {have} broker; remove the directory to start {want}"
             )
+        else:
+            self._listen_on_port()
+        for port in (self.port, self.controller_port):
+            if not _free(port):
+                raise KafkaRuntimeError(
+                    f"port {port} on 127.0.0.1 is in use: is another broker running there?"
+                )
         log = (self.workdir / "kafka.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -181,9 +195,28 @@ class LocalKafka:
             start_new_session=True,
         )
         (self.workdir / "kafka.pid").write_text(str(self.process.pid))
-        self.wait_ready(timeout)
-        if not self.insecure:
-            self.ensure_principals()
+        try:
+            self.wait_ready(timeout)
+            if not self.insecure:
+                self.ensure_principals()
+        except BaseException:
+            # A broker that failed to start is not left running.
+            self.stop()
+            (self.workdir / "kafka.pid").unlink(missing_ok=True)
+            raise
+
+    def _listen_on_port(self) -> None:
+        """Rewrite a formatted directory's configuration for the client port asked (the data stays)."""
+        formatted = self._formatted_ports()
+        if formatted is None or formatted[0] == self.port:
+            return
+        credentials = self.credentials
+        if credentials is None:
+            self.properties.write_text(self.server_properties(None))
+            return
+        credentials = credentials.model_copy(update={"bootstrap": self.bootstrap})
+        credentials.write(self.credentials_file)
+        kafkasecurity.write_private(self.properties, self.server_properties(credentials))
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -347,14 +380,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kafka running (pid {running})" if running else "kafka not running")
             return 0 if running else 1
         if args.command == "stop":
-            if running:
-                os.kill(running, signal.SIGTERM)
-                _wait_gone(running, 30.0)
             pid_file.unlink(missing_ok=True)
-            print("kafka stopped")
+            if not running:
+                print(f"kafka was not running (data in {args.dir})")
+                return 0
+            os.kill(running, signal.SIGTERM)
+            _wait_gone(running, 30.0)
+            print(f"kafka stopped (pid {running})")
             return 0
         if running:
-            print(f"kafka already running (pid {running}) on 127.0.0.1:{args.port}")
+            bootstrap = LocalKafka(args.dir, insecure=args.insecure).bootstrap
+            if bootstrap != f"127.0.0.1:{args.port}":
+                raise KafkaRuntimeError(
+                    f"kafka already runs (pid {running}) on {bootstrap}, not on {args.port}: stop it first"
+                )
+            print(f"kafka already running (pid {running}) on {bootstrap}")
             return 0
         kafka = LocalKafka(args.dir, port=args.port, insecure=args.insecure)
         kafka.start()

@@ -271,9 +271,8 @@ def configure_apply(parser: argparse.ArgumentParser) -> None:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    settings = load(CommonSettings)
-    if args.bootstrap:
-        settings = settings.model_copy(update={"kafka_bootstrap": args.bootstrap})
+    # --bootstrap is checked as COLLECTIONS_KAFKA_BOOTSTRAP is.
+    settings = load(CommonSettings, **({"kafka_bootstrap": args.bootstrap} if args.bootstrap else {}))
     catalog = load_catalog()
     users = users_from_env(catalog, settings, os.environ) if args.users_from_env else {}
     created = asyncio.run(

@@ -3,13 +3,16 @@
 Each service declares its commands in its ``cli`` module as ``COMMANDS`` (a name → ``Command`` mapping);
 ``python -m services.<service>`` and the ``collections`` console script both run them through ``main``.
 Every subcommand has its own ``--help``. Bad usage or configuration fails with one line on stderr naming
-what is wrong, and exit code 2; so does a Kafka principal that the broker refuses (a credential or ACL
-problem, not a bug). Exit 1 is kept for "ran and found problems".
+what is wrong, and exit code 2; so do a Kafka broker that does not answer and a principal that the broker
+refuses (a deployment problem, not a bug): ``problem`` says which errors those are, for the commands here
+and for every service's ``run`` (``services.core.runner``). Exit 1 is kept for "ran and found problems".
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,36 +81,44 @@ def single(prog: str, command: Command, argv: Sequence[str] | None = None) -> in
 
 
 def _run(prog: str, command: Command, args: argparse.Namespace) -> int:
+    # The Kafka client logs each failed attempt before raising; the error it raises becomes the one line.
+    # A service's ``run`` configures its own logging (``services.core.runner``).
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return command.run(args)
-    except ConfigError as exc:
-        return fail(prog, str(exc))
     except Exception as exc:
-        refused = _refused(exc)
-        if refused is None:
+        message = problem(exc)
+        if message is None:
             raise
-        return fail(prog, refused)
+        return fail(prog, message)
 
 
-def _refused(exc: Exception) -> str | None:
-    """The one-line message for the broker refusing the principal, or None for any other error."""
+def problem(exc: BaseException) -> str | None:
+    """The one-line message for an error of configuration or deployment, or None for any other (a bug)."""
+    if isinstance(exc, ConfigError):
+        return str(exc)
     # aiokafka is imported by the commands that talk to Kafka only: if it is not loaded, exc is not its.
     errors = sys.modules.get("aiokafka.errors")
-    kinds = (
-        ()
-        if errors is None
-        else (
-            errors.TopicAuthorizationFailedError,
-            errors.GroupAuthorizationFailedError,
-            errors.ClusterAuthorizationFailedError,
-        )
-    )
-    if not isinstance(exc, kinds):
+    if errors is None:
         return None
-    return (
-        f"the Kafka broker refused this principal: {exc} (what each principal may write and read: "
-        "docs/operations.md, or `collections topics acls --format table`)"
+    if isinstance(exc, errors.KafkaConnectionError):
+        # aiokafka names the hosts as (host, port, family) tuples; the operator wrote host:port.
+        hosts = ",".join(f"{host}:{port}" for host, port in re.findall(r"\('([^']*)', (\d+)", str(exc)))
+        return (
+            f"no Kafka broker answers at {hosts or exc}: check COLLECTIONS_KAFKA_BOOTSTRAP "
+            "(and that the broker runs)"
+        )
+    refused = (
+        errors.TopicAuthorizationFailedError,
+        errors.GroupAuthorizationFailedError,
+        errors.ClusterAuthorizationFailedError,
     )
+    if isinstance(exc, refused):
+        return (
+            f"the Kafka broker refused this principal: {exc} (what each principal may write and read: "
+            "docs/operations.md, or `collections topics acls --format table`)"
+        )
+    return None
 
 
 def fail(prog: str, message: str) -> int:

@@ -17,6 +17,8 @@ from typing import Protocol
 
 import orjson
 
+from services.core.settings import ConfigError
+
 
 class Clock(Protocol):
     """A source of timezone-aware UTC instants."""
@@ -86,7 +88,7 @@ class SharedClock:
         try:
             mtime_ns = self.path.stat().st_mtime_ns
         except FileNotFoundError as exc:
-            raise ClockError(f"shared clock file {self.path} does not exist") from exc
+            raise ClockError(f"COLLECTIONS_CLOCK: the shared clock file {self.path} does not exist") from exc
         if self._state is None or mtime_ns != self._mtime_ns:
             raw = orjson.loads(self.path.read_bytes())
             self._state = _ClockState(
@@ -122,8 +124,8 @@ def clock_from_spec(spec: str) -> Clock:
     raise ClockError(f"unknown clock {spec!r}: expected 'wall' or 'file:/path'")
 
 
-class ClockError(Exception):
-    """The clock cannot be read or is misconfigured."""
+class ClockError(ConfigError):
+    """The clock cannot be read or is misconfigured (a deployment problem: commands fail in one line)."""
 
 
 def _require_aware(instant: datetime) -> None:

@@ -39,6 +39,7 @@ from services.core import codec
 from services.core.catalog import Catalog, load_catalog
 from services.core.cli import Command, main
 from services.core.deadletter import original
+from services.core.runtime import clients
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
@@ -155,6 +156,8 @@ async def read(settings: CommonSettings, selection: Selection) -> Scan:
     skipped: list[Skipped] = []
     wanted = selection.partitions()
     async with TopicReader.connect(settings, CLIENT_ID, large=True) as reader:
+        # A wrong prefix would otherwise read as a topic without dead letters.
+        await clients.require_topics(reader.consumer, settings, [settings.topic(DEADLETTER)])
         partitions = await reader.partitions(settings.topic(DEADLETTER))
         async for records in reader.replay(
             [tp for tp in partitions if wanted is None or tp.partition in wanted]
@@ -317,6 +320,7 @@ async def put_back(
     outcome = Outcome(planned, sent=not dry_run)
     if dry_run or not outcome.outgoing:
         return outcome
+    await clients.check_topics(settings, sorted({record.topic for record in outcome.outgoing}), CLIENT_ID)
     producer = KafkaConnector(settings).producer(CLIENT_ID)
     publisher = Publisher(producer, settings, "redrive", "/collections/redrive")
     await publisher.start()

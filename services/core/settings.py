@@ -46,6 +46,22 @@ def _long_enough(value: SecretStr) -> SecretStr:
     return value
 
 
+def _bootstrap(value: str) -> str:
+    # host:port[,host:port...]; the Kafka client would otherwise fail on a bad port with a bare ValueError.
+    for server in value.split(","):
+        host, _, port = server.strip().rpartition(":") if ":" in server else (server.strip(), "", "9092")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, or several separated by commas")
+    return value
+
+
+def _clock_spec(value: str) -> str:
+    # The same two forms as ``services.core.clock.clock_from_spec``, checked when the settings are read.
+    if value != "wall" and not value.startswith("file:"):
+        raise ValueError("must be 'wall' or 'file:/path/to/clock.json'")
+    return value
+
+
 # Lists given in one environment variable, comma-separated.
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 Secrets = Annotated[list[SecretStr], NoDecode, BeforeValidator(_split_commas), Field(min_length=1)]
@@ -70,13 +86,13 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="COLLECTIONS_", frozen=True, extra="ignore")
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: Annotated[str, AfterValidator(_bootstrap)] = "127.0.0.1:9092"
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "SASL_SSL"
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr | None = None
     kafka_ca_file: Path | None = None
     topic_prefix: str = ""
-    clock: str = "wall"
+    clock: Annotated[str, AfterValidator(_clock_spec)] = "wall"
     clock_ack_dir: Path | None = None
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000

@@ -113,7 +113,12 @@ class GatekeeperApp:
 
     async def run(self) -> None:
         # Controls first: a pause published before start-up must hold from the very first decision.
-        await self.feed.catch_up()
+        try:
+            await self.feed.catch_up()
+        except BaseException:
+            # The runtime never started (no broker): its producer was made, so it is closed here.
+            await self.runtime.publisher.stop()
+            raise
         self.metrics.paused_scopes.set(len(self.controls.paused))
         follow = asyncio.create_task(self.feed.follow(self._controls_changed))
         try:

@@ -16,6 +16,7 @@ from services.core import eventlines
 from services.core.cli import Command
 from services.core.clock import clock_from_spec
 from services.core.packs import PolicyFolder, pack_ids
+from services.core.runtime import clients
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.settings import CommonSettings, load
@@ -50,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def publish(lines: list[eventlines.EventLine], settings: CommonSettings) -> None:
+    await clients.check_topics(
+        settings, sorted({settings.topic(line.topic) for line in lines}), "collections-publish"
+    )
     publisher = Publisher(KafkaConnector(settings).producer("collections-publish"), settings, "publish", "")
     await publisher.start()
     try:

@@ -18,7 +18,7 @@ import orjson
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
-from services.core.cli import Command
+from services.core.cli import Command, problem
 from services.core.settings import CommonSettings, load
 from services.core.signing import ApprovalVerifier
 from services.reporting import provenance
@@ -49,7 +49,7 @@ def _with_log(
             settings = load(CommonSettings, **overrides)
             records = asyncio.run(read_records(settings))
         except (LogReadError, KafkaError) as exc:
-            print(f"reporting: cannot read the event log: {exc}", file=sys.stderr)
+            print(f"reporting: cannot read the event log: {problem(exc) or exc}", file=sys.stderr)
             return 2
         return run(args, records)
 

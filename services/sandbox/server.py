@@ -13,6 +13,8 @@ import signal
 from aiohttp import web
 
 from services.core.clock import clock_from_spec
+from services.core.runner import listening
+from services.core.settings import ConfigError
 from services.sandbox.settings import SandboxSettings
 from services.sandbox.smtp_server import MailStore, add_mail_routes, start_smtp_server
 from services.sandbox.twilio_api import create_twilio_app
@@ -26,9 +28,18 @@ async def serve(settings: SandboxSettings) -> None:
     # No access log: request lines carry phone numbers in their query strings.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.http_port)
-    await site.start()
-    smtp = await start_smtp_server(settings, store)
+    try:
+        site = web.TCPSite(runner, settings.host, settings.http_port)
+        await listening(site.start(), settings.host, settings.http_port, "SANDBOX_HOST, SANDBOX_HTTP_PORT")
+        smtp = await listening(
+            start_smtp_server(settings, store),
+            settings.host,
+            settings.smtp_port,
+            "SANDBOX_HOST, SANDBOX_SMTP_PORT",
+        )
+    except ConfigError:
+        await runner.cleanup()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

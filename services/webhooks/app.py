@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from schemas.topics import ACCOUNT
 from services.core.clock import Clock, clock_from_spec
 from services.core.metrics import PipelineMetrics
-from services.core.runner import serve
+from services.core.runner import listening, serve
 from services.core.runtime.connector import Connector, KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
@@ -85,7 +85,7 @@ class WebhooksApp:
         self._runner = edge.runner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
+        await listening(site.start(), self.config.host, self.config.port, "WEBHOOKS_HOST, WEBHOOKS_PORT")
         self.port = int(self._runner.addresses[0][1])
         log.info("webhooks listening on %s:%d", self.config.host, self.port)
 
@@ -104,9 +104,10 @@ class WebhooksApp:
         await self.publisher.publish(events, self.clock.now())
 
     async def run(self) -> None:
-        await self.start()
-        print(f"WEBHOOKS_READY http://{self.config.host}:{self.port}", flush=True)
         try:
+            # A start that fails half-way (no broker) closes what it opened, in stop.
+            await self.start()
+            print(f"WEBHOOKS_READY http://{self.config.host}:{self.port}", flush=True)
             await self._stopped.wait()
         finally:
             await self.stop()

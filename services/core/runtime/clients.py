@@ -10,6 +10,7 @@ without authentication.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -127,3 +128,37 @@ async def partitions(client: Consumer, topic: str) -> list[TopicPartition]:
         if topic in client._client.cluster.unauthorized_topics:
             raise TopicAuthorizationFailedError(topic)
     return [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or ())]
+
+
+async def require_topics(client: Consumer, settings: CommonSettings, topics: Iterable[str]) -> None:
+    """Fail at once, naming the prefix, if one of ``topics`` (physical names) is not on the broker or not
+    visible to this principal: with a wrong ``COLLECTIONS_TOPIC_PREFIX`` a producer would wait for the
+    topic's metadata, then fail without saying why."""
+    missing, refused = [], []
+    for topic in topics:
+        try:
+            if not await partitions(client, topic):
+                missing.append(topic)
+        except TopicAuthorizationFailedError:
+            refused.append(topic)
+    prefix = f"check COLLECTIONS_TOPIC_PREFIX (now {settings.topic_prefix!r})"
+    if refused:
+        raise ConfigError(
+            f"the Kafka broker refused this principal the topics {', '.join(refused)}: {prefix}; what each "
+            "principal may write and read: docs/operations.md, or `collections topics acls --format table`"
+        )
+    if missing:
+        raise ConfigError(
+            f"no topic {', '.join(missing)} on the broker at {settings.kafka_bootstrap}: {prefix}; "
+            "`collections topics apply` creates the catalog's topics"
+        )
+
+
+async def check_topics(settings: CommonSettings, topics: Iterable[str], client_id: str) -> None:
+    """``require_topics`` for a command that only produces: through a group-less consumer of its own."""
+    probe = consumer(settings, None, client_id)
+    try:
+        await probe.start()
+        await require_topics(probe, settings, topics)
+    finally:
+        await probe.stop()

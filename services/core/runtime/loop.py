@@ -35,6 +35,7 @@ from services.core import codec
 from services.core.clock import Clock, SharedClock, write_ack
 from services.core.deadletter import dead_letter_record
 from services.core.metrics import PipelineMetrics
+from services.core.runtime import clients
 from services.core.runtime.connector import Connector, KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
@@ -164,9 +165,16 @@ class Runtime:
             self.instance,
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        await self.publisher.start()
-        await self._consumer.start()
-        await self.stage.open(self)
+        try:
+            await self.publisher.start()
+            await self._consumer.start()
+            await clients.require_topics(self._consumer, self.settings, self._logical)
+            await self.stage.open(self)
+        except BaseException:
+            # A start that fails (no broker, no topics) closes the clients it opened.
+            await self._consumer.stop()
+            await self.publisher.stop()
+            raise
         self._consumer.subscribe(topics=list(self._logical), listener=_Rebalance(self))
 
     async def close(self) -> None:

@@ -50,7 +50,12 @@ class Publisher:
         self._sent: Counter[str] = Counter()
 
     async def start(self) -> None:
-        await self.producer.start()
+        try:
+            await self.producer.start()
+        except BaseException:
+            # A producer that could not reach the broker still holds its client: close it, not leak it.
+            await self.producer.stop()
+            raise
 
     async def stop(self) -> None:
         await self.producer.stop()

@@ -39,7 +39,12 @@ class TopicReader:
         return cls(clients.consumer(settings, None, client_id, **extra))
 
     async def start(self) -> None:
-        await self.consumer.start()
+        try:
+            await self.consumer.start()
+        except BaseException:
+            # A consumer that could not reach the broker still holds its client: close it, not leak it.
+            await self.consumer.stop()
+            raise
 
     async def stop(self) -> None:
         await self.consumer.stop()
