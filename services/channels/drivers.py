@@ -15,7 +15,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from schemas import events as ev
 from schemas import ids
-from schemas.callbacks import CallbackContext, Route, UnsubscribeToken, callback_url, unsubscribe_url
+from schemas.callbacks import (
+    BounceToken,
+    CallbackContext,
+    Route,
+    UnsubscribeToken,
+    bounce_address,
+    callback_url,
+    unsubscribe_url,
+)
 from schemas.vocab import Channel, OutcomeStatus
 from services.channels.outcomes import SendResult
 from services.channels.ports import (
@@ -243,6 +251,7 @@ class EmailDriver(_PortDriver[EmailSender]):
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ),
             bcc=(self.settings.archive_bcc,) if self.settings.archive_bcc else (),
+            return_path=self.return_path(approval),
         )
         sender = parseaddr(self.settings.mail_from)[1]
         return Rendered(approval.destination, sender, digest(message.subject, message.text), message)
@@ -252,6 +261,19 @@ class EmailDriver(_PortDriver[EmailSender]):
             debtor_id=approval.debtor_id, address=approval.destination, request_id=approval.request_id
         )
         return unsubscribe_url(self.settings.webhooks_base_url, self.links.sign(token.payload()))
+
+    def return_path(self, approval: ev.ContactApproved) -> str:
+        """The VERP envelope sender naming this request, when the bank has a bounce domain."""
+        if not self.settings.bounce_domain:
+            return ""
+        token = BounceToken(
+            request_id=approval.request_id,
+            debtor_id=approval.debtor_id,
+            account_id=approval.account_id,
+            strategy=approval.strategy,
+            arm=approval.arm,
+        )
+        return bounce_address(self.links.sign(token.payload()), self.settings.bounce_domain)
 
     async def send(self, prepared: Rendered) -> SendResult:
         assert isinstance(prepared.message, Email)

@@ -110,6 +110,8 @@ class Email:
     message_id: str
     headers: tuple[tuple[str, str], ...] = ()
     bcc: tuple[str, ...] = ()  # e.g. the bank's compliance archive
+    # The envelope sender (MAIL FROM), where bounces go; the From address when empty.
+    return_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
