@@ -31,12 +31,14 @@ from services.channels.ports import (
     Email,
     EmailSender,
     PlacedCall,
+    ProviderStatus,
     SentSms,
     Sms,
     SmsSender,
     VoiceCaller,
 )
 from services.channels.settings import ChannelsSettings
+from services.messaging import twilio
 from services.messaging.links import LinkSigner
 from services.messaging.templates import TemplateBook
 
@@ -75,6 +77,11 @@ class Driver(Protocol):
 
     async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         """The send if the provider has it (not one of ``taken``), None if it certainly has not."""
+        ...
+
+    async def settle(self, provider_ref: str) -> SendResult | None:
+        """The final status of a send whose callback did not come, asked of the provider; None while it is
+        not final. Raises ``CannotReconcile`` when the provider cannot tell (no record, or no way to ask)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -163,6 +170,9 @@ class SmsDriver(_PortDriver[SmsSender]):
             return None
         return self._result(found.provider_ref, found.segments, found.price, found.price_unit)
 
+    async def settle(self, provider_ref: str) -> SendResult | None:
+        return asked(await self.port.status(provider_ref), provider_ref, "message")
+
     def _result(self, provider_ref: str, segments: int, price: Decimal | None, unit: str) -> SendResult:
         """The provider's own segment count, and its charge when it reports one; until then (Twilio prices a
         message once it is final) the estimate of its segments times the configured price."""
@@ -215,6 +225,29 @@ class VoiceDriver(_PortDriver[VoiceCaller]):
         candidates = await self.port.placed_to(prepared.destination, (claimed_at - LOOKUP_SLACK).date())
         found = match_call(candidates, prepared, taken)
         return SendResult(OutcomeStatus.SENT, False, provider_ref=found.provider_ref) if found else None
+
+    async def settle(self, provider_ref: str) -> SendResult | None:
+        return asked(await self.port.status(provider_ref), provider_ref, "call")
+
+
+def asked(found: ProviderStatus | None, provider_ref: str, what: str) -> SendResult | None:
+    """A lookup's answer as the request's final result (what the lost callback would have said)."""
+    if found is None:
+        raise CannotReconcile(f"the provider has no record of the {what}")
+    if found.status is None:
+        return None
+    result = SendResult(
+        found.status,
+        True,
+        provider_ref=provider_ref,
+        error_code=found.error_code,
+        failure=twilio.failure(found.error_code),
+        detail=f"twilio status {found.provider_status} (asked: no callback came)",
+        duration_seconds=found.duration_seconds,
+    )
+    if found.price is not None:
+        return replace(result, cost=found.price.quantize(COST_QUANTUM), cost_currency=found.price_unit)
+    return result
 
 
 def match_call(candidates: list[PlacedCall], prepared: Rendered, taken: set[str]) -> PlacedCall | None:
@@ -285,6 +318,10 @@ class EmailDriver(_PortDriver[EmailSender]):
 
     async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         raise CannotReconcile("an SMTP relay cannot be asked whether it received a message")
+
+    async def settle(self, provider_ref: str) -> SendResult | None:
+        # Never reached: an email is final once the relay took it (a bounce, if any, comes on its own).
+        raise CannotReconcile("an SMTP relay cannot be asked what became of a message")
 
 
 def message_id(request_id: str, domain: str) -> str:
