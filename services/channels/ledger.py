@@ -47,6 +47,8 @@ class LedgerEntry(BaseModel):
     lease_until: float = 0.0
     provider_ref: str = ""
     outcome: OutcomeStatus | None = None
+    # The id that outcome went out under, when not the worker's own (the sweep uses the callback's).
+    outcome_id: str = ""
     # The rest of the outcome of a finished request, to publish it again if a crash came first.
     final: bool = False
     error_code: str | None = None

@@ -233,7 +233,7 @@ class ChannelWorker:
             # Finished, but a crash may have come before its outcome was out: publish it again (same id).
             recorded = entry.result()
             if recorded is not None:
-                event = self._outcome(job, recorded)
+                event = self._outcome(job, recorded, entry.outcome_id or None)
                 await self._publish(event, event.outcome_id, OUTCOMES, event.occurred_at)
             self.runtime.metrics.duplicates.labels(self.service).inc()
             return
@@ -446,13 +446,14 @@ class ChannelWorker:
         await self.runtime.publisher.send_event(event, event.outcome_id, event.occurred_at, OUTCOMES)
         self.metrics.sends.labels(self.channel.value, result.status.value).inc()
 
-    def _outcome(self, job: Job, result: SendResult) -> ev.ContactOutcome:
+    def _outcome(self, job: Job, result: SendResult, outcome_id: str | None = None) -> ev.ContactOutcome:
         return outcome(
             job.approval,
             result,
             provider=self.driver.provider,
             currency=self.config.price_currency,
             now=self.clock.now(),
+            outcome_id=outcome_id,
         )
 
     async def _publish(self, event: BaseModel, event_id: str, topic: str, now: datetime) -> None:
@@ -472,7 +473,13 @@ class ChannelWorker:
         due = self.ledger.awaiting_final(now - self.lost_after)
         for start in range(0, len(due), SWEEP_CHUNK):
             chunk = due[start : start + SWEEP_CHUNK]
-            await asyncio.gather(*(self._settle(partition, entry, now) for partition, entry in chunk))
+            settled = await asyncio.gather(
+                *(self._settle(partition, entry, now) for partition, entry in chunk), return_exceptions=True
+            )
+            # Every lookup of the chunk has ended before the first failure (refused credentials, the broker)
+            # goes up: nothing is left publishing behind a stopping worker.
+            if (fatal := next((r for r in settled if isinstance(r, BaseException)), None)) is not None:
+                raise fatal
         # Next: when the oldest send not yet due becomes due, and at least every quarter bound for the sends
         # still under way (and for sends confirmed after this sweep, each due a whole bound after it).
         upcoming = self.ledger.first_awaiting(now - self.lost_after)
@@ -524,7 +531,9 @@ class ChannelWorker:
         # with the same id.
         await self._publish(event, event.outcome_id, OUTCOMES, now)
         assert self.ledger is not None
-        settled = entry.model_copy(update={**_recorded(result), "provider_ref": entry.provider_ref})
+        settled = entry.model_copy(
+            update={**_recorded(result), "provider_ref": entry.provider_ref, "outcome_id": outcome_id}
+        )
         await (await self.ledger.write(partition, settled))
         self.metrics.lost_callbacks.labels(self.channel.value, result.status.value).inc()
 

@@ -5,6 +5,7 @@ and changes nothing; a bounce with a forged token is refused at RCPT."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import aiosmtplib
@@ -72,8 +73,14 @@ def bounces(webhooks: WebhooksApp, result: str) -> float:
 
 
 async def test_a_hard_bounce_ends_the_email_undelivered_and_a_soft_one_changes_nothing(
-    settings: CommonSettings, providers: Providers, workers: Workers, webhooks: WebhooksApp, tail: Tail
+    settings: CommonSettings,
+    providers: Providers,
+    workers: Workers,
+    webhooks: WebhooksApp,
+    tail: Tail,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     await providers.mail_faults(
         {
             GONE: {"code": 550, "stage": "bounce"},
@@ -109,6 +116,10 @@ async def test_a_hard_bounce_ends_the_email_undelivered_and_a_soft_one_changes_n
     assert [(o.status, o.final) for o in outcomes(tail, "r-full")] == [(OutcomeStatus.SENT, True)]
     assert [(o.status, o.final) for o in outcomes(tail, "r-fine")] == [(OutcomeStatus.SENT, True)]
     assert (bounces(webhooks, "hard"), bounces(webhooks, "soft"), bounces(webhooks, "forged")) == (1, 1, 0)
+    # Every service logged at INFO, the sandbox too: never an address, never a token.
+    assert "bounce for request r-gone: hard 5.1.1" in caplog.text
+    assert not any(address in caplog.text for address in (GONE, FULL, FINE))
+    assert "bounces+" not in caplog.text
 
 
 async def test_a_bounce_with_a_forged_token_is_refused_and_counted(webhooks: WebhooksApp, tail: Tail) -> None:
