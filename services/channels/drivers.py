@@ -171,7 +171,7 @@ class SmsDriver(_PortDriver[SmsSender]):
         return self._result(found.provider_ref, found.segments, found.price, found.price_unit)
 
     async def settle(self, provider_ref: str) -> SendResult | None:
-        return asked(await self.port.status(provider_ref), provider_ref, "message")
+        return asked(await self.port.status(provider_ref), provider_ref, "message", priced=False)
 
     def _result(self, provider_ref: str, segments: int, price: Decimal | None, unit: str) -> SendResult:
         """The provider's own segment count, and its charge when it reports one; until then (Twilio prices a
@@ -227,11 +227,12 @@ class VoiceDriver(_PortDriver[VoiceCaller]):
         return SendResult(OutcomeStatus.SENT, False, provider_ref=found.provider_ref) if found else None
 
     async def settle(self, provider_ref: str) -> SendResult | None:
-        return asked(await self.port.status(provider_ref), provider_ref, "call")
+        return asked(await self.port.status(provider_ref), provider_ref, "call", priced=True)
 
 
-def asked(found: ProviderStatus | None, provider_ref: str, what: str) -> SendResult | None:
-    """A lookup's answer as the request's final result (what the lost callback would have said)."""
+def asked(found: ProviderStatus | None, provider_ref: str, what: str, *, priced: bool) -> SendResult | None:
+    """A lookup's answer as the request's final result: what the lost callback would have said, its cost
+    included only when ``priced`` (a call's cost is on its final outcome; a message's was on its ``sent``)."""
     if found is None:
         raise CannotReconcile(f"the provider has no record of the {what}")
     if found.status is None:
@@ -245,7 +246,7 @@ def asked(found: ProviderStatus | None, provider_ref: str, what: str) -> SendRes
         detail=f"twilio status {found.provider_status} (asked: no callback came)",
         duration_seconds=found.duration_seconds,
     )
-    if found.price is not None:
+    if priced and found.price is not None:
         return replace(result, cost=found.price.quantize(COST_QUANTUM), cost_currency=found.price_unit)
     return result
 
