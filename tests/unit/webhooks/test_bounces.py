@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from schemas import events as ev
 from schemas import ids
@@ -21,6 +21,7 @@ from services.messaging.links import LinkSigner
 from services.webhooks.bounces import BounceReceiver
 from services.webhooks.dsn import Verdict, judge, parse
 from services.webhooks.metrics import WebhookMetrics
+from services.webhooks.settings import WebhooksSettings
 
 NOW = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
 DOMAIN = "bounce.bank.example"
@@ -229,3 +230,17 @@ async def test_a_bounce_the_broker_did_not_take_is_refused_for_now_so_the_sender
     rcpt, data = await deliver(handler, to, HARD)
     assert rcpt == "250 OK" and data is not None and data.startswith("451 4.")
     assert counted(registry, "hard") == 0
+
+
+def test_the_receiver_needs_both_its_port_and_its_domain() -> None:
+    base = {
+        "public_base_url": "http://127.0.0.1:8080",
+        "twilio_auth_tokens": "t" * 32,
+        "link_signing_keys": "k" * 32,
+    }
+    assert WebhooksSettings(**base, bounce_port=2526, bounce_domain=DOMAIN).bounce_domain == DOMAIN
+    assert WebhooksSettings(**base).bounce_port is None
+    with pytest.raises(ValidationError, match="go together"):
+        WebhooksSettings(**base, bounce_port=2526)
+    with pytest.raises(ValidationError):
+        WebhooksSettings(**base, bounce_port=2526, bounce_domain="not a domain")
