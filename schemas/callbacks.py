@@ -91,6 +91,9 @@ class BounceToken(_Signed):
     account_id: Annotated[str, Field(alias="a", min_length=1, max_length=200)]
     strategy: Annotated[str, Field(alias="s")] = ""
     arm: Annotated[str, Field(alias="arm")] = ""
+    # A keyed fingerprint of the debtor's address (never the address): the message's envelope is shared with
+    # any archive copy, so a DSN counts only for the recipient whose fingerprint this is.
+    recipient: Annotated[str, Field(alias="h", max_length=64)] = ""
 
     def payload(self) -> dict[str, Any]:
         # As for the unsubscribe token: the kind is always in, so no other signed token passes for this one.

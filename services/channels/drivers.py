@@ -306,6 +306,7 @@ class EmailDriver(_PortDriver[EmailSender]):
             account_id=approval.account_id,
             strategy=approval.strategy,
             arm=approval.arm,
+            recipient=self.links.fingerprint(approval.destination.lower()),
         )
         return bounce_address(self.links.sign(token.payload()), self.settings.bounce_domain)
 

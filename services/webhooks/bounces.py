@@ -88,27 +88,32 @@ class BounceReceiver:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
-        tokens = [t for t in (self.token(a) for a in envelope.rcpt_tos) if t is not None]
-        bounce = judge(envelope.original_content or b"")
-        if bounce.verdict is not Verdict.HARD:
-            self.metrics.bounces.labels(bounce.verdict.value).inc(len(tokens))
-            for token in tokens:
-                log.info(
-                    "bounce for request %s: %s %s", token.request_id, bounce.verdict.value, bounce.status
-                )
-            return "250 OK"
+        raw = envelope.original_content or b""
+        judged = [
+            (token, judge(raw, self._recipient_of(token)))
+            for token in (self.token(a) for a in envelope.rcpt_tos)
+            if token is not None
+        ]
         now = self.clock.now()
-        outcomes = [bounce_outcome(token, bounce, now) for token in tokens]
-        try:
-            await self.publish([(o, o.outcome_id) for o in outcomes])
-        except Exception as exc:
-            # The sending server keeps the DSN and tries again. Not the text: it may quote the event.
-            log.error("bounce not recorded, the sender will retry: %s", type(exc).__name__)
-            return "451 4.3.0 Bounce not recorded, try again later"
-        self.metrics.bounces.labels(Verdict.HARD.value).inc(len(outcomes))
-        for token in tokens:
-            log.info("bounce for request %s: hard %s, undelivered", token.request_id, bounce.status)
+        outcomes = [bounce_outcome(t, b, now) for t, b in judged if b.verdict is Verdict.HARD]
+        if outcomes:
+            try:
+                await self.publish([(o, o.outcome_id) for o in outcomes])
+            except Exception as exc:
+                # The sending server keeps the DSN and tries again. Not the text: it may quote the event.
+                log.error("bounce not recorded, the sender will retry: %s", type(exc).__name__)
+                return "451 4.3.0 Bounce not recorded, try again later"
+        for token, bounce in judged:
+            self.metrics.bounces.labels(bounce.verdict.value).inc()
+            log.info("bounce for request %s: %s %s", token.request_id, bounce.verdict.value, bounce.status)
         return "250 OK"
+
+    def _recipient_of(self, token: BounceToken) -> Callable[[str], bool] | None:
+        """Whether a DSN's recipient is the one the token's email went to (the message may also have gone to
+        an archive copy, in the same envelope); a token without a fingerprint takes every recipient."""
+        if not token.recipient:
+            return None
+        return lambda address: token.recipient in self.links.fingerprints(address)
 
 
 async def start_bounce_server(receiver: BounceReceiver, host: str, port: int) -> asyncio.Server:

@@ -2,8 +2,9 @@
 bounce says about each recipient, and what that means for the request (RFC 3463 status codes).
 
 A DSN is a ``multipart/report; report-type=delivery-status`` whose ``message/delivery-status`` part holds one
-block of per-message fields, then one block per recipient (``Action``, ``Status``). Only the status classes
-are kept: the recipient's address and the diagnostic text (which quotes it) never leave this module.
+block of per-message fields, then one block per recipient (``Final-Recipient``, ``Action``, ``Status``). The
+recipient's address is only handed to the caller's matcher (which request's recipient is it?), never kept in
+a verdict; the diagnostic text, which quotes it, is never read.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.message import Message
 from enum import StrEnum
 
@@ -22,18 +24,21 @@ _STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 class Verdict(StrEnum):
     """What a bounce means for the request: ``hard`` (5.x.x: it will never be delivered), ``soft`` (4.x.x:
-    the relay keeps trying), ``no_failure`` (delivered, relayed or expanded), ``not_dsn`` (any other mail)."""
+    the relay keeps trying), ``no_failure`` (delivered, relayed or expanded), ``not_dsn`` (any other mail),
+    ``other_recipient`` (a report about none of the request's recipients)."""
 
     HARD = "hard"
     SOFT = "soft"
     NO_FAILURE = "no_failure"
     NOT_DSN = "not_dsn"
+    OTHER_RECIPIENT = "other_recipient"  # about another recipient of the message (an archive copy)
 
 
 @dataclass(frozen=True, slots=True)
 class RecipientStatus:
     action: str  # failed, delayed, delivered, relayed, expanded (lower case)
     status: str  # "5.1.1"
+    recipient: str = field(default="", repr=False)  # Final-Recipient's address, lower case: for matching only
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +72,23 @@ def _recipients(part: Message) -> list[RecipientStatus] | None:
         match = _STATUS.match(str(block.get("Status", "")))
         if match is None:
             continue
-        found.append(RecipientStatus(str(block.get("Action", "")).strip().lower(), ".".join(match.groups())))
+        # "rfc822; alex@example.net": the address type, then the address.
+        recipient = str(block.get("Final-Recipient", "")).partition(";")[2].strip().strip("<>").lower()
+        action = str(block.get("Action", "")).strip().lower()
+        found.append(RecipientStatus(action, ".".join(match.groups()), recipient))
     return found or None
 
 
-def judge(raw: bytes) -> Bounce:
-    """A message to a bounce address, judged: any recipient's 5.x.x makes it hard, else any 4.x.x soft."""
+def judge(raw: bytes, ours: Callable[[str], bool] | None = None) -> Bounce:
+    """A message to a bounce address, judged on the recipients ``ours`` accepts (all without it): any 5.x.x
+    makes it hard, else any 4.x.x soft."""
     recipients = parse(raw)
     if recipients is None:
         return Bounce(Verdict.NOT_DSN)
+    if ours is not None:
+        recipients = [r for r in recipients if ours(r.recipient)]
+        if not recipients:
+            return Bounce(Verdict.OTHER_RECIPIENT)
     hard = [r for r in recipients if r.status.startswith("5")]
     if hard:
         return Bounce(Verdict.HARD, hard[0].status, address_failure(hard[0].status))

@@ -42,7 +42,8 @@ class WebhookMetrics:
         self.bounces = Counter(
             "collections_webhooks_bounces_total",
             "Mail to the bounce receiver by result: hard (5.x.x, request undelivered), soft (4.x.x, no "
-            "change), no_failure, not_dsn, forged (refused: no valid token)",
+            "change), no_failure, not_dsn, other_recipient (about an archive copy), forged (refused: no "
+            "valid token)",
             ["result"],
             registry=registry,
         )

@@ -133,3 +133,18 @@ async def test_a_bounce_with_a_forged_token_is_refused_and_counted(webhooks: Web
     assert bounces(webhooks, "forged") == 1
     await tail.settle()
     assert outcomes(tail, "r-any") == []
+
+
+async def test_a_bounce_of_the_archive_copy_leaves_the_debtor_s_email_sent(
+    settings: CommonSettings, providers: Providers, workers: Workers, webhooks: WebhooksApp, tail: Tail
+) -> None:
+    # The compliance archive's copy shares the envelope, so its DSN comes to the same bounce address.
+    archive = "archive@bank.example"
+    await providers.mail_faults({archive: {"code": 550, "stage": "bounce"}})
+    await workers.start(Channel.EMAIL, bounce_domain=DOMAIN, archive_bcc=archive)
+    await publish(settings, [email("r-archived", FINE)], time=START)
+
+    await eventually(lambda: bounces(webhooks, "other_recipient") == 1)
+    await tail.settle()
+    assert [(o.status, o.final) for o in outcomes(tail, "r-archived")] == [(OutcomeStatus.SENT, True)]
+    assert bounces(webhooks, "hard") == 0

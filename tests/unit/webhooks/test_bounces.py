@@ -244,3 +244,26 @@ def test_the_receiver_needs_both_its_port_and_its_domain() -> None:
         WebhooksSettings(**base, bounce_port=2526)
     with pytest.raises(ValidationError):
         WebhooksSettings(**base, bounce_port=2526, bounce_domain="not a domain")
+
+
+async def test_a_bounce_of_another_recipient_of_the_message_changes_nothing_for_the_request() -> None:
+    # The token fingerprints the debtor's address; the message also went to an archive copy, same envelope.
+    handler, published, registry = receiver()
+    token = TOKEN.model_copy(update={"recipient": SIGNER.fingerprint("alex.doe@example.net")})
+    to = bounce_address(SIGNER.sign(token.payload()), DOMAIN)
+    archive = HARD.replace(b"alex.doe@example.net", b"archive@bank.example")
+    assert await deliver(handler, to, archive) == ("250 OK", "250 OK")
+    assert published.events == []
+    assert counted(registry, "other_recipient") == 1
+    # The debtor's own bounce (the address as the remote server spells it) still counts.
+    assert await deliver(handler, to, HARD.replace(b"alex.doe@", b"Alex.Doe@")) == ("250 OK", "250 OK")
+    [outcome] = published.events
+    assert isinstance(outcome, ev.ContactOutcome) and outcome.status is OutcomeStatus.UNDELIVERED
+
+
+def test_a_fingerprint_names_an_address_without_showing_it_and_survives_a_key_rotation() -> None:
+    fingerprint = SIGNER.fingerprint("alex.doe@example.net")
+    assert "alex" not in fingerprint and len(fingerprint) == 12
+    assert fingerprint != SIGNER.fingerprint("other@example.net")
+    rotated = LinkSigner([SecretStr("n" * 32), SecretStr("k" * 32)])  # a new key signs, the old one verifies
+    assert fingerprint in rotated.fingerprints("alex.doe@example.net")
