@@ -106,8 +106,9 @@ BOUNCE_LOCAL_PART = "bounces"
 
 def bounce_address(token: str, domain: str) -> str:
     """The envelope sender (MAIL FROM) of one email. A signed token is base64url with one dot: valid in a
-    dot-atom local part. Its length exceeds RFC 5321's 64-octet recommendation; the bounce receiver takes
-    it, and relays accept long local parts (VERP as the large senders practise it)."""
+    dot-atom local part. It is longer than RFC 5321's 64-octet limit for a local part, which the bounce
+    receiver and the common mail servers do not enforce; docs/channels.md says what a server that does
+    enforce it does."""
     return f"{BOUNCE_LOCAL_PART}+{token}@{domain}"
 
 
