@@ -84,6 +84,11 @@ class Bouncer:
     def pending(self) -> int:
         return len(self._tasks)
 
+    def close(self) -> None:
+        """Drop the DSNs not yet sent (the sandbox is stopping: a real server would keep them queued)."""
+        for task in self._tasks:
+            task.cancel()
+
     def bounce(self, return_path: str, message: bytes) -> None:
         if self.port is None or not return_path:
             log.info("bounce not sent: no bounce server configured or a null sender")

@@ -198,6 +198,7 @@ class SmtpSandbox:
     server: asyncio.Server
     ca_file: Path | None
     temporary: tempfile.TemporaryDirectory[str] | None = None
+    bouncer: Bouncer | None = None
 
     @property
     def port(self) -> int:
@@ -205,6 +206,8 @@ class SmtpSandbox:
 
     def close(self) -> None:
         self.server.close()
+        if self.bouncer is not None:
+            self.bouncer.close()
         if self.temporary is not None:
             self.temporary.cleanup()
 
@@ -214,7 +217,8 @@ async def start_smtp_server(settings: SandboxSettings, store: MailStore) -> Smtp
     and the stored mail says which it did)."""
     # aiosmtpd logs every command line at INFO, full recipient addresses included.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    handler = SandboxSmtpHandler(store, Bouncer(settings.smtp_bounce_host, settings.smtp_bounce_port))
+    bouncer = Bouncer(settings.smtp_bounce_host, settings.smtp_bounce_port)
+    handler = SandboxSmtpHandler(store, bouncer)
     temporary: tempfile.TemporaryDirectory[str] | None = None
     ca_file: Path | None = None
     if settings.smtp_tls_cert is not None and settings.smtp_tls_key is not None:
@@ -237,7 +241,7 @@ async def start_smtp_server(settings: SandboxSettings, store: MailStore) -> Smtp
         settings.host,
         settings.smtp_port,
     )
-    return SmtpSandbox(server, ca_file, temporary)
+    return SmtpSandbox(server, ca_file, temporary, bouncer)
 
 
 MAIL_STORE = web.AppKey("mail_store", MailStore)
