@@ -81,6 +81,46 @@ class UnsubscribeToken(_Signed):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class BounceToken(_Signed):
+    """The request an email's envelope sender (its VERP Return-Path) names, so that a bounce finds it: ids
+    only, never the recipient's address (the Return-Path travels in every relay's logs and in every DSN)."""
+
+    kind: Annotated[Literal["bounce"], Field(alias="k")] = "bounce"
+    request_id: Annotated[str, Field(alias="r", min_length=1, max_length=200)]
+    debtor_id: Annotated[str, Field(alias="d", min_length=1, max_length=200)]
+    account_id: Annotated[str, Field(alias="a", min_length=1, max_length=200)]
+    strategy: Annotated[str, Field(alias="s")] = ""
+    arm: Annotated[str, Field(alias="arm")] = ""
+    # A keyed fingerprint of the debtor's address (never the address): the message's envelope is shared with
+    # any archive copy, so a DSN counts only for the recipient whose fingerprint this is.
+    recipient: Annotated[str, Field(alias="h", max_length=64)] = ""
+
+    def payload(self) -> dict[str, Any]:
+        # As for the unsubscribe token: the kind is always in, so no other signed token passes for this one.
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# The local part of every bounce address before its token: ``bounces+<token>@<bounce domain>``.
+BOUNCE_LOCAL_PART = "bounces"
+
+
+def bounce_address(token: str, domain: str) -> str:
+    """The envelope sender (MAIL FROM) of one email. A signed token is base64url with one dot: valid in a
+    dot-atom local part. It is longer than RFC 5321's 64-octet limit for a local part, which the bounce
+    receiver and the common mail servers do not enforce; docs/channels.md says what a server that does
+    enforce it does."""
+    return f"{BOUNCE_LOCAL_PART}+{token}@{domain}"
+
+
+def bounce_token(address: str, domain: str) -> str | None:
+    """The token of a bounce address at ``domain`` (case-insensitive domain, exact local part), or None."""
+    local, at, host = address.strip().strip("<>").rpartition("@")
+    prefix = f"{BOUNCE_LOCAL_PART}+"
+    if not at or host.lower() != domain.lower() or not local.startswith(prefix):
+        return None
+    return local[len(prefix) :] or None
+
+
 def callback_url(base: str, route: Route, request_id: str, context_token: str) -> str:
     query = urlencode({REQUEST_PARAM: request_id, CONTEXT_PARAM: context_token})
     return f"{base.rstrip('/')}{route.value}?{query}"

@@ -23,6 +23,7 @@ class Observer(StrEnum):
 
     WORKER = "worker"  # the channel worker, from the provider's answer to a create or a lookup
     CALLBACK = "callback"  # a provider's status callback
+    BOUNCE = "bounce"  # a delivery status notification (DSN) a mail server sent back
     KEYPAD = "keypad"  # a key pressed on the voice menu
     GATEKEEPER = "gatekeeper"  # a request the gatekeeper ended (blocked, expired)
 
@@ -83,6 +84,12 @@ def outcome_id(request_id: str, status: OutcomeStatus, observer: Observer) -> st
     """One id per (request, status, who observed it): the worker's ``sent`` and the webhook's ``delivered``
     are different facts; the same fact observed twice has the same id."""
     return deterministic_id("outcome", request_id, status.value, observer.value)
+
+
+def final_status_id(request_id: str, status: OutcomeStatus) -> str:
+    """The provider's final status of a request, whether its callback told the webhooks or the worker's sweep
+    asked for it after the callback did not come: one fact, one id, applied once."""
+    return outcome_id(request_id, status, Observer.CALLBACK)
 
 
 def provider_opt_out_id(request_id: str) -> str:

@@ -72,6 +72,15 @@ class SmsSenderContract:
         found = await harness.sender.sent_to("+14152000002", harness.since)
         assert [(m.provider_ref, m.body, m.from_) for m in found] == [(receipt.provider_ref, "first", FROM)]
 
+    async def test_a_message_s_status_is_asked_by_its_reference_and_an_unknown_one_has_none(
+        self, harness: SmsHarness
+    ) -> None:
+        receipt = await harness.sender.send(sms("+14152000004", "status"))
+        found = await harness.sender.status(receipt.provider_ref)
+        assert found is not None and found.provider_status  # under way, or already final
+        assert found.status in (None, OutcomeStatus.DELIVERED)
+        assert await harness.sender.status("SM" + "0" * 32) is None
+
     async def test_an_invalid_number_is_a_permanent_21211(self, harness: SmsHarness) -> None:
         await harness.fail("+14152000004", "invalid_number", None)
         with pytest.raises(PermanentSendError) as refused:
@@ -128,6 +137,14 @@ class VoiceCallerContract:
         assert receipt.provider_ref and receipt.status is OutcomeStatus.SENT
         found = await harness.caller.placed_to("+14152000011", harness.since)
         assert [(c.provider_ref, c.from_) for c in found] == [(receipt.provider_ref, FROM)]
+
+    async def test_a_call_s_status_is_asked_by_its_reference_and_an_unknown_one_has_none(
+        self, harness: VoiceHarness
+    ) -> None:
+        receipt = await harness.caller.call(call("+14152000012"))
+        found = await harness.caller.status(receipt.provider_ref)
+        assert found is not None and found.provider_status
+        assert await harness.caller.status("CA" + "0" * 32) is None
 
     async def test_an_invalid_number_is_a_permanent_21211(self, harness: VoiceHarness) -> None:
         await harness.fail("+14152000012", "invalid_number", None)

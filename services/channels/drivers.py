@@ -15,7 +15,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from schemas import events as ev
 from schemas import ids
-from schemas.callbacks import CallbackContext, Route, UnsubscribeToken, callback_url, unsubscribe_url
+from schemas.callbacks import (
+    BounceToken,
+    CallbackContext,
+    Route,
+    UnsubscribeToken,
+    bounce_address,
+    callback_url,
+    unsubscribe_url,
+)
 from schemas.vocab import Channel, OutcomeStatus
 from services.channels.outcomes import SendResult
 from services.channels.ports import (
@@ -23,12 +31,14 @@ from services.channels.ports import (
     Email,
     EmailSender,
     PlacedCall,
+    ProviderStatus,
     SentSms,
     Sms,
     SmsSender,
     VoiceCaller,
 )
 from services.channels.settings import ChannelsSettings
+from services.messaging import twilio
 from services.messaging.links import LinkSigner
 from services.messaging.templates import TemplateBook
 
@@ -67,6 +77,11 @@ class Driver(Protocol):
 
     async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         """The send if the provider has it (not one of ``taken``), None if it certainly has not."""
+        ...
+
+    async def settle(self, provider_ref: str) -> SendResult | None:
+        """The final status of a send whose callback did not come, asked of the provider; None while it is
+        not final. Raises ``CannotReconcile`` when the provider cannot tell (no record, or no way to ask)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -155,6 +170,9 @@ class SmsDriver(_PortDriver[SmsSender]):
             return None
         return self._result(found.provider_ref, found.segments, found.price, found.price_unit)
 
+    async def settle(self, provider_ref: str) -> SendResult | None:
+        return asked(await self.port.status(provider_ref), provider_ref, "message", priced=False)
+
     def _result(self, provider_ref: str, segments: int, price: Decimal | None, unit: str) -> SendResult:
         """The provider's own segment count, and its charge when it reports one; until then (Twilio prices a
         message once it is final) the estimate of its segments times the configured price."""
@@ -208,6 +226,30 @@ class VoiceDriver(_PortDriver[VoiceCaller]):
         found = match_call(candidates, prepared, taken)
         return SendResult(OutcomeStatus.SENT, False, provider_ref=found.provider_ref) if found else None
 
+    async def settle(self, provider_ref: str) -> SendResult | None:
+        return asked(await self.port.status(provider_ref), provider_ref, "call", priced=True)
+
+
+def asked(found: ProviderStatus | None, provider_ref: str, what: str, *, priced: bool) -> SendResult | None:
+    """A lookup's answer as the request's final result: what the lost callback would have said, its cost
+    included only when ``priced`` (a call's cost is on its final outcome; a message's was on its ``sent``)."""
+    if found is None:
+        raise CannotReconcile(f"the provider has no record of the {what}")
+    if found.status is None:
+        return None
+    result = SendResult(
+        found.status,
+        True,
+        provider_ref=provider_ref,
+        error_code=found.error_code,
+        failure=twilio.failure(found.error_code),
+        detail=f"twilio status {found.provider_status} (asked: no callback came)",
+        duration_seconds=found.duration_seconds,
+    )
+    if priced and found.price is not None:
+        return replace(result, cost=found.price.quantize(COST_QUANTUM), cost_currency=found.price_unit)
+    return result
+
 
 def match_call(candidates: list[PlacedCall], prepared: Rendered, taken: set[str]) -> PlacedCall | None:
     """A call has no text to recognise: any call from our number to this one not attributed to another
@@ -243,6 +285,7 @@ class EmailDriver(_PortDriver[EmailSender]):
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ),
             bcc=(self.settings.archive_bcc,) if self.settings.archive_bcc else (),
+            return_path=self.return_path(approval),
         )
         sender = parseaddr(self.settings.mail_from)[1]
         return Rendered(approval.destination, sender, digest(message.subject, message.text), message)
@@ -252,6 +295,20 @@ class EmailDriver(_PortDriver[EmailSender]):
             debtor_id=approval.debtor_id, address=approval.destination, request_id=approval.request_id
         )
         return unsubscribe_url(self.settings.webhooks_base_url, self.links.sign(token.payload()))
+
+    def return_path(self, approval: ev.ContactApproved) -> str:
+        """The VERP envelope sender naming this request, when the bank has a bounce domain."""
+        if not self.settings.bounce_domain:
+            return ""
+        token = BounceToken(
+            request_id=approval.request_id,
+            debtor_id=approval.debtor_id,
+            account_id=approval.account_id,
+            strategy=approval.strategy,
+            arm=approval.arm,
+            recipient=self.links.fingerprint(approval.destination.lower()),
+        )
+        return bounce_address(self.links.sign(token.payload()), self.settings.bounce_domain)
 
     async def send(self, prepared: Rendered) -> SendResult:
         assert isinstance(prepared.message, Email)
@@ -263,6 +320,10 @@ class EmailDriver(_PortDriver[EmailSender]):
 
     async def find(self, prepared: Rendered, claimed_at: datetime, taken: set[str]) -> SendResult | None:
         raise CannotReconcile("an SMTP relay cannot be asked whether it received a message")
+
+    async def settle(self, provider_ref: str) -> SendResult | None:
+        # Never reached: an email is final once the relay took it (a bounce, if any, comes on its own).
+        raise CannotReconcile("an SMTP relay cannot be asked what became of a message")
 
 
 def message_id(request_id: str, domain: str) -> str:

@@ -31,6 +31,12 @@ class LedgerEntry(BaseModel):
 
     request_id: str
     channel: Channel
+    # Whose request: what an outcome the worker publishes later (the lost-callback sweep) is about. Empty on
+    # entries written before the sweep existed.
+    debtor_id: str = ""
+    account_id: str = ""
+    strategy: str = ""
+    arm: str = ""
     state: LedgerState
     attempt: int = 0
     destination: str
@@ -41,6 +47,8 @@ class LedgerEntry(BaseModel):
     lease_until: float = 0.0
     provider_ref: str = ""
     outcome: OutcomeStatus | None = None
+    # The id that outcome went out under, when not the worker's own (the sweep uses the callback's).
+    outcome_id: str = ""
     # The rest of the outcome of a finished request, to publish it again if a crash came first.
     final: bool = False
     error_code: str | None = None
@@ -54,6 +62,13 @@ class LedgerEntry(BaseModel):
     @property
     def settled(self) -> bool:
         return self.state is not LedgerState.CLAIMED
+
+    @property
+    def awaiting_final(self) -> bool:
+        """Sent, and the provider's final status (its callback) still to come: the sweep may ask for it."""
+        return (
+            self.state is LedgerState.SENT and not self.final and bool(self.provider_ref and self.debtor_id)
+        )
 
     def expired(self, now: datetime, retention: timedelta) -> bool:
         """Finished long ago: any redelivery of its approval is long expired and would not be sent."""

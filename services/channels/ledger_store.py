@@ -54,6 +54,28 @@ class SendLedger:
             if entry.destination == destination and entry.provider_ref
         }
 
+    def awaiting_final(self, sent_by: datetime) -> list[tuple[int, LedgerEntry]]:
+        """Sends made at or before ``sent_by`` whose final status has not come, oldest first."""
+        found = [
+            (partition, entry)
+            for partition, entries in self._entries.items()
+            for entry in entries.values()
+            if entry.awaiting_final and entry.claimed_at <= sent_by
+        ]
+        return sorted(found, key=lambda item: item[1].claimed_at)
+
+    def first_awaiting(self, sent_after: datetime) -> datetime | None:
+        """When the oldest send made after ``sent_after`` and still awaiting its final status was made."""
+        return min(
+            (
+                e.claimed_at
+                for entries in self._entries.values()
+                for e in entries.values()
+                if e.awaiting_final and e.claimed_at > sent_after
+            ),
+            default=None,
+        )
+
     async def write(self, partition: int, entry: LedgerEntry) -> asyncio.Future[Any]:
         """Record ``entry``; the returned future resolves once the broker has acknowledged it."""
         self._entries.setdefault(partition, {})[entry.request_id] = entry

@@ -16,7 +16,8 @@ class ChannelMetrics:
         )
         self.provider_seconds = Histogram(
             "collections_channel_provider_seconds",
-            "Latency of provider calls (send: create a message, call or mail; lookup: reconcile)",
+            "Latency of provider calls (send: create a message, call or mail; lookup: reconcile; status: "
+            "ask for a final status whose callback did not come)",
             ["channel", "operation"],
             registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
@@ -32,6 +33,13 @@ class ChannelMetrics:
             "collections_channel_reconciliations_total",
             "Lookups of claimed sends whose result was unknown, by result (found, not_found, unknown)",
             ["channel", "result"],
+            registry=registry,
+        )
+        self.lost_callbacks = Counter(
+            "collections_channel_lost_callbacks_total",
+            "Sends whose final status callback had not come within the bound, settled by asking the "
+            "provider, by the outcome it gave (unknown: the provider could not tell)",
+            ["channel", "outcome"],
             registry=registry,
         )
         self.auth_failures = Counter(

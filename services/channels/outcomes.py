@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from schemas import events as ev
 from schemas import ids
-from schemas.vocab import FailureKind, OutcomeStatus
+from schemas.vocab import Channel, FailureKind, OutcomeStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,15 +26,40 @@ class SendResult:
     segments: int = 0
     cost: Decimal = Decimal(0)
     cost_currency: str | None = None  # None: the worker's configured price currency
+    duration_seconds: int = 0  # a call's, when the provider reported it
+
+
+class Request(Protocol):
+    """Whose request an outcome is about: an approval, or the send ledger's entry of it."""
+
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def debtor_id(self) -> str: ...
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def strategy(self) -> str: ...
+    @property
+    def arm(self) -> str: ...
 
 
 def outcome(
-    approval: ev.ContactApproved, result: SendResult, *, provider: str, currency: str, now: datetime
+    approval: Request,
+    result: SendResult,
+    *,
+    provider: str,
+    currency: str,
+    now: datetime,
+    outcome_id: str | None = None,
 ) -> ev.ContactOutcome:
-    """``currency`` is the worker's price currency, for a result whose cost the provider did not price."""
+    """``currency`` is the worker's price currency, for a result whose cost the provider did not price;
+    ``outcome_id`` replaces the worker's own id for a fact another observer may report too."""
     return ev.ContactOutcome(
         debtor_id=approval.debtor_id,
-        outcome_id=ids.outcome_id(approval.request_id, result.status, ids.Observer.WORKER),
+        outcome_id=outcome_id or ids.outcome_id(approval.request_id, result.status, ids.Observer.WORKER),
         request_id=approval.request_id,
         account_id=approval.account_id,
         channel=approval.channel,
@@ -45,6 +71,7 @@ def outcome(
         failure=result.failure,
         detail=result.detail[:500],
         segments=result.segments,
+        duration_seconds=result.duration_seconds,
         cost=result.cost,
         cost_currency=result.cost_currency or currency,
         strategy=approval.strategy,

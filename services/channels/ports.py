@@ -49,6 +49,19 @@ class SentSms:
     price_unit: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    """What the provider says of one send it has on record, asked by its reference: ``status`` once it is
+    final (the outcome its callback would have carried), None while it is still under way."""
+
+    provider_status: str
+    status: OutcomeStatus | None
+    error_code: str | None = None
+    price: Decimal | None = None  # as on ``SmsReceipt``
+    price_unit: str = ""
+    duration_seconds: int = 0
+
+
 class SmsSender(Protocol):
     provider: str
 
@@ -58,6 +71,10 @@ class SmsSender(Protocol):
 
     async def sent_to(self, to: str, since: date) -> list[SentSms]:
         """Messages to ``to`` created on or after the day ``since`` (UTC), newest first."""
+        ...
+
+    async def status(self, provider_ref: str) -> ProviderStatus | None:
+        """The message's status now; None if the provider has no such message."""
         ...
 
     async def aclose(self) -> None: ...
@@ -97,6 +114,10 @@ class VoiceCaller(Protocol):
         """Calls to ``to`` created on or after the day ``since`` (UTC), newest first."""
         ...
 
+    async def status(self, provider_ref: str) -> ProviderStatus | None:
+        """The call's status now; None if the provider has no such call."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -110,6 +131,8 @@ class Email:
     message_id: str
     headers: tuple[tuple[str, str], ...] = ()
     bcc: tuple[str, ...] = ()  # e.g. the bank's compliance archive
+    # The envelope sender (MAIL FROM), where bounces go; the From address when empty.
+    return_path: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,9 @@ class ChannelsSettings(TemplatesSettings):
     smtp_pool_size: Annotated[int, Field(ge=1, le=64)] = 4
     mail_from: str = "Example Bank <collections@bank.example>"
     archive_bcc: str | None = None
+    # The domain whose MX is the webhooks' bounce receiver: every email's envelope sender becomes
+    # bounces+<signed request token>@<this domain> (VERP). Empty: the From address, and no bounce comes back.
+    bounce_domain: Annotated[str, Field(pattern=r"^([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+$")] | None = None
 
     # What the worker adds to every template.
     company: str = "Example Bank"
@@ -86,6 +89,10 @@ class ChannelsSettings(TemplatesSettings):
     # After the provider refused the credentials, the worker sends nothing more but stays up this long before
     # it exits (3): more than two of Prometheus's 15 s scrapes, so the refusal count reaches the alert.
     refused_linger_seconds: Annotated[float, Field(ge=0, le=600)] = 35.0
+    # An SMS or call whose final status callback has not come this long (worker clock) after it was sent is
+    # looked up with the provider; one the provider still cannot finish this long after is ``unknown``.
+    lost_callback_after_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    lost_callback_give_up_seconds: Annotated[float, Field(gt=0)] = 86400.0
 
     @model_validator(mode="before")
     @classmethod

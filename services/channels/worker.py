@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 # How often finished ledger entries past their retention are dropped from memory and the topic.
 PRUNE_INTERVAL_SECONDS = 3600.0
+# Sends a sweep asks about at once (each still waits for one of the worker's in-flight slots).
+SWEEP_CHUNK = 200
 
 
 class _Abandoned(Exception):
@@ -102,6 +104,9 @@ class ChannelWorker:
         self.verifier = ApprovalVerifier(channel_settings.approval_keys)
         self._runtime: Runtime | None = None
         self.ledger: SendLedger | None = None
+        self.lost_after = timedelta(seconds=channel_settings.lost_callback_after_seconds)
+        self.give_up_after = timedelta(seconds=channel_settings.lost_callback_give_up_seconds)
+        self._next_sweep: datetime | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -149,6 +154,8 @@ class ChannelWorker:
         self.ledger.drop(partitions)
 
     def next_due(self) -> datetime | None:
+        # The lost-callback sweep is no stop of its own for a stepped clock's driver: it runs at the first
+        # tick at or after its time (before that tick is acknowledged), so it never multiplies the steps.
         return None
 
     def scheduled(self) -> int:
@@ -161,6 +168,8 @@ class ChannelWorker:
         if time.monotonic() >= self._next_prune:
             await self.ledger.prune(self.clock.now())
             self._next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
+        if self._next_sweep is None or self.clock.now() >= self._next_sweep:
+            await self._sweep()
         jobs: dict[str, list[Job]] = defaultdict(list)
         for inbound in batch:
             approval = inbound.envelope.event
@@ -224,7 +233,7 @@ class ChannelWorker:
             # Finished, but a crash may have come before its outcome was out: publish it again (same id).
             recorded = entry.result()
             if recorded is not None:
-                event = self._outcome(job, recorded)
+                event = self._outcome(job, recorded, entry.outcome_id or None)
                 await self._publish(event, event.outcome_id, OUTCOMES, event.occurred_at)
             self.runtime.metrics.duplicates.labels(self.service).inc()
             return
@@ -304,6 +313,7 @@ class ChannelWorker:
         entry = LedgerEntry(
             request_id=job.approval.request_id,
             channel=self.channel,
+            **_about(job.approval),
             state=LedgerState.CLAIMED,
             attempt=attempt,
             destination=prepared.destination,
@@ -368,6 +378,7 @@ class ChannelWorker:
         entry = LedgerEntry(
             request_id=job.approval.request_id,
             channel=self.channel,
+            **_about(job.approval),
             state=LedgerState.SENT,
             attempt=attempt,
             destination=prepared.destination,
@@ -417,6 +428,7 @@ class ChannelWorker:
         entry = LedgerEntry(
             request_id=job.approval.request_id,
             channel=self.channel,
+            **_about(job.approval),
             state=state,
             destination=job.approval.destination,
             claimed_at=self.clock.now(),
@@ -434,18 +446,96 @@ class ChannelWorker:
         await self.runtime.publisher.send_event(event, event.outcome_id, event.occurred_at, OUTCOMES)
         self.metrics.sends.labels(self.channel.value, result.status.value).inc()
 
-    def _outcome(self, job: Job, result: SendResult) -> ev.ContactOutcome:
+    def _outcome(self, job: Job, result: SendResult, outcome_id: str | None = None) -> ev.ContactOutcome:
         return outcome(
             job.approval,
             result,
             provider=self.driver.provider,
             currency=self.config.price_currency,
             now=self.clock.now(),
+            outcome_id=outcome_id,
         )
 
     async def _publish(self, event: BaseModel, event_id: str, topic: str, now: datetime) -> None:
         """Publish and wait for the broker's acknowledgement."""
         await (await self.runtime.publisher.send_event(event, event_id, now, topic))
+
+    # ---- lost callbacks ---------------------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        """Settle the sends whose final status callback has not come within ``lost_after`` by asking the
+        provider. The worker does not see callbacks, so it asks about every SMS and call still without a
+        final status of its own once the bound has passed; the answer carries the callback's own outcome id,
+        so where the callback did come, consumers apply the same fact once. A send the provider has no
+        record of, or still cannot finish ``give_up_after`` after it was sent, ends ``unknown``."""
+        assert self.ledger is not None
+        now = self.clock.now()
+        due = self.ledger.awaiting_final(now - self.lost_after)
+        for start in range(0, len(due), SWEEP_CHUNK):
+            chunk = due[start : start + SWEEP_CHUNK]
+            settled = await asyncio.gather(
+                *(self._settle(partition, entry, now) for partition, entry in chunk), return_exceptions=True
+            )
+            # Every lookup of the chunk has ended before the first failure (refused credentials, the broker)
+            # goes up: nothing is left publishing behind a stopping worker.
+            if (fatal := next((r for r in settled if isinstance(r, BaseException)), None)) is not None:
+                raise fatal
+        # Next: when the oldest send not yet due becomes due, and at least every quarter bound for the sends
+        # still under way (and for sends confirmed after this sweep, each due a whole bound after it).
+        upcoming = self.ledger.first_awaiting(now - self.lost_after)
+        self._next_sweep = now + min(self.lost_after / 4, timedelta(minutes=15))
+        if upcoming is not None:
+            self._next_sweep = min(self._next_sweep, upcoming + self.lost_after)
+
+    async def _settle(self, partition: int, entry: LedgerEntry, now: datetime) -> None:
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                result = await self.driver.settle(entry.provider_ref)
+            except CannotReconcile as exc:
+                result = SendResult(
+                    OutcomeStatus.UNKNOWN, True, provider_ref=entry.provider_ref, detail=str(exc)
+                )
+            except AuthenticationError:
+                self.metrics.auth_failures.labels(self.channel.value).inc()
+                log.critical("%s: the provider refused our credentials; stopping", self.service)
+                self.runtime.stop()
+                raise
+            except SendError as exc:
+                log.warning("request %s: final status lookup failed (%s)", entry.request_id, exc)
+                result = None
+            self._observe("status", started)
+        if result is None:
+            if now < entry.claimed_at + self.give_up_after:
+                return  # still under way (or the lookup failed): asked again at the next sweep
+            result = SendResult(
+                OutcomeStatus.UNKNOWN,
+                True,
+                provider_ref=entry.provider_ref,
+                detail=f"no final status from the provider {self.give_up_after} after the send",
+            )
+        if result.status is OutcomeStatus.UNKNOWN:
+            outcome_id = ids.outcome_id(entry.request_id, OutcomeStatus.UNKNOWN, ids.Observer.WORKER)
+            log.error("request %s: final status unknown: %s", entry.request_id, result.detail)
+        else:
+            outcome_id = ids.final_status_id(entry.request_id, result.status)
+        event = outcome(
+            entry,
+            result,
+            provider=self.driver.provider,
+            currency=self.config.price_currency,
+            now=now,
+            outcome_id=outcome_id,
+        )
+        # The outcome first: a crash before the ledger says final makes the next sweep publish it again,
+        # with the same id.
+        await self._publish(event, event.outcome_id, OUTCOMES, now)
+        assert self.ledger is not None
+        settled = entry.model_copy(
+            update={**_recorded(result), "provider_ref": entry.provider_ref, "outcome_id": outcome_id}
+        )
+        await (await self.ledger.write(partition, settled))
+        self.metrics.lost_callbacks.labels(self.channel.value, result.status.value).inc()
 
     # ---- plumbing ---------------------------------------------------------------------------------
 
@@ -465,6 +555,16 @@ class ChannelWorker:
         self.metrics.provider_seconds.labels(self.channel.value, operation).observe(
             time.perf_counter() - started
         )
+
+
+def _about(approval: ev.ContactApproved) -> dict[str, str]:
+    """Whose request a ledger entry is, for an outcome published without the approval at hand."""
+    return {
+        "debtor_id": approval.debtor_id,
+        "account_id": approval.account_id,
+        "strategy": approval.strategy,
+        "arm": approval.arm,
+    }
 
 
 def _recorded(result: SendResult) -> dict[str, Any]:

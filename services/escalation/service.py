@@ -76,6 +76,25 @@ _OFFERED = frozenset(
 )
 
 
+# Emails the relay accepted whose bounce may still come: the last few keep their reference (where they went),
+# so that a hard bounce days later still marks the address unusable.
+BOUNCE_WINDOW = 4
+
+
+def _awaiting_bounces(
+    requests: dict[str, RequestRef], event: ev.ContactOutcome, pending: list[str]
+) -> dict[str, RequestRef]:
+    """The account's request references once ``event`` finished its request: an email accepted by the relay
+    (``sent``) stays among the few that await a bounce, anything else goes."""
+    kept = {r: v for r, v in requests.items() if r != event.request_id}
+    if event.channel is Channel.EMAIL and event.status is OutcomeStatus.SENT:
+        kept[event.request_id] = requests[event.request_id]
+        awaiting = [r for r in kept if r not in pending]
+        for old in awaiting[:-BOUNCE_WINDOW]:
+            del kept[old]
+    return kept
+
+
 class Counted(StrEnum):
     """What the handler counts; ``EscalationMetrics`` declares a metric for each."""
 
@@ -449,8 +468,9 @@ class Escalation:
                 Retry(step=ref.step, channel=ref.channel, attempt=ref.attempt + 1, at=at),
             ]
         if event.final or event.status in _FINAL_NO_RETRY:
-            update["pending"] = [r for r in account.pending if r != event.request_id]
-            update["requests"] = {r: v for r, v in account.requests.items() if r != event.request_id}
+            pending = [r for r in account.pending if r != event.request_id]
+            update["pending"] = pending
+            update["requests"] = _awaiting_bounces(account.requests, event, pending)
         return _with(case, account.model_copy(update=update)) if update else case
 
     # ---- scheduled work ----------------------------------------------------------------------

@@ -27,6 +27,14 @@ class LinkSigner:
         body = _b64(orjson.dumps(dict(payload), option=orjson.OPT_SORT_KEYS))
         return f"{body}.{_b64(_mac(self._keys[0], body))}"
 
+    def fingerprint(self, text: str) -> str:
+        """A short keyed digest of ``text`` (an address a token must name without showing it)."""
+        return _fingerprint(self._keys[0], text)
+
+    def fingerprints(self, text: str) -> set[str]:
+        """``text``'s fingerprint under every configured key: what a token signed before a rotation holds."""
+        return {_fingerprint(key, text) for key in self._keys}
+
     def verify(self, token: str) -> dict[str, object] | None:
         """The payload of a token signed with any configured key, or None for anything else."""
         body, dot, signature = token.partition(".")
@@ -43,6 +51,11 @@ class LinkSigner:
         except (ValueError, orjson.JSONDecodeError):
             return None
         return payload if isinstance(payload, dict) else None
+
+
+def _fingerprint(key: bytes, text: str) -> str:
+    # Domain-separated from the token MACs, so that no fingerprint is ever a valid signature.
+    return _b64(hmac.new(key, b"fingerprint\x1f" + text.encode(), hashlib.sha256).digest()[:9])
 
 
 def _mac(key: bytes, body: str) -> bytes:

@@ -61,12 +61,13 @@ class FaultSpec(BaseModel):
 
 
 class SmtpFault(BaseModel):
-    """An SMTP reply for one recipient, at RCPT or at DATA; ``times`` makes it fail N times, then accept."""
+    """An SMTP reply for one recipient, at RCPT or at DATA, or after accepting (``bounce``: a DSN with that
+    reply goes to the envelope sender); ``times`` makes it fail N times, then accept."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: Annotated[int, Field(ge=400, le=599)]
-    stage: Literal["rcpt", "data"] = "rcpt"
+    stage: Literal["rcpt", "data", "bounce"] = "rcpt"
     times: PositiveInt | None = None
     message: str | None = None
 
@@ -103,6 +104,10 @@ class SandboxSettings(BaseSettings):
     call_price_per_minute: Decimal = Decimal("0.0140")
     price_unit: str = "USD"
     smtp_faults: dict[str, SmtpFault] = {}
+    # Where DSNs of ``bounce`` faults are delivered: the bounce domain's mail server (the webhooks' bounce
+    # receiver). None: bounce faults are accepted and nothing comes back, like a server that never bounces.
+    smtp_bounce_host: str = "127.0.0.1"
+    smtp_bounce_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     # STARTTLS is always offered: with this certificate and key, or with one generated at start for
     # smtp_tls_names, whose CA certificate is written to smtp_ca_file (a temporary file when unset).
     smtp_tls_cert: Path | None = None

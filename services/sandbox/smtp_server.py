@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.core.clock import Clock
 from services.sandbox.settings import SandboxSettings, SmtpFault
+from services.sandbox.smtp_bounces import Bouncer, dsn
 from services.sandbox.smtp_tls import generated_context, server_context
 from services.sandbox.twilio_api import RESET_HOOKS
 
@@ -151,8 +152,9 @@ class MailStore:
 class SandboxSmtpHandler:
     """aiosmtpd handler: refuses recipients or DATA as the faults say, stores everything else."""
 
-    def __init__(self, store: MailStore) -> None:
+    def __init__(self, store: MailStore, bouncer: Bouncer | None = None) -> None:
         self._store = store
+        self._bouncer = bouncer
 
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -173,7 +175,19 @@ class SandboxSmtpHandler:
         raw = envelope.original_content or b""
         stored = self._store.store(envelope.mail_from, list(envelope.rcpt_tos), raw, session.ssl is not None)
         log.info("mail stored id=%s recipients=%d size=%d", stored.id, len(stored.rcpt_tos), len(raw))
+        self._bounce(stored)
         return f"250 OK: queued as {stored.id}"
+
+    def _bounce(self, stored: StoredMail) -> None:
+        """Accepted, but to be bounced: the DSN goes to the envelope sender after the 250."""
+        if self._bouncer is None:
+            return
+        for address in stored.rcpt_tos:
+            reply = self._store.fault_reply(address, "bounce")
+            if reply is not None:
+                log.info("bouncing rcpt=%s reply=%s", mask_address(address), reply[:3])
+                report = dsn(stored.raw, stored.mail_from, address, reply, stored.received_at)
+                self._bouncer.bounce(stored.mail_from, report)
 
 
 @dataclass
@@ -184,6 +198,7 @@ class SmtpSandbox:
     server: asyncio.Server
     ca_file: Path | None
     temporary: tempfile.TemporaryDirectory[str] | None = None
+    bouncer: Bouncer | None = None
 
     @property
     def port(self) -> int:
@@ -191,6 +206,8 @@ class SmtpSandbox:
 
     def close(self) -> None:
         self.server.close()
+        if self.bouncer is not None:
+            self.bouncer.close()
         if self.temporary is not None:
             self.temporary.cleanup()
 
@@ -200,7 +217,8 @@ async def start_smtp_server(settings: SandboxSettings, store: MailStore) -> Smtp
     and the stored mail says which it did)."""
     # aiosmtpd logs every command line at INFO, full recipient addresses included.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    handler = SandboxSmtpHandler(store)
+    bouncer = Bouncer(settings.smtp_bounce_host, settings.smtp_bounce_port)
+    handler = SandboxSmtpHandler(store, bouncer)
     temporary: tempfile.TemporaryDirectory[str] | None = None
     ca_file: Path | None = None
     if settings.smtp_tls_cert is not None and settings.smtp_tls_key is not None:
@@ -223,7 +241,7 @@ async def start_smtp_server(settings: SandboxSettings, store: MailStore) -> Smtp
         settings.host,
         settings.smtp_port,
     )
-    return SmtpSandbox(server, ca_file, temporary)
+    return SmtpSandbox(server, ca_file, temporary, bouncer)
 
 
 MAIL_STORE = web.AppKey("mail_store", MailStore)

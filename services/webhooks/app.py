@@ -20,6 +20,7 @@ from services.core.runtime.reader import TopicReader
 from services.core.settings import CommonSettings
 from services.messaging.templates import TemplateBook
 from services.webhooks import edge
+from services.webhooks.bounces import BounceReceiver, start_bounce_server
 from services.webhooks.directory import Directory
 from services.webhooks.keywords import Matcher
 from services.webhooks.metrics import WebhookMetrics
@@ -66,6 +67,8 @@ class WebhooksApp:
             self.metrics,
         )
         self.port = 0
+        self.bounce_port = 0
+        self._bounces: asyncio.Server | None = None
         self._runner: web.AppRunner | None = None
         self._follow: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -88,9 +91,19 @@ class WebhooksApp:
         await listening(site.start(), self.config.host, self.config.port, "WEBHOOKS_HOST, WEBHOOKS_PORT")
         self.port = int(self._runner.addresses[0][1])
         log.info("webhooks listening on %s:%d", self.config.host, self.port)
+        if self.config.bounce_port is not None and self.config.bounce_domain is not None:
+            receiver = BounceReceiver(
+                self.config.bounce_domain, self.hooks.links, self.publish, self.clock, self.metrics
+            )
+            self._bounces = await start_bounce_server(receiver, self.config.host, self.config.bounce_port)
+            self.bounce_port = int(self._bounces.sockets[0].getsockname()[1])
+            log.info("bounce receiver listening on %s:%d", self.config.host, self.bounce_port)
 
     async def stop(self) -> None:
         # Requests in hand finish (their events are acknowledged) before the producer closes.
+        if self._bounces is not None:
+            self._bounces.close()
+            await self._bounces.wait_closed()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.directory.stop()

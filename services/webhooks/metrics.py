@@ -39,6 +39,14 @@ class WebhookMetrics:
             "Inbound SMS from a number no debtor profile has",
             registry=registry,
         )
+        self.bounces = Counter(
+            "collections_webhooks_bounces_total",
+            "Mail to the bounce receiver by result: hard (5.x.x, request undelivered), soft (4.x.x, no "
+            "change), no_failure, not_dsn, other_recipient (about an archive copy), forged (refused: no "
+            "valid token)",
+            ["result"],
+            registry=registry,
+        )
         self.request_seconds = Histogram(
             "collections_webhooks_request_seconds",
             "Time to answer a webhook, events acknowledged by Kafka included",

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.core.settings import DEPLOY_DIR, HttpUrl, Secrets, SigningKeys
@@ -28,6 +28,11 @@ class WebhooksSettings(BaseSettings):
     # One keyword file per language (<language>.toml): the opt-out, opt-in and help words of inbound SMS.
     optout_keywords: Path = DEPLOY_DIR / "optout"
 
+    # The bounce receiver (SMTP) the bank's bounce domain points its MX at; off unless both are set. The
+    # domain is the channel workers' CHANNELS_BOUNCE_DOMAIN.
+    bounce_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    bounce_domain: Annotated[str, Field(pattern=r"^([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+$")] | None = None
+
     # Voice menu.
     agent_number: str = ""
     gather_timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 6
@@ -38,3 +43,9 @@ class WebhooksSettings(BaseSettings):
     reply_valid_hours: Annotated[int, Field(ge=1)] = 24
     # How long an inbound SMS waits for the debtor directory to read what was published before it.
     directory_wait_seconds: Annotated[float, Field(ge=0)] = 2.0
+
+    @model_validator(mode="after")
+    def _bounces_whole(self) -> WebhooksSettings:
+        if (self.bounce_port is None) != (self.bounce_domain is None):
+            raise ValueError("bounce_port and bounce_domain go together")
+        return self

@@ -22,6 +22,7 @@ from services.channels.ports import (
     Email,
     EmailReceipt,
     PlacedCall,
+    ProviderStatus,
     SentSms,
     Sms,
     SmsReceipt,
@@ -73,11 +74,20 @@ def _before_create(kind: str | None, *, sms: bool) -> None:
         raise AuthenticationError("Authentication Error - invalid username", code="20003")
 
 
+def _status(final: dict[str, ProviderStatus], ref: str, known: set[str]) -> ProviderStatus | None:
+    """A send the fake has: final once a test said so, else still under way; None for any other."""
+    if ref in final:
+        return final[ref]
+    return ProviderStatus("sent", None) if ref in known else None
+
+
 class FakeSms:
     provider = "fake"
 
     def __init__(self, now: datetime | None = None) -> None:
         self.messages: list[SentSms] = []
+        # What a status lookup answers once a test finished a send (its callback lost or not).
+        self.final: dict[str, ProviderStatus] = {}
         self.faults = _Faults()
         self._now = now or datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -104,6 +114,9 @@ class FakeSms:
     async def sent_to(self, to: str, since: date) -> list[SentSms]:
         return [m for m in reversed(self.messages) if m.to == to and m.created_at.date() >= since]
 
+    async def status(self, provider_ref: str) -> ProviderStatus | None:
+        return _status(self.final, provider_ref, {m.provider_ref for m in self.messages})
+
     async def aclose(self) -> None:
         return None
 
@@ -113,6 +126,7 @@ class FakeVoice:
 
     def __init__(self, now: datetime | None = None) -> None:
         self.calls: list[tuple[Call, PlacedCall]] = []
+        self.final: dict[str, ProviderStatus] = {}
         self.faults = _Faults()
         self._now = now or datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -130,6 +144,9 @@ class FakeVoice:
 
     async def placed_to(self, to: str, since: date) -> list[PlacedCall]:
         return [p for _, p in reversed(self.calls) if p.to == to and p.created_at.date() >= since]
+
+    async def status(self, provider_ref: str) -> ProviderStatus | None:
+        return _status(self.final, provider_ref, {p.provider_ref for _, p in self.calls})
 
     async def aclose(self) -> None:
         return None

@@ -165,9 +165,8 @@ class SmtpEmail:
         recipients = [message.to, *message.bcc]
         utf8 = not all(address.isascii() for address in [message.from_, *recipients])
         try:
-            await connection.mail(
-                parseaddr(message.from_)[1], options=["SMTPUTF8"] if utf8 else [], encoding="utf-8"
-            )
+            sender = message.return_path or parseaddr(message.from_)[1]
+            await connection.mail(sender, options=["SMTPUTF8"] if utf8 else [], encoding="utf-8")
             refused: dict[str, str] = {}
             for address in recipients:
                 try:

@@ -114,6 +114,27 @@ class TwilioRest:
             url, query = page.get("next_page_uri"), None
         return items
 
+    async def fetch(self, resource: str, sid: str) -> dict[str, Any] | None:
+        """GET one Message or Call by its sid; None when Twilio has no such resource (404)."""
+        try:
+            response = await self._client.get(f"{self._prefix}/{resource}/{sid}.json")
+        except httpx.TransportError as exc:
+            raise TransientSendError(f"could not fetch from {resource}: {type(exc).__name__}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            error = _error(response, created_may_exist=False)
+            if isinstance(error, AuthenticationError):
+                raise error
+            raise TransientSendError(f"could not fetch from {resource}: {error}", code=error.code)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise TransientSendError(f"Twilio answered a fetch from {resource} unreadably") from exc
+        if not isinstance(body, dict):
+            raise TransientSendError(f"Twilio answered a fetch from {resource} without a resource")
+        return body
+
 
 def _error(response: httpx.Response, *, created_may_exist: bool) -> SendError:
     try:

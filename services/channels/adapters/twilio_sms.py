@@ -9,9 +9,9 @@ from typing import Any
 
 from schemas.vocab import OutcomeStatus
 from services.channels.adapters.twilio_rest import TwilioRest, twilio_time
-from services.channels.ports import SentSms, Sms, SmsReceipt
+from services.channels.ports import ProviderStatus, SentSms, Sms, SmsReceipt
 from services.messaging.sms import count_segments
-from services.messaging.twilio import MESSAGE_STATUS
+from services.messaging.twilio import FINAL_MESSAGE_STATUSES, MESSAGE_STATUS
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -54,6 +54,15 @@ class TwilioSms:
             )
             for item in found
         ]
+
+    async def status(self, provider_ref: str) -> ProviderStatus | None:
+        found = await self._rest.fetch("Messages", provider_ref)
+        if found is None:
+            return None
+        status = str(found.get("status"))
+        final = MESSAGE_STATUS.get(status) if status in FINAL_MESSAGE_STATUSES else None
+        error = found.get("error_code")
+        return ProviderStatus(status, final, str(error) if error else None, **_price(found))
 
     async def aclose(self) -> None:
         await self._rest.aclose()

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 
 from schemas.vocab import OutcomeStatus
 from services.channels.adapters.twilio_rest import TwilioRest, twilio_time
-from services.channels.ports import Call, CallReceipt, PlacedCall
+from services.channels.ports import Call, CallReceipt, PlacedCall, ProviderStatus
+from services.messaging.twilio import FINAL_CALL_STATUSES, call_outcome
 
 
 class TwilioVoice:
@@ -42,6 +43,21 @@ class TwilioVoice:
             )
             for item in found
         ]
+
+    async def status(self, provider_ref: str) -> ProviderStatus | None:
+        found = await self._rest.fetch("Calls", provider_ref)
+        if found is None:
+            return None
+        status = str(found.get("status"))
+        answered_by = found.get("answered_by")
+        final = call_outcome(status, str(answered_by) if answered_by else None)
+        try:
+            duration = int(str(found.get("duration") or 0))
+        except ValueError:
+            duration = 0
+        return ProviderStatus(
+            status, final if status in FINAL_CALL_STATUSES else None, duration_seconds=duration
+        )
 
     async def aclose(self) -> None:
         await self._rest.aclose()

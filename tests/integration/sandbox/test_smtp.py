@@ -1,20 +1,24 @@
 """The SMTP sandbox: mail stored with its headers and read back over HTTP, recipient faults at RCPT and
-DATA (451 that clears, 550 that stays), partial refusals, and STARTTLS: always offered, with a certificate
-generated at start (verified against the CA file it writes) or a configured one; a client that sends in
-clear is still served, and the stored mail says so."""
+DATA (451 that clears, 550 that stays), partial refusals, bounces (accepted, then a DSN to the envelope
+sender), and STARTTLS: always offered, with a certificate generated at start (verified against the CA file it
+writes) or a configured one; a client that sends in clear is still served, and the stored mail says so."""
 
 from __future__ import annotations
 
+import asyncio
+import email
 import ssl
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import pytest
+from aiosmtpd.smtp import SMTP
 
 from devtools.certificates import generate
-from tests.integration.sandbox.conftest import MakeSandbox, Sandbox
+from tests.integration.sandbox.conftest import MakeSandbox, Sandbox, eventually
 
 SENDER = "collections@bank.example"
 
@@ -176,3 +180,47 @@ async def test_starttls_with_a_configured_certificate(make_sandbox: MakeSandbox,
 
     [mail] = await sandbox.mail()
     assert mail["tls"] is True
+
+
+class Collector:
+    """A bounce domain's mail server: keeps what it receives, envelope included."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+async def test_a_bounce_fault_accepts_the_mail_then_returns_a_dsn_to_the_envelope_sender(
+    make_sandbox: MakeSandbox,
+) -> None:
+    collector = Collector()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(collector), "127.0.0.1", 0)
+    try:
+        port = int(server.sockets[0].getsockname()[1])
+        sandbox = await make_sandbox(
+            smtp_bounce_port=port, smtp_faults={"gone@example.com": {"code": 550, "stage": "bounce"}}
+        )
+        refused, _ = await send(sandbox, "gone@example.com")
+        assert refused == {}  # accepted: the bounce comes afterwards, as from a remote server
+        [(mail_from, rcpt_tos, raw)] = await eventually(lambda: collector.received)
+    finally:
+        server.close()
+    assert mail_from == "<>" or mail_from == ""  # the null reverse path: no bounce of a bounce
+    assert rcpt_tos == [SENDER]
+    report = email.message_from_bytes(raw)
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    explanation, status, headers = report.get_payload()
+    assert explanation.get_content_type() == "text/plain"
+    assert headers.get_content_type() == "text/rfc822-headers"
+    assert status.get_content_type() == "message/delivery-status"
+    _, recipient = status.get_payload()
+    assert (recipient["Action"], recipient["Status"]) == ("failed", "5.1.1")
+    assert recipient["Final-Recipient"] == "rfc822; gone@example.com"
+    assert b"Message-ID: <req-42@outreach.bank.example>" in raw  # the original's headers
+    [stored] = await sandbox.mail()
+    assert stored["rcpt_tos"] == ["gone@example.com"]

@@ -699,3 +699,46 @@ def test_three_unanswered_calls_ask_once_for_the_emergency_contact_with_nothing_
         [OutcomeStatus.NO_ANSWER, OutcomeStatus.CONVERSATION, OutcomeStatus.BUSY]
     )
     assert [r for r in reached.requests() if r.destination == "+12125550177"] == []
+
+
+def _email_outcome(
+    request_id: str, status: OutcomeStatus, at: datetime, **fields: object
+) -> ev.ContactOutcome:
+    return ev.ContactOutcome(
+        debtor_id="d1",
+        outcome_id=f"o-{request_id}-{status.value}",
+        request_id=request_id,
+        account_id="a1",
+        channel=Channel.EMAIL,
+        status=status,
+        final=True,
+        occurred_at=at,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("bounced", [True, False])
+def test_a_hard_bounce_after_the_relay_accepted_the_email_moves_next_emails_to_the_fallback(
+    bounced: bool,
+) -> None:
+    world = World()
+    world.nights(1, 3)
+    world.replay.run_until(at_day(3, 14))
+    [email] = [r for r in world.requests() if r.channel is Channel.EMAIL]
+    assert email.step.endswith("email-plan")
+    world.send(_email_outcome(email.request_id, OutcomeStatus.SENT, at_day(3, 14)), at_day(3, 14))
+    if bounced:
+        # Days later the recipient's server sends its DSN: 5.1.1, no such mailbox.
+        bounce = _email_outcome(
+            email.request_id,
+            OutcomeStatus.UNDELIVERED,
+            at_day(5, 14),
+            error_code="5.1.1",
+            failure=FailureKind.UNREACHABLE_DESTINATION,
+        )
+        world.send(bounce, at_day(5, 14))
+    world.nights(4, 28)
+    world.replay.run_until(at_day(28, 20))
+    notice = world.requests()[-1]
+    assert notice.step.endswith("email-notice")
+    assert notice.channel is (Channel.SMS if bounced else Channel.EMAIL)
