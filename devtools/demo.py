@@ -19,19 +19,21 @@ import secrets
 import shutil
 import signal
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 from pydantic import BaseModel
 
 from devtools.localkafka import LocalKafka, free_port
 from devtools.processes import Service
+from devtools.progress import DayProgress, figures
 from devtools.stepper import Stepper
 from schemas.topics import DISPATCH
 from schemas.vocab import Channel
@@ -111,7 +113,9 @@ class Stack:
                 "SANDBOX_CLOCK": common["COLLECTIONS_CLOCK"],
                 "SANDBOX_INBOUND_URL": f"{stack.webhooks_url}/twilio/messages/inbound",
                 "SANDBOX_CALLBACK_DELAY_MS": "2",
-                "SANDBOX_GATHER_WAIT_MS": "3000",
+                # The driver answers every call at its menu (keys or silence) at its next idle reading:
+                # this only bounds the wait for a driver that stopped reading.
+                "SANDBOX_GATHER_WAIT_MS": "60000",
                 "SANDBOX_SEED": str(options.seed),
             },
             "SANDBOX_READY",
@@ -243,7 +247,7 @@ class Simulation:
         self.bank = CoreBanking(debtors)
         self.customers = Customers(self.options.seed, self.bank)
         self.settings = stack.kafka.settings("core-banking")
-        self.actions: list[tuple[datetime, int, Payment | AgentPromise]] = []
+        self.actions: list[tuple[datetime, str, str, int, Payment | AgentPromise]] = []
         self._seq = itertools.count()
         self.seen = {"messages": 0, "mail": 0, "calls": 0}
         self.answered: set[str] = set()
@@ -277,24 +281,27 @@ class Simulation:
                 await self.publisher.start()
                 try:
                     await self._publish([d.profile() for d in self.debtors])
-                    started = time.monotonic()
-                    for day in range(self.options.days):
-                        self.day = day + 1
-                        today = START + timedelta(days=day)
-                        night = datetime.combine(today, dtime(2), tzinfo=UTC)
-                        await self._advance(night)
-                        for action in self.customers.self_cures(today, night):
-                            if isinstance(action, Payment):
-                                self._schedule(action)
-                        await self._publish([*self._booked(), *self.bank.end_of_day(today, night)])
-                        self._progress(day + 1, started)
+                    with DayProgress(self.options.days) as progress:
+                        for day in range(self.options.days):
+                            await self._play(day)
+                            progress.update(day + 1, figures(self.counts, self.bank.recovered, self.steps))
                     await self._advance(
                         datetime.combine(START + timedelta(days=self.options.days), dtime(), tzinfo=UTC)
                     )
                 finally:
                     await self.publisher.stop()
             self.ledger = await self._received()
-        print(file=sys.stderr)
+
+    async def _play(self, day: int) -> None:
+        """Day ``day`` (from 0): the night's batch of core banking, with what was booked during the day."""
+        self.day = day + 1
+        today = START + timedelta(days=day)
+        night = datetime.combine(today, dtime(2), tzinfo=UTC)
+        await self._advance(night)
+        for action in self.customers.self_cures(today, night):
+            if isinstance(action, Payment):
+                self._schedule(action)
+        await self._publish([*self._booked(), *self.bank.end_of_day(today, night)])
 
     async def _received(self) -> dict[str, int]:
         """What the providers received: messages and calls created at the Twilio sandbox, mail stored."""
@@ -342,13 +349,16 @@ class Simulation:
         return self.stepper.now
 
     def _schedule(self, action: Payment | AgentPromise) -> None:
-        heapq.heappush(self.actions, (action.at, next(self._seq), action))
+        # Ties at one instant go by account, not by the order the contacts were harvested in.
+        heapq.heappush(
+            self.actions, (action.at, action.debtor_id, action.account_id, next(self._seq), action)
+        )
 
     def _booked(self) -> list[BaseModel]:
         """Payments and promises taken during the day, booked by core banking in its end-of-day batch."""
         events: list[BaseModel] = []
         while self.actions and self.actions[0][0] <= self._now:
-            _, _, action = heapq.heappop(self.actions)
+            *_, action = heapq.heappop(self.actions)
             if isinstance(action, Payment):
                 events.extend(self.bank.pay(action))
             else:
@@ -379,7 +389,7 @@ class Simulation:
             self.seen["messages"] += 1
             debtor = self.by_phone.get(message["to"])
             if debtor is not None and message["status"] == "delivered":
-                actions = self.customers.on_message(debtor.debtor_id, Channel.SMS, message["sid"], now)
+                actions = self.customers.on_message(debtor.debtor_id, Channel.SMS, _contact_key(message), now)
                 replies |= any(isinstance(a, Reply) for a in actions)
                 await self._react(actions)
         mail = (await self.http.get("/_sandbox/mail", params={"after": self.seen["mail"]})).json()
@@ -388,9 +398,8 @@ class Simulation:
             for rcpt in item["rcpt_tos"]:
                 debtor = self.by_email.get(rcpt)
                 if debtor is not None:
-                    await self._react(
-                        self.customers.on_message(debtor.debtor_id, Channel.EMAIL, item["id"], now)
-                    )
+                    key = item["message_id"] or item["id"]
+                    await self._react(self.customers.on_message(debtor.debtor_id, Channel.EMAIL, key, now))
         if replies:
             await self.stepper.wait_idle(300)
 
@@ -402,10 +411,14 @@ class Simulation:
             if call["awaiting_input"] and call["sid"] not in self.answered:
                 debtor = self.by_phone.get(call["to"])
                 self.answered.add(call["sid"])
-                if debtor is None:
-                    continue
                 assert self.stepper.now is not None
-                actions = self.customers.on_call(debtor.debtor_id, call["sid"], self.stepper.now)
+                actions = (
+                    self.customers.on_call(
+                        debtor.debtor_id, _contact_key(call), call["sid"], self.stepper.now
+                    )
+                    if debtor is not None
+                    else []  # not one of ours: silence
+                )
                 for action in actions:
                     if isinstance(action, Keypad):
                         await self.http.post(
@@ -449,17 +462,11 @@ class Simulation:
     def _count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
 
-    def _progress(self, day: int, started: float) -> None:
-        elapsed = time.monotonic() - started
-        payments, promises = self.counts.get("PaymentPosted", 0), self.counts.get("PromiseToPayRecorded", 0)
-        print(
-            f"\rday {day:3}/{self.options.days}  recovered {self.bank.recovered:>14,.2f}  "
-            f"payments {payments:5}  promises {promises:4}  replies {self.counts.get('replies', 0):3}  "
-            f"clock stops {self.steps:5}  {elapsed:6.0f}s",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+
+def _contact_key(resource: dict[str, Any]) -> str:
+    """What a customer's reaction to a message or call is seeded by: the platform's request id, the same in
+    every run of a seed (the provider's sid is random), else the sid."""
+    return str(resource.get("request_id") or resource["sid"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -519,6 +526,8 @@ def report(stack: Stack, ledger: dict[str, int]) -> int:
     print(render_text(result, checked))
     html = stack.options.out / "report.html"
     html.write_text(render_html(result, checked), encoding="utf-8")
+    document = {"report": result.model_dump(mode="json"), "audit": checked.model_dump(mode="json")}
+    (stack.options.out / "report.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     # A call the provider placed but that never connected is not an attempt in the report, yet was received.
     reported = {
         c.channel: c.attempted + c.outcomes.get("not_connected", 0) * (c.channel == "voice")

@@ -87,10 +87,13 @@ class Stepper:
             await asyncio.sleep(0.03)
 
     async def idle(self) -> bool:
-        # Cheapest first: acknowledgements are files; lag asks the broker; probes ask the sandboxes.
-        if self.unacked():
+        # Probes at every reading, even while the rest is busy: a probe may act for the simulated customers
+        # (answer a call waiting at its menu), and how soon it does must not depend on how long the rest
+        # takes. Then the cheap check (acknowledgements are files), then lag (asks the broker).
+        probed = all([await probe() for probe in self.probes])
+        if not probed or self.unacked():
             return False
-        return not await self.lagging() and all([await probe() for probe in self.probes])
+        return not await self.lagging()
 
     def next_due(self) -> datetime | None:
         """The earliest scheduled instant any service reported, so the driver can jump straight to it."""
