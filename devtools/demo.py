@@ -15,9 +15,12 @@ import asyncio
 import heapq
 import itertools
 import logging
+import os
 import secrets
+import shlex
 import shutil
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,6 +34,7 @@ import httpx
 import orjson
 from pydantic import BaseModel
 
+from devtools import localkafka
 from devtools.localkafka import LocalKafka, free_port
 from devtools.processes import Service
 from devtools.progress import DayProgress, figures
@@ -57,6 +61,8 @@ from services.simulator.world import Action, AgentPromise, CoreBanking, Customer
 
 log = logging.getLogger("demo")
 START = date(2026, 11, 30)  # a Monday, with the EU's Consumer Credit Directive in force
+DEMO_KAFKA_PORT = 19092  # fixed, so that the broker `make demo-up` serves again is where the docs say
+APPROVAL_KEY_FILE = "approval-key.pub"  # the gatekeeper's public key of the run: the audit checks with it
 SMS_FROM = "+18005550100"
 VOICE_FROM = "+18005550101"
 
@@ -68,6 +74,7 @@ class Options:
     seed: int = 7
     strategy: Path = DEPLOY_DIR / "strategies" / "standard.toml"
     out: Path = REPO_ROOT / "var" / "demo"
+    kafka_port: int = 0  # 0: any free port
 
 
 @dataclass
@@ -85,8 +92,7 @@ class Stack:
     @classmethod
     def build(cls, options: Options) -> Stack:
         out = options.out
-        kafka = LocalKafka(out / "kafka")
-        stack = cls(options, kafka)
+        stack = cls(options, LocalKafka(out / "kafka", port=options.kafka_port))
         token, link_key = secrets.token_hex(16), secrets.token_hex(32)  # per run: nothing to keep secret
         signing_key, approval_key = signing.generate()
         stack.approval_key = approval_key
@@ -187,9 +193,21 @@ class Stack:
         return stack
 
     def start(self) -> None:
-        shutil.rmtree(self.options.out, ignore_errors=True)
-        (self.options.out / "acks").mkdir(parents=True)
-        write_stepped(self.options.out / "clock.json", datetime.combine(START, dtime(), tzinfo=UTC))
+        out = self.options.out
+        if _running(out / "kafka"):
+            print(f"stopping the broker still serving the last demo's log ({out / 'kafka'})", flush=True)
+            localkafka.main(["stop", "--dir", str(out / "kafka")])
+        port = self.options.kafka_port
+        if port and not _port_free(port):
+            # Another demo on this machine has it: run anyway; `up` finds the port in the broker's directory.
+            print(f"port {port} is in use: this demo's broker takes a free port instead", flush=True)
+            port = 0
+        shutil.rmtree(out, ignore_errors=True)
+        (out / "acks").mkdir(parents=True)
+        (out / APPROVAL_KEY_FILE).write_text(self.approval_key + "\n")
+        write_stepped(out / "clock.json", datetime.combine(START, dtime(), tzinfo=UTC))
+        # Made again now that the directory is empty: a broker is formatted with the ports it is given.
+        self.kafka = LocalKafka(out / "kafka", port=port)
         self.kafka.start()
         asyncio.run(apply(self.kafka.settings("admin")))
         for name, service in self.services.items():
@@ -473,8 +491,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.demo",
         description=__doc__,
+        epilog="up: serve the last run's event log again (its broker, on the port it ran on) and print how "
+        "to query it; env: the settings of the reporting commands for that broker; down: stop it.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("command", nargs="?", choices=["run", "up", "env", "down"], default="run")
     parser.add_argument("--size", type=int, default=Options.size, help="debtors (default 2000)")
     parser.add_argument("--days", type=int, default=Options.days, help="simulated days (default 60)")
     parser.add_argument("--seed", type=int, default=Options.seed)
@@ -482,10 +503,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=Options.out, help="working directory, emptied first (default var/demo)"
     )
+    parser.add_argument(
+        "--kafka-port",
+        type=int,
+        default=DEMO_KAFKA_PORT,
+        help=f"the broker's port, kept for `up` (default {DEMO_KAFKA_PORT}; 0: any free port)",
+    )
     args = parser.parse_args(argv)
+    if args.command != "run":
+        return serve(args.command, args.out)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    options = Options(size=args.size, days=args.days, seed=args.seed, strategy=args.strategy, out=args.out)
+    options = Options(
+        size=args.size,
+        days=args.days,
+        seed=args.seed,
+        strategy=args.strategy,
+        out=args.out,
+        kafka_port=args.kafka_port,
+    )
     stack = Stack.build(options)
     services = len(stack.services) - 1
     print(
@@ -510,6 +546,71 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         stack.stop()
+
+
+def serve(command: str, out: Path) -> int:
+    """``up``, ``env`` or ``down``: the broker of the last run in ``out``, whose data the demo leaves."""
+    kafka_dir = out / "kafka"
+    if not (kafka_dir / "server.properties").exists():
+        print(f"demo: no demo broker in {kafka_dir}: run `make demo` first", file=sys.stderr)
+        return 2
+    if command == "down":
+        return localkafka.main(["stop", "--dir", str(kafka_dir)]) if _running(kafka_dir) else 0
+    kafka = LocalKafka(kafka_dir)  # on the ports it was formatted with
+    if command == "env":
+        exports = kafka.env("reporting")
+        if (out / APPROVAL_KEY_FILE).exists():  # absent in the directory of an older demo: no audit then
+            exports["AUDIT_APPROVAL_KEYS"] = (out / APPROVAL_KEY_FILE).read_text().strip()
+        for name, value in exports.items():
+            print(f"export {name}={shlex.quote(value)}")
+        return 0
+    if not _running(kafka_dir):
+        code = localkafka.main(["start", "--dir", str(kafka_dir), "--port", str(kafka.port)])
+        if code:
+            return code
+    print(query_hint(out, kafka.bootstrap, running=True))
+    return 0
+
+
+def query_hint(out: Path, bootstrap: str, *, running: bool) -> str:
+    """How to query a run's event log: after ``make demo-up`` once the demo has stopped its broker."""
+    shown = _shown(out)
+    command = ".venv/bin/python -m devtools.demo"
+    if out.resolve() == Options.out.resolve():
+        up, down, env = "make demo-up", "make demo-down", f"{command} env"
+    else:
+        up, down, env = (f"{command} {verb} --out {shown}" for verb in ("up", "down", "env"))
+    lines = [
+        f"The demo's event log is served on {bootstrap} (`{down}` stops it). In this shell:"
+        if running
+        else f"The event log stays in {shown}/kafka: `{up}` serves it again on {bootstrap}, then:",
+        f'  eval "$({env})"',
+        "  .venv/bin/collections reporting history D000042    # one debtor's story, in time order",
+        "  .venv/bin/collections reporting audit",
+        f"  .venv/bin/collections reporting report --html {shown}/report.html",
+    ]
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (what a reader types), else as given."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _running(kafka_dir: Path) -> bool:
+    try:
+        os.kill(int((kafka_dir / "kafka.pid").read_text()), 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -540,10 +641,8 @@ def report(stack: Stack, ledger: dict[str, int]) -> int:
         mismatch |= sent != received
         verdict = "ok" if sent == received else "MISMATCH"
         print(f"  {channel:6} report {sent:6}   sandbox {received:6}   {verdict}")
-    print("\nmetrics endpoints (while it ran):")
-    for name, url in stack.metrics.items():
-        print(f"  {name:20} {url}")
-    print(f"HTML report: {html}")
+    print(f"\nHTML report: {html}; the report and the audit as JSON: {html.with_suffix('.json')}")
+    print(query_hint(stack.options.out, stack.kafka.bootstrap, running=False))
     return 1 if checked.violations or mismatch else 0
 
 
