@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import IO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     Progress,
@@ -23,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 
 def clock(seconds: float) -> str:
@@ -48,6 +49,15 @@ def plain_line(done: int, total: int, elapsed: float, detail: str) -> str:
     return f"day {done}/{total} ({share:.0%})  elapsed {clock(elapsed)}  left ~{left}  {detail}"
 
 
+class _BarAndFigures(Progress):
+    """The bar on one line, the figures under it (on a narrow terminal they would squeeze the bar)."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            yield Text(str(task.fields.get("detail", "")), overflow="fold")
+
+
 class DayProgress:
     """Days played of ``total``: a live bar on a terminal, else a plain line every ``every`` days (and at the
     last one)."""
@@ -60,7 +70,7 @@ class DayProgress:
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         if self.stream.isatty():
-            self._bar = Progress(
+            self._bar = _BarAndFigures(
                 TextColumn("day {task.completed:.0f}/{task.total:.0f}"),
                 BarColumn(),
                 TaskProgressColumn(),
@@ -68,7 +78,6 @@ class DayProgress:
                 TimeElapsedColumn(),
                 TextColumn("left"),
                 TimeRemainingColumn(),
-                TextColumn("{task.fields[detail]}"),
                 console=Console(file=self.stream),
                 transient=False,
             )
