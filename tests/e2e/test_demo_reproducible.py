@@ -64,7 +64,8 @@ def test_the_same_seed_gives_the_same_figures(runs: list[Path]) -> None:
     total = first["total"]
     assert total["promises"] > 0 and total["recovered"], "too small a run to say anything"
     assert {c["channel"] for c in total["channels"] if c["attempted"] > 0} == {"sms", "email", "voice"}
-    for section in first:
+    # The number of records may differ: escalation cancels requests it has not yet seen end (the README).
+    for section in set(first) - {"events"}:
         assert first[section] == second[section], f"the report's {section!r} differs between two runs"
     assert report(runs[0])["audit"] == report(runs[1])["audit"]
 
