@@ -119,6 +119,10 @@ class Stack:
                 "SANDBOX_CLOCK": common["COLLECTIONS_CLOCK"],
                 "SANDBOX_INBOUND_URL": f"{stack.webhooks_url}/twilio/messages/inbound",
                 "SANDBOX_CALLBACK_DELAY_MS": "2",
+                # A callback the webhooks could not take is sent again for about 4.5 minutes (backoff up to
+                # 5 s): longer than the driver waits for idle, so an outage fails the run, loudly, before
+                # the sandbox would give a report up and let simulated time move on without it.
+                "SANDBOX_CALLBACK_RETRIES": "60",
                 # The driver answers every call at its menu (keys or silence) at its next idle reading:
                 # this only bounds the wait for a driver that stopped reading.
                 "SANDBOX_GATHER_WAIT_MS": "60000",
