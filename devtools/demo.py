@@ -487,7 +487,7 @@ class Simulation:
 
 def _contact_key(resource: dict[str, Any]) -> str:
     """What a customer's reaction to a message or call is seeded by: the platform's request id, the same in
-    every run of a seed (the provider's sid is random), else the sid."""
+    every run of a seed whatever the provider calls the message or call, else its sid."""
     return str(resource.get("request_id") or resource["sid"])
 
 
