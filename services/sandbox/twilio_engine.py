@@ -174,7 +174,7 @@ class TwilioSandbox:
     ) -> MessageRecord:
         now = self.clock.now()
         message = MessageRecord(
-            sid=self.new_sid("SM", to, from_, body, status_callback or ""),
+            sid=self.new_sid("SM", to, from_, *_identity(status_callback, body)),
             account_sid=self.settings.account_sid,
             to=to,
             from_=from_,
@@ -255,8 +255,7 @@ class TwilioSandbox:
                 "CA",
                 form["To"],
                 form["From"],
-                form.get("Url") or form.get("Twiml") or "",
-                form.get("StatusCallback") or "",
+                *_identity(form.get("StatusCallback"), form.get("Url") or form.get("Twiml") or ""),
             ),
             account_sid=self.settings.account_sid,
             to=form["To"],
@@ -588,6 +587,13 @@ class TwilioSandbox:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("webhook failed: %s", type(exc).__name__)
             return _Delivery(None, type(exc).__name__, "")
+
+
+def _identity(status_callback: str | None, content: str) -> tuple[str, ...]:
+    """What a created message or call is, for its sid: the client's request id when its callback URL names
+    one (a body or URL may carry tokens signed with keys of the run), else the content and the URL."""
+    request_id = request_id_of(status_callback)
+    return ("request", request_id) if request_id else (content, status_callback or "")
 
 
 def _resolve_action(call: CallRecord, url: str | None, status: int | None) -> None:

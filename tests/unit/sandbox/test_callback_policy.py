@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from services.core.clock import ManualClock
 from services.sandbox.settings import SandboxSettings
-from services.sandbox.twilio_engine import TwilioSandbox, _Delivery, retry_delays
+from services.sandbox.twilio_engine import TwilioSandbox, _Delivery, _identity, retry_delays
 
 
 def settings(**overrides: object) -> SandboxSettings:
@@ -63,3 +63,10 @@ def test_sids_follow_the_seed_and_the_request_not_the_order() -> None:
     assert first.new_sid("SM", "+15550001", "hello") not in a  # a resend is a message of its own
     assert TwilioSandbox(settings(seed=4), clock).new_sid("SM", "+15550001", "hello") != a[0]
     assert all(len(sid) == 34 and sid.startswith("SM") for sid in a)
+
+
+def test_a_request_is_known_by_its_request_id_not_by_tokens_signed_with_the_run_keys() -> None:
+    one = _identity("http://127.0.0.1:1/s?request_id=r1&ctx=signed-by-run-1", "Pay at https://x/p?t=run-1")
+    other = _identity("http://127.0.0.1:2/s?request_id=r1&ctx=signed-by-run-2", "Pay at https://x/p?t=run-2")
+    assert one == other == ("request", "r1")
+    assert _identity(None, "hello") == ("hello", "")
