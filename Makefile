@@ -11,7 +11,7 @@ KAFKA_PORT ?= 9092
 KAFKA_FLAGS ?=
 export COLLECTIONS_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help setup test test-unit test-integration test-e2e test-fault lint format schemas demo up down
+.PHONY: help setup test test-unit test-integration test-e2e test-fault lint format schemas demo demo-up demo-down up down
 
 include deploy/prometheus/prometheus.mk
 include deploy/docker/compose.mk
@@ -73,3 +73,9 @@ down: ## Stop the local Kafka broker, if one runs
 
 demo: setup ## The whole platform end to end: 2,000 simulated debtors over 60 days (ARGS="--size N --days N")
 	$(PY) -m devtools.demo $(ARGS)
+
+demo-up: setup ## Serve the last demo's event log again (its broker from var/demo/kafka, on 127.0.0.1:19092) and say how to query it
+	$(PY) -m devtools.demo up
+
+demo-down: ## Stop the broker demo-up started
+	@test -x $(PY) && $(PY) -m devtools.demo down || true

@@ -15,25 +15,31 @@ import asyncio
 import heapq
 import itertools
 import logging
+import os
 import secrets
+import shlex
 import shutil
 import signal
+import socket
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 from pydantic import BaseModel
 
+from devtools import localkafka
 from devtools.fineract_bank import TOPIC as FINERACT_TOPIC
 from devtools.fineract_bank import FineractBank, fineract_ids
 from devtools.localkafka import LocalKafka, free_port
 from devtools.processes import Service
+from devtools.progress import DayProgress, figures
 from devtools.stepper import Stepper
 from schemas.topics import DISPATCH
 from schemas.vocab import Channel
@@ -58,6 +64,8 @@ from services.simulator.world import Action, AgentPromise, CoreBanking, Customer
 
 log = logging.getLogger("demo")
 START = date(2026, 11, 30)  # a Monday, with the EU's Consumer Credit Directive in force
+DEMO_KAFKA_PORT = 19092  # fixed, so that the broker `make demo-up` serves again is where the docs say
+APPROVAL_KEY_FILE = "approval-key.pub"  # the gatekeeper's public key of the run: the audit checks with it
 SMS_FROM = "+18005550100"
 VOICE_FROM = "+18005550101"
 
@@ -70,6 +78,7 @@ class Options:
     strategy: Path = DEPLOY_DIR / "strategies" / "standard.toml"
     out: Path = REPO_ROOT / "var" / "demo"
     core: str = "platform"  # what core banking speaks: the platform's own contract, or "fineract"
+    kafka_port: int = 0  # 0: any free port
 
 
 @dataclass
@@ -87,8 +96,7 @@ class Stack:
     @classmethod
     def build(cls, options: Options) -> Stack:
         out = options.out
-        kafka = LocalKafka(out / "kafka")
-        stack = cls(options, kafka)
+        stack = cls(options, LocalKafka(out / "kafka", port=options.kafka_port))
         token, link_key = secrets.token_hex(16), secrets.token_hex(32)  # per run: nothing to keep secret
         signing_key, approval_key = signing.generate()
         stack.approval_key = approval_key
@@ -115,7 +123,13 @@ class Stack:
                 "SANDBOX_CLOCK": common["COLLECTIONS_CLOCK"],
                 "SANDBOX_INBOUND_URL": f"{stack.webhooks_url}/twilio/messages/inbound",
                 "SANDBOX_CALLBACK_DELAY_MS": "2",
-                "SANDBOX_GATHER_WAIT_MS": "3000",
+                # A callback the webhooks could not take is sent again for about 4.5 minutes (backoff up to
+                # 5 s): longer than the driver waits for idle, so an outage fails the run, loudly, before
+                # the sandbox would give a report up and let simulated time move on without it.
+                "SANDBOX_CALLBACK_RETRIES": "60",
+                # The driver answers every call at its menu (keys or silence) at its next idle reading:
+                # this only bounds the wait for a driver that stopped reading.
+                "SANDBOX_GATHER_WAIT_MS": "60000",
                 "SANDBOX_SEED": str(options.seed),
             },
             "SANDBOX_READY",
@@ -196,9 +210,21 @@ class Stack:
         return stack
 
     def start(self) -> None:
-        shutil.rmtree(self.options.out, ignore_errors=True)
-        (self.options.out / "acks").mkdir(parents=True)
-        write_stepped(self.options.out / "clock.json", datetime.combine(START, dtime(), tzinfo=UTC))
+        out = self.options.out
+        if _running(out / "kafka"):
+            print(f"stopping the broker still serving the last demo's log ({out / 'kafka'})", flush=True)
+            localkafka.main(["stop", "--dir", str(out / "kafka")])
+        port = self.options.kafka_port
+        if port and not _port_free(port):
+            # Another demo on this machine has it: run anyway; `up` finds the port in the broker's directory.
+            print(f"port {port} is in use: this demo's broker takes a free port instead", flush=True)
+            port = 0
+        shutil.rmtree(out, ignore_errors=True)
+        (out / "acks").mkdir(parents=True)
+        (out / APPROVAL_KEY_FILE).write_text(self.approval_key + "\n")
+        write_stepped(out / "clock.json", datetime.combine(START, dtime(), tzinfo=UTC))
+        # Made again now that the directory is empty: a broker is formatted with the ports it is given.
+        self.kafka = LocalKafka(out / "kafka", port=port)
         self.kafka.start()
         asyncio.run(apply(self.kafka.settings("admin")))
         if self.options.core == "fineract":
@@ -275,7 +301,7 @@ class Simulation:
         self.fineract = FineractBank() if self.options.core == "fineract" else None
         self.customers = Customers(self.options.seed, self.bank)
         self.settings = stack.kafka.settings("core-banking")
-        self.actions: list[tuple[datetime, int, Payment | AgentPromise]] = []
+        self.actions: list[tuple[datetime, str, str, int, Payment | AgentPromise]] = []
         self._seq = itertools.count()
         self.seen = {"messages": 0, "mail": 0, "calls": 0}
         self.answered: set[str] = set()
@@ -312,17 +338,10 @@ class Simulation:
                     await self.fineract_producer.start()
                 try:
                     await self._publish([d.profile() for d in self.debtors])
-                    started = time.monotonic()
-                    for day in range(self.options.days):
-                        self.day = day + 1
-                        today = START + timedelta(days=day)
-                        night = datetime.combine(today, dtime(2), tzinfo=UTC)
-                        await self._advance(night)
-                        for action in self.customers.self_cures(today, night):
-                            if isinstance(action, Payment):
-                                self._schedule(action)
-                        await self._publish([*self._booked(), *self.bank.end_of_day(today, night)])
-                        self._progress(day + 1, started)
+                    with DayProgress(self.options.days) as progress:
+                        for day in range(self.options.days):
+                            await self._play(day)
+                            progress.update(day + 1, figures(self.counts, self.bank.recovered, self.steps))
                     await self._advance(
                         datetime.combine(START + timedelta(days=self.options.days), dtime(), tzinfo=UTC)
                     )
@@ -331,7 +350,17 @@ class Simulation:
                     if self.fineract is not None:
                         await self.fineract_producer.stop()
             self.ledger = await self._received()
-        print(file=sys.stderr)
+
+    async def _play(self, day: int) -> None:
+        """Day ``day`` (from 0): the night's batch of core banking, with what was booked during the day."""
+        self.day = day + 1
+        today = START + timedelta(days=day)
+        night = datetime.combine(today, dtime(2), tzinfo=UTC)
+        await self._advance(night)
+        for action in self.customers.self_cures(today, night):
+            if isinstance(action, Payment):
+                self._schedule(action)
+        await self._publish([*self._booked(), *self.bank.end_of_day(today, night)])
 
     async def _received(self) -> dict[str, int]:
         """What the providers received: messages and calls created at the Twilio sandbox, mail stored."""
@@ -379,13 +408,16 @@ class Simulation:
         return self.stepper.now
 
     def _schedule(self, action: Payment | AgentPromise) -> None:
-        heapq.heappush(self.actions, (action.at, next(self._seq), action))
+        # Ties at one instant go by account, not by the order the contacts were harvested in.
+        heapq.heappush(
+            self.actions, (action.at, action.debtor_id, action.account_id, next(self._seq), action)
+        )
 
     def _booked(self) -> list[BaseModel]:
         """Payments and promises taken during the day, booked by core banking in its end-of-day batch."""
         events: list[BaseModel] = []
         while self.actions and self.actions[0][0] <= self._now:
-            _, _, action = heapq.heappop(self.actions)
+            *_, action = heapq.heappop(self.actions)
             if isinstance(action, Payment):
                 events.extend(self.bank.pay(action))
             else:
@@ -416,7 +448,7 @@ class Simulation:
             self.seen["messages"] += 1
             debtor = self.by_phone.get(message["to"])
             if debtor is not None and message["status"] == "delivered":
-                actions = self.customers.on_message(debtor.debtor_id, Channel.SMS, message["sid"], now)
+                actions = self.customers.on_message(debtor.debtor_id, Channel.SMS, _contact_key(message), now)
                 replies |= any(isinstance(a, Reply) for a in actions)
                 await self._react(actions)
         mail = (await self.http.get("/_sandbox/mail", params={"after": self.seen["mail"]})).json()
@@ -425,9 +457,8 @@ class Simulation:
             for rcpt in item["rcpt_tos"]:
                 debtor = self.by_email.get(rcpt)
                 if debtor is not None:
-                    await self._react(
-                        self.customers.on_message(debtor.debtor_id, Channel.EMAIL, item["id"], now)
-                    )
+                    key = item["message_id"] or item["id"]
+                    await self._react(self.customers.on_message(debtor.debtor_id, Channel.EMAIL, key, now))
         if replies:
             await self.stepper.wait_idle(300)
 
@@ -439,10 +470,14 @@ class Simulation:
             if call["awaiting_input"] and call["sid"] not in self.answered:
                 debtor = self.by_phone.get(call["to"])
                 self.answered.add(call["sid"])
-                if debtor is None:
-                    continue
                 assert self.stepper.now is not None
-                actions = self.customers.on_call(debtor.debtor_id, call["sid"], self.stepper.now)
+                actions = (
+                    self.customers.on_call(
+                        debtor.debtor_id, _contact_key(call), call["sid"], self.stepper.now
+                    )
+                    if debtor is not None
+                    else []  # not one of ours: silence
+                )
                 for action in actions:
                     if isinstance(action, Keypad):
                         await self.http.post(
@@ -491,25 +526,22 @@ class Simulation:
     def _count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
 
-    def _progress(self, day: int, started: float) -> None:
-        elapsed = time.monotonic() - started
-        payments, promises = self.counts.get("PaymentPosted", 0), self.counts.get("PromiseToPayRecorded", 0)
-        print(
-            f"\rday {day:3}/{self.options.days}  recovered {self.bank.recovered:>14,.2f}  "
-            f"payments {payments:5}  promises {promises:4}  replies {self.counts.get('replies', 0):3}  "
-            f"clock stops {self.steps:5}  {elapsed:6.0f}s",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+
+def _contact_key(resource: dict[str, Any]) -> str:
+    """What a customer's reaction to a message or call is seeded by: the platform's request id, the same in
+    every run of a seed whatever the provider calls the message or call, else its sid."""
+    return str(resource.get("request_id") or resource["sid"])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.demo",
         description=__doc__,
+        epilog="up: serve the last run's event log again (its broker, on the port it ran on) and print how "
+        "to query it; env: the settings of the reporting commands for that broker; down: stop it.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("command", nargs="?", choices=["run", "up", "env", "down"], default="run")
     parser.add_argument("--size", type=int, default=Options.size, help="debtors (default 2000)")
     parser.add_argument("--days", type=int, default=Options.days, help="simulated days (default 60)")
     parser.add_argument("--seed", type=int, default=Options.seed)
@@ -523,11 +555,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=Options.out, help="working directory, emptied first (default var/demo)"
     )
+    parser.add_argument(
+        "--kafka-port",
+        type=int,
+        default=DEMO_KAFKA_PORT,
+        help=f"the broker's port, kept for `up` (default {DEMO_KAFKA_PORT}; 0: any free port)",
+    )
     args = parser.parse_args(argv)
+    if args.command != "run":
+        return serve(args.command, args.out)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     options = Options(
-        size=args.size, days=args.days, seed=args.seed, strategy=args.strategy, out=args.out, core=args.core
+        size=args.size,
+        days=args.days,
+        seed=args.seed,
+        strategy=args.strategy,
+        out=args.out,
+        kafka_port=args.kafka_port,
+        core=args.core,
     )
     stack = Stack.build(options)
     services = len(stack.services) - 1
@@ -563,6 +609,71 @@ def population(options: Options) -> list[Debtor]:
     return debtors
 
 
+def serve(command: str, out: Path) -> int:
+    """``up``, ``env`` or ``down``: the broker of the last run in ``out``, whose data the demo leaves."""
+    kafka_dir = out / "kafka"
+    if not (kafka_dir / "server.properties").exists():
+        print(f"demo: no demo broker in {kafka_dir}: run `make demo` first", file=sys.stderr)
+        return 2
+    if command == "down":
+        return localkafka.main(["stop", "--dir", str(kafka_dir)]) if _running(kafka_dir) else 0
+    kafka = LocalKafka(kafka_dir)  # on the ports it was formatted with
+    if command == "env":
+        exports = kafka.env("reporting")
+        if (out / APPROVAL_KEY_FILE).exists():  # absent in the directory of an older demo: no audit then
+            exports["AUDIT_APPROVAL_KEYS"] = (out / APPROVAL_KEY_FILE).read_text().strip()
+        for name, value in exports.items():
+            print(f"export {name}={shlex.quote(value)}")
+        return 0
+    if not _running(kafka_dir):
+        code = localkafka.main(["start", "--dir", str(kafka_dir), "--port", str(kafka.port)])
+        if code:
+            return code
+    print(query_hint(out, kafka.bootstrap, running=True))
+    return 0
+
+
+def query_hint(out: Path, bootstrap: str, *, running: bool) -> str:
+    """How to query a run's event log: after ``make demo-up`` once the demo has stopped its broker."""
+    shown = _shown(out)
+    command = ".venv/bin/python -m devtools.demo"
+    if out.resolve() == Options.out.resolve():
+        up, down, env = "make demo-up", "make demo-down", f"{command} env"
+    else:
+        up, down, env = (f"{command} {verb} --out {shown}" for verb in ("up", "down", "env"))
+    lines = [
+        f"The demo's event log is served on {bootstrap} (`{down}` stops it). In this shell:"
+        if running
+        else f"The event log stays in {shown}/kafka: `{up}` serves it again on {bootstrap}, then:",
+        f'  eval "$({env})"',
+        "  .venv/bin/collections reporting history D000042    # one debtor's story, in time order",
+        "  .venv/bin/collections reporting audit",
+        f"  .venv/bin/collections reporting report --html {shown}/report.html",
+    ]
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (what a reader types), else as given."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _running(kafka_dir: Path) -> bool:
+    try:
+        os.kill(int((kafka_dir / "kafka.pid").read_text()), 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -577,6 +688,8 @@ def report(stack: Stack, ledger: dict[str, int]) -> int:
     print(render_text(result, checked))
     html = stack.options.out / "report.html"
     html.write_text(render_html(result, checked), encoding="utf-8")
+    document = {"report": result.model_dump(mode="json"), "audit": checked.model_dump(mode="json")}
+    (stack.options.out / "report.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     # A call the provider placed but that never connected is not an attempt in the report, yet was received.
     reported = {
         c.channel: c.attempted + c.outcomes.get("not_connected", 0) * (c.channel == "voice")
@@ -589,10 +702,8 @@ def report(stack: Stack, ledger: dict[str, int]) -> int:
         mismatch |= sent != received
         verdict = "ok" if sent == received else "MISMATCH"
         print(f"  {channel:6} report {sent:6}   sandbox {received:6}   {verdict}")
-    print("\nmetrics endpoints (while it ran):")
-    for name, url in stack.metrics.items():
-        print(f"  {name:20} {url}")
-    print(f"HTML report: {html}")
+    print(f"\nHTML report: {html}; the report and the audit as JSON: {html.with_suffix('.json')}")
+    print(query_hint(stack.options.out, stack.kafka.bootstrap, running=False))
     return 1 if checked.violations or mismatch else 0
 
 

@@ -1,8 +1,10 @@
 """Drives the stepped shared clock: simulated time moves on only when the whole pipeline is idle.
 
 Idle means: every consumer group of the pipeline has committed up to the end of every partition it reads,
-every service has acknowledged (``write_ack``) the current instant, and every extra probe (the provider
-sandboxes' pending callbacks) says idle. Results then do not depend on machine speed.
+every service has acknowledged (``write_ack``) the current instant, and every extra probe says idle: the
+demo's probe asks the provider sandbox, which counts a callback it could not deliver yet (the webhooks down)
+as pending until it is delivered, so an outage holds simulated time instead of moving it. Results then do
+not depend on machine speed.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Stepper:
         self.services = list(services)
         self.probes = list(probes)
         self.now: datetime | None = None
+        self._probed: list[bool] = []  # what each probe said at the last reading
         # A driver of the whole pipeline: it needs to see every group's offsets (the admin principal).
         self._admin = clients.admin(settings, "stepper")
         self._tps: dict[str, list[Any]] | None = None
@@ -87,10 +90,13 @@ class Stepper:
             await asyncio.sleep(0.03)
 
     async def idle(self) -> bool:
-        # Cheapest first: acknowledgements are files; lag asks the broker; probes ask the sandboxes.
-        if self.unacked():
+        # Probes at every reading, even while the rest is busy: a probe may act for the simulated customers
+        # (answer a call waiting at its menu), and how soon it does must not depend on how long the rest
+        # takes. Then the cheap check (acknowledgements are files), then lag (asks the broker).
+        self._probed = [await probe() for probe in self.probes]
+        if not all(self._probed) or self.unacked():
             return False
-        return not await self.lagging() and all([await probe() for probe in self.probes])
+        return not await self.lagging()
 
     def next_due(self) -> datetime | None:
         """The earliest scheduled instant any service reported, so the driver can jump straight to it."""
@@ -138,7 +144,12 @@ class Stepper:
             return None
 
     async def describe(self) -> str:
-        return f"lagging={await self.lagging()} unacked={self.unacked()}"
+        busy = [
+            getattr(p, "__name__", repr(p))
+            for p, idle in zip(self.probes, self._probed, strict=False)
+            if not idle
+        ]
+        return f"lagging={await self.lagging()} unacked={self.unacked()} probes not idle={busy}"
 
     def _ack(self, name: str) -> dict[str, str] | None:
         try:

@@ -92,6 +92,12 @@ class SandboxSettings(BaseSettings):
     allowed_callback_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "::1"]
     callback_delay_ms: Annotated[int, Field(ge=0)] = 50
     callback_timeout_ms: Annotated[int, Field(gt=0)] = 5000
+    # A status callback that fails (no connection, a timeout, a 5xx or 429 answer) is sent again, as
+    # Twilio does with a connection override: after callback_retry_ms, doubling up to callback_retry_max_ms,
+    # at most callback_retries more times. It counts as pending the whole while.
+    callback_retries: Annotated[int, Field(ge=0)] = 10
+    callback_retry_ms: Annotated[int, Field(ge=0)] = 100
+    callback_retry_max_ms: Annotated[int, Field(ge=0)] = 5000
     duplicate_callback_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
     reorder_callback_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
     fault_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import secrets
+from collections import Counter
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,7 @@ from services.sandbox.twilio_records import (
     in_window,
     mask_number,
     matches,
+    request_id_of,
     rfc2822,
 )
 from services.sandbox.twiml import TwimlError, Verb, parse_twiml, reply_bodies
@@ -51,6 +54,23 @@ class _Delivery:
     error: str | None
     body: str
 
+    @property
+    def retriable(self) -> bool:
+        """Worth sending again: no answer at all (refused, reset, timed out), a 5xx or a 429. A host the
+        allowlist refuses, a redirect or another 4xx would fail the same way again."""
+        if self.status is None:
+            return self.error != _NOT_ALLOWED
+        return self.status >= 500 or self.status == 429
+
+
+_NOT_ALLOWED = "callback host not allowed"
+
+
+def retry_delays(settings: SandboxSettings) -> list[float]:
+    """Seconds to wait before each retry of a failed status callback: doubling from the first, capped."""
+    first, cap = settings.callback_retry_ms / 1000, settings.callback_retry_max_ms / 1000
+    return [min(cap, first * 2**n) for n in range(settings.callback_retries)]
+
 
 class TwilioSandbox:
     """State and behaviour of one sandbox instance: the ledger, the faults and the callback machinery."""
@@ -63,8 +83,7 @@ class TwilioSandbox:
         self.pending_callbacks = 0
         self.in_flight = 0
         self.faults = FaultPlan(settings)
-        # Callback mischief and call durations draw from their own generator, apart from the faults.
-        self.rng = random.Random(settings.seed + 1)
+        self._sid_counts: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
@@ -91,7 +110,7 @@ class TwilioSandbox:
         await self._cancel_tasks()
         self.messages.clear()
         self.calls.clear()
-        self.rng = random.Random(self.settings.seed + 1)
+        self._sid_counts.clear()
         self.faults.reset()
 
     def idle(self) -> dict[str, int]:
@@ -128,8 +147,20 @@ class TwilioSandbox:
 
     # -- messages --------------------------------------------------------------------------------
 
-    def new_sid(self, prefix: str) -> str:
-        return prefix + secrets.token_hex(16)
+    def new_sid(self, prefix: str, *key: str) -> str:
+        """A sid drawn from the seed and what the resource is (``key``), with a count of earlier ones alike:
+        the same requests give the same sids in every run of a seed, whatever order they came in, and a
+        resend of the same request still gets a sid of its own."""
+        name = "\x1f".join((str(self.settings.seed), prefix, *key))
+        self._sid_counts[name] += 1
+        digest = hashlib.sha256(f"{name}\x1f{self._sid_counts[name]}".encode()).hexdigest()
+        return prefix + digest[:32]
+
+    def rng_of(self, status_callback: str | None, sid: str) -> random.Random:
+        """A resource's own generator for its callback mischief and call durations, apart from the faults:
+        keyed by the client's request id (else the sid), so its draws do not depend on which of the
+        resources created at the same time happened to run first."""
+        return random.Random(f"{self.settings.seed + 1}:{request_id_of(status_callback) or sid}")
 
     def create_message(
         self,
@@ -143,7 +174,7 @@ class TwilioSandbox:
     ) -> MessageRecord:
         now = self.clock.now()
         message = MessageRecord(
-            sid=self.new_sid("SM"),
+            sid=self.new_sid("SM", to, from_, *_identity(status_callback, body)),
             account_sid=self.settings.account_sid,
             to=to,
             from_=from_,
@@ -170,8 +201,9 @@ class TwilioSandbox:
 
     async def _run_message(self, message: MessageRecord) -> None:
         steps = ["queued", "sent", "undelivered" if message.fault in _UNDELIVERED else "delivered"]
+        rng = self.rng_of(message.status_callback, message.sid)
         with _Outbox(
-            self, message.callbacks, message.status_callback, message.status_callback_method
+            self, rng, message.callbacks, message.status_callback, message.status_callback_method
         ) as outbox:
             outbox.reserve(len(steps))
             await self._message_steps(message, steps, outbox)
@@ -219,7 +251,12 @@ class TwilioSandbox:
             for event in value.replace(",", " ").split()
         )
         call = CallRecord(
-            sid=self.new_sid("CA"),
+            sid=self.new_sid(
+                "CA",
+                form["To"],
+                form["From"],
+                *_identity(form.get("StatusCallback"), form.get("Url") or form.get("Twiml") or ""),
+            ),
             account_sid=self.settings.account_sid,
             to=form["To"],
             from_=form["From"],
@@ -250,11 +287,14 @@ class TwilioSandbox:
             Behaviour.BUSY: ["initiated", "busy"],
             Behaviour.NO_ANSWER: ["initiated", "ringing", "no-answer"],
         }.get(call.fault, ["initiated", "ringing", "in-progress", "completed"])
-        with _Outbox(self, call.callbacks, call.status_callback, call.status_callback_method) as outbox:
+        rng = self.rng_of(call.status_callback, call.sid)
+        with _Outbox(self, rng, call.callbacks, call.status_callback, call.status_callback_method) as outbox:
             outbox.reserve(sum(1 for status in plan if call.wants(status)))
-            await self._call_steps(call, plan, outbox)
+            await self._call_steps(call, plan, outbox, rng)
 
-    async def _call_steps(self, call: CallRecord, plan: list[str], outbox: _Outbox) -> None:
+    async def _call_steps(
+        self, call: CallRecord, plan: list[str], outbox: _Outbox, rng: random.Random
+    ) -> None:
         talk_seconds = 0
         for status in plan:
             await self._pause()
@@ -267,9 +307,7 @@ class TwilioSandbox:
                 call.answered_by = self._answered_by(call)
                 # Durations are simulated: on a stepped clock no simulated time passes during a call.
                 talk_seconds = (
-                    self.rng.randint(15, 40)
-                    if call.fault is Behaviour.VOICEMAIL
-                    else self.rng.randint(20, 90)
+                    rng.randint(15, 40) if call.fault is Behaviour.VOICEMAIL else rng.randint(20, 90)
                 )
             if status in FINAL_CALL_STATES:
                 call.end_time = now
@@ -283,7 +321,7 @@ class TwilioSandbox:
                 )
             if status == "in-progress":
                 if call.async_amd and call.async_amd_callback and call.answered_by:
-                    await self._async_amd_callback(call)
+                    await self._async_amd_callback(call, rng)
                 await self._run_twiml(call)
         await outbox.flush()
 
@@ -326,14 +364,14 @@ class TwilioSandbox:
             ]
         return params
 
-    async def _async_amd_callback(self, call: CallRecord) -> None:
+    async def _async_amd_callback(self, call: CallRecord, rng: random.Random) -> None:
         assert call.async_amd_callback is not None
         assert call.answered_by is not None
         params = [
             ("AccountSid", call.account_sid),
             ("AnsweredBy", call.answered_by),
             ("CallSid", call.sid),
-            ("MachineDetectionDuration", str(self.rng.randint(1500, 4500))),
+            ("MachineDetectionDuration", str(rng.randint(1500, 4500))),
         ]
         await self.request_logged(
             call.callbacks,
@@ -342,6 +380,7 @@ class TwilioSandbox:
             call.async_amd_callback,
             call.async_amd_callback_method,
             params,
+            retry=True,
         )
 
     async def _run_twiml(self, call: CallRecord) -> None:
@@ -422,7 +461,7 @@ class TwilioSandbox:
     async def inject_inbound(self, *, from_: str, to: str, body: str, url: str) -> dict[str, Any]:
         now = self.clock.now()
         message = MessageRecord(
-            sid=self.new_sid("SM"),
+            sid=self.new_sid("SM", "inbound", from_, to, body, now.isoformat()),
             account_sid=self.settings.account_sid,
             to=to,
             from_=from_,
@@ -459,7 +498,7 @@ class TwilioSandbox:
                 texts, error = [], "12100 Document parse failure"
             for text in texts:
                 reply = MessageRecord(
-                    sid=self.new_sid("SM"),
+                    sid=self.new_sid("SM", "reply", message.sid, text),
                     account_sid=message.account_sid,
                     to=from_,
                     from_=to,
@@ -496,20 +535,36 @@ class TwilioSandbox:
         *,
         token: str | None = None,
         duplicate: bool = False,
+        retry: bool = False,
     ) -> _Delivery:
-        """Send one signed webhook and record it; counted in ``pending_callbacks`` while it is in flight."""
+        """Send one signed webhook and record it; counted in ``pending_callbacks`` while it is in flight.
+
+        With ``retry`` (status callbacks), a failure worth retrying is sent again with the same idempotency
+        token after each of ``retry_delays``: a webhooks service that is down for a moment loses nothing,
+        and a stepped-clock driver sees the callback as pending work until it is delivered or given up."""
         self.pending_callbacks += 1
+        token = token or secrets.token_hex(16)
+        attempts = 1
         try:
-            delivery = await self._deliver(url, method, params, token or secrets.token_hex(16))
+            delivery = await self._deliver(url, method, params, token)
+            for delay in retry_delays(self.settings) if retry else []:
+                if not delivery.retriable or self._closing.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+                attempts += 1
+                delivery = await self._deliver(url, method, params, token)
         finally:
             self.pending_callbacks -= 1
-        log_to.append(CallbackRecord(kind, status, url, delivery.status, delivery.error, duplicate))
+        if retry and delivery.retriable:
+            log.warning("%s callback given up after %d attempts: %s", kind, attempts, delivery.error)
+        log_to.append(CallbackRecord(kind, status, url, delivery.status, delivery.error, duplicate, attempts))
         return delivery
 
     async def _deliver(self, url: str, method: str, params: list[tuple[str, str]], token: str) -> _Delivery:
         if urlsplit(url).hostname not in self.settings.allowed_callback_hosts:
             log.warning("callback host not allowed, not sent: %s", urlsplit(url).hostname)
-            return _Delivery(None, "callback host not allowed", "")
+            return _Delivery(None, _NOT_ALLOWED, "")
         assert self._session is not None, "start() the sandbox before it sends webhooks"
         headers = {"User-Agent": "TwilioProxy/1.1", "I-Twilio-Idempotency-Token": token}
         # Never followed: a redirect would carry the signed request to a host the allowlist never saw.
@@ -534,6 +589,13 @@ class TwilioSandbox:
             return _Delivery(None, type(exc).__name__, "")
 
 
+def _identity(status_callback: str | None, content: str) -> tuple[str, ...]:
+    """What a created message or call is, for its sid: the client's request id when its callback URL names
+    one (a body or URL may carry tokens signed with keys of the run), else the content and the URL."""
+    request_id = request_id_of(status_callback)
+    return ("request", request_id) if request_id else (content, status_callback or "")
+
+
 def _resolve_action(call: CallRecord, url: str | None, status: int | None) -> None:
     """Tell a waiting ``/digits`` request where its keypad input went and how the action answered."""
     if call.action_result is not None and not call.action_result.done():
@@ -544,9 +606,15 @@ class _Outbox:
     """One resource's status callbacks, sent in order except for the occasional swapped or repeated one."""
 
     def __init__(
-        self, sandbox: TwilioSandbox, log_to: list[CallbackRecord], url: str | None, method: str
+        self,
+        sandbox: TwilioSandbox,
+        rng: random.Random,
+        log_to: list[CallbackRecord],
+        url: str | None,
+        method: str,
     ) -> None:
         self._sandbox = sandbox
+        self._rng = rng
         self._log_to = log_to
         self._url = url
         self._method = method
@@ -572,7 +640,7 @@ class _Outbox:
             return
         sandbox = self._sandbox
         token = secrets.token_hex(16)
-        if self._held is None and not last and sandbox.rng.random() < sandbox.settings.reorder_callback_ratio:
+        if self._held is None and not last and self._rng.random() < sandbox.settings.reorder_callback_ratio:
             self._held = (status, params, token)
             return
         await self._send(status, params, token)
@@ -589,10 +657,18 @@ class _Outbox:
         self._reserved -= 1
         sandbox.pending_callbacks -= 1
         await sandbox.request_logged(
-            self._log_to, "status", status, self._url, self._method, params, token=token
+            self._log_to, "status", status, self._url, self._method, params, token=token, retry=True
         )
-        if sandbox.rng.random() < sandbox.settings.duplicate_callback_ratio:
+        if self._rng.random() < sandbox.settings.duplicate_callback_ratio:
             # A retried webhook carries the same idempotency token, as Twilio's do.
             await sandbox.request_logged(
-                self._log_to, "status", status, self._url, self._method, params, token=token, duplicate=True
+                self._log_to,
+                "status",
+                status,
+                self._url,
+                self._method,
+                params,
+                token=token,
+                duplicate=True,
+                retry=True,
             )

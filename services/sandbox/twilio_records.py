@@ -52,6 +52,7 @@ class CallbackRecord:
     http_status: int | None
     error: str | None
     duplicate: bool = False
+    attempts: int = 1  # how many times it was sent; http_status and error are those of the last attempt
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class CallbackRecord:
             "http_status": self.http_status,
             "error": self.error,
             "duplicate": self.duplicate,
+            "attempts": self.attempts,
         }
 
 

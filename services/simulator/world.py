@@ -63,7 +63,7 @@ class CoreBanking:
 
     def __init__(self, debtors: list[Debtor]) -> None:
         self.debtors = {d.debtor_id: d for d in debtors}
-        self.recovered = Decimal(0)
+        self.recovered: dict[str, Decimal] = {}  # per currency: amounts in different currencies never add up
 
     def loan(self, debtor_id: str, account_id: str) -> Loan | None:
         debtor = self.debtors.get(debtor_id)
@@ -99,7 +99,7 @@ class CoreBanking:
             return []
         amount = loan.outstanding if payment.in_full else min(loan.instalment, loan.outstanding)
         loan.outstanding -= amount
-        self.recovered += amount
+        self.recovered[loan.currency] = self.recovered.get(loan.currency, Decimal(0)) + amount
         events: list[BaseModel] = [
             ev.PaymentPosted(
                 debtor_id=payment.debtor_id,
@@ -190,10 +190,12 @@ class Customers:
             )
         return actions
 
-    def on_call(self, debtor_id: str, call_sid: str, at: datetime) -> list[Action]:
-        """A call answered in person, waiting at the menu: 1 promises, 2 asks for an agent, 9 hangs up."""
+    def on_call(self, debtor_id: str, contact: str, call_sid: str, at: datetime) -> list[Action]:
+        """A call answered in person, waiting at the menu: 1 promises, 2 asks for an agent, 9 hangs up. The
+        reaction is seeded by ``contact`` (what identifies the call from one run to the next), the keys go
+        to ``call_sid``."""
         debtor = self.bank.debtors[debtor_id]
-        persona, rng = debtor.persona, self._rng(debtor_id, call_sid)
+        persona, rng = debtor.persona, self._rng(debtor_id, contact)
         roll = rng.random()
         loan = self._open_loan(debtor)
         if loan is not None and roll < persona.promises:

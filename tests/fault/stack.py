@@ -19,8 +19,8 @@ again with the same id), or claimed (after the claim's lease the provider is ask
 certainly absent is a new attempt, an email is ``unknown``).
 Either way it ends with one final outcome. Two states are not ends but not losses either: a request still
 deferred past the end of the run (``waiting``), and a provider-accepted SMS or call whose final status
-report the provider could not deliver because the webhooks service was down (``unconfirmed``: the sandbox
-does not retry a status callback).
+report the provider could not deliver because the webhooks service was down for longer than the sandbox's
+retries of a status callback last (``unconfirmed``).
 """
 
 from __future__ import annotations
