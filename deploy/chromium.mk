@@ -11,7 +11,7 @@ AXE := var/node/node_modules/axe-core/axe.min.js
 chromium: ## Install Chromium (Debian package) for the browser tests, and axe-core (npm) for the portal's, unless there
 	@test -x $(CHROMIUM) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-wqy-zenhei; \
 	  else \
 	    echo "chromium: $(CHROMIUM) is missing; run 'apt-get install chromium' as root, or the browser test is skipped"; \
 	  fi; }
