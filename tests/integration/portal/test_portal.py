@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -82,6 +83,8 @@ async def portal_with_debtors(settings: CommonSettings, portals: Portals) -> Any
 
 
 async def shot(page: Any, name: str) -> None:
+    """A screenshot of the page at a phone's width, which nothing on it exceeds."""
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390, name
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"portal-{name}.png"), full_page=True)
 
@@ -127,7 +130,7 @@ async def test_verify_see_what_is_owed_and_promise_once(
     assert "$880.00" in text and "…4321" in text and "Text message" in text
     await shot(page, "account-en-US")
 
-    tomorrow = NOW.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).date() + timedelta(days=1)
+    tomorrow = NOW.astimezone(ZoneInfo("America/New_York")).date() + timedelta(days=1)
     await page.fill("#amount", "50.00")
     await page.fill("#date", tomorrow.isoformat())
     form = await fields(page, "promise")
@@ -151,6 +154,9 @@ async def test_verify_see_what_is_owed_and_promise_once(
         },
     )
     assert another.status == 200
+    await page.click("a[href='/account']")
+    await page.click("form#sign-out button")
+    await shot(page, "signed-out-en-US")
 
     async with Tail(settings, ACCOUNT) as tail:
         await tail.wait_for(
@@ -180,6 +186,7 @@ async def test_an_invalid_promise_is_refused_and_nothing_is_published(
     await page.click("form#promise button")
     problems = await page.inner_text("#problems")
     assert "amount" in problems and "date" in problems
+    await shot(page, "promise-invalid-en-US")
     assert running.metric("collections_portal_actions_total", action="promise", outcome="invalid") == 1
 
 
@@ -195,8 +202,19 @@ async def test_the_pages_in_chinese(settings: CommonSettings, portals: Portals, 
     assert "逾期金额" in text and "¥100.00" in text and "短信" in text
     assert await page.get_attribute("html", "lang") == "zh-CN"
     await shot(page, "account-zh-CN")
+    await page.fill("#amount", "100.01")
+    await page.click("form#promise button")
+    await shot(page, "promise-invalid-zh-CN")
+    tomorrow = NOW.astimezone(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
+    await page.fill("#amount", "30")
+    await page.fill("#date", tomorrow.isoformat())
+    await page.click("form#promise button")
+    assert "¥30.00" in await page.inner_text("#done")
+    await shot(page, "promise-done-zh-CN")
+    await page.click("a[href='/account']")
     await page.click("form#sign-out button")
     assert "您已退出" in await page.inner_text("#done")
+    await shot(page, "signed-out-zh-CN")
     assert (await page.goto(f"{running.base}/account")).status == 403
     await shot(page, "session-ended-zh-CN")
 
@@ -214,6 +232,7 @@ async def test_this_is_not_me_needs_no_verification_and_is_one_event(
     assert again.status == 200
     # Not verified, and no verification follows on this session.
     assert (await page.goto(f"{running.base}/account")).status == 403
+    await shot(page, "session-ended-en-US")
     async with Tail(settings, CONSENT) as tail:
         await tail.wait_for(lambda: bool(tail.of(ev.WrongPartyReported)))
         await tail.settle()
