@@ -1,6 +1,6 @@
-"""The portal's records in the audit: its promises (account topic) and wrong-party reports (consent topic)
-are where the catalog says they may be, and a contact approved after a wrong-party report on its destination
-is a violation."""
+"""The portal's records in the audit and the debtor's history: its promises (account topic) and wrong-party
+reports (consent topic) are where the catalog says they may be, a contact approved after a wrong-party report
+on its destination is a violation, and the history tells the report masked."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from schemas import events as ev
 from schemas.topics import ACCOUNT, topic_for
 from schemas.vocab import Channel
 from services.reporting.audit import audit
+from services.reporting.history import history
 from tests.unit.reporting.logbook import Logbook, utc
 from tests.unit.reporting.test_provenance import as_records, violations
 
@@ -57,3 +58,11 @@ def test_a_contact_approved_after_a_wrong_party_report_on_its_destination_is_a_v
     late = log.contact("d1", utc(4, 15), Channel.SMS, destination=PHONE)
     found = [(v.rule, v.request_id, v.detail) for v in audit(log.envelopes).violations]
     assert found == [("AFTER_STOP", late, "approved after a wrong-party report on the destination")]
+
+
+def test_the_debtors_history_tells_the_wrong_party_report_masked() -> None:
+    entries = history(portal_log().envelopes, "d1")
+    (report,) = [e for e in entries if e.kind == "wrong party"]
+    assert report.text == "***0100 is not the debtor's (via portal)"
+    assert PHONE not in "\n".join(e.line() for e in entries)
+    assert any(e.kind == "promise" and "web" in e.text for e in entries)
