@@ -30,9 +30,24 @@ from services.portal.pages import Portal, secure_headers
 from services.portal.settings import PortalSettings
 
 log = logging.getLogger(__name__)
+# aiohttp's request handler logs through this one: a request it cannot parse, or an error in a page, with an
+# exception whose text may quote the request (the link token in the query string, a form's answer).
+server_log = logging.getLogger("services.portal.server")
 SOURCE = "/collections/portal"
 TEMPLATES = __file__.rsplit("/", 1)[0] + "/templates"
 SESSION_COOKIE = "portal_session"
+
+
+class _OnlyTheClass(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            record.msg, record.args = "request failed: %s", (type(exc).__name__,)
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+server_log.addFilter(_OnlyTheClass())
 
 
 class PortalApp:
@@ -103,7 +118,7 @@ class PortalApp:
         await self.follower.start()
         self._follow = asyncio.create_task(self.follower.follow())
         # Request logs would carry the link token (query string): none are written.
-        self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=5)
+        self._runner = web.AppRunner(self.web_app(), access_log=None, logger=server_log, shutdown_timeout=5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
