@@ -44,3 +44,36 @@ def test_a_session_key_that_is_not_a_fernet_key_is_refused_without_showing_it(
     with pytest.raises(ConfigError, match="PORTAL_SESSION_KEY") as raised:
         load(PortalSettings)
     assert bad not in str(raised.value)
+
+
+def test_the_link_command_prints_a_link_the_portal_opens(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+    from urllib.parse import parse_qs, urlsplit
+
+    from services.core.cli import main
+    from services.messaging.links import LinkSigner
+    from services.portal.cli import COMMANDS
+    from services.portal.guard import Link, open_link
+
+    assert main("collections portal", COMMANDS, ["link", "--debtor", "d1", "--address", "+12125550100"]) == 0
+    url = urlsplit(capsys.readouterr().out.strip())
+    assert (url.scheme, url.netloc, url.path) == ("https", "pay.bank.example", "/start")
+    config = load(PortalSettings)
+    opened = open_link(
+        LinkSigner(config.link_signing_keys),
+        parse_qs(url.query)["token"][0],
+        datetime.now(UTC),
+        timedelta(hours=config.link_lifetime_hours),
+    )
+    assert isinstance(opened, Link) and opened.token.debtor_id == "d1"
+
+
+def test_the_link_command_without_its_debtor_is_a_usage_error(env: pytest.MonkeyPatch) -> None:
+    from services.core.cli import main
+    from services.portal.cli import COMMANDS
+
+    with pytest.raises(SystemExit) as exited:
+        main("collections portal", COMMANDS, ["link", "--address", "+12125550100"])
+    assert exited.value.code == 2
