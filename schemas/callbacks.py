@@ -1,5 +1,6 @@
 """The contract between the channel workers and the webhooks service: the routes providers are pointed at,
-the request context signed into every callback URL, and the unsubscribe token in every email.
+the request context signed into every callback URL, and the unsubscribe token in every email; and between
+whoever signs a portal link and the portal, the portal token.
 
 The workers build these models and sign their ``payload()``; the webhooks verify a signature and read the
 payload back with ``from_payload``. Both sides use the same fields, so a renamed field fails the type check
@@ -119,6 +120,27 @@ def bounce_token(address: str, domain: str) -> str | None:
     if not at or host.lower() != domain.lower() or not local.startswith(prefix):
         return None
     return local[len(prefix) :] or None
+
+
+class PortalToken(_Signed):
+    """The link to the debtor's self-service portal in a message: whose it is, which contact point it was sent
+    to (the point "this is not me" marks), and when it was issued (the portal refuses it after the lifetime
+    the bank sets). It opens only the verification page: nothing about the debt."""
+
+    kind: Annotated[Literal["portal"], Field(alias="k")] = "portal"
+    debtor_id: Annotated[str, Field(alias="d", min_length=1, max_length=128)]
+    address: Annotated[str, Field(alias="e", min_length=3, max_length=320)]
+    issued_at: Annotated[int, Field(alias="i", ge=0)]  # Unix seconds
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+PORTAL_START = "/start"
+
+
+def portal_url(base: str, token: str) -> str:
+    return f"{base.rstrip('/')}{PORTAL_START}?{urlencode({TOKEN_PARAM: token})}"
 
 
 def callback_url(base: str, route: Route, request_id: str, context_token: str) -> str:

@@ -230,6 +230,25 @@ class LocalWindow(BaseModel):
     end: time
 
 
+class KnowledgeFactorKind(StrEnum):
+    """What the debtor may be asked to prove who they are in the self-service portal."""
+
+    DATE_OF_BIRTH = "date_of_birth"
+    POSTCODE = "postcode"
+    ACCOUNT_LAST4 = "account_last4"
+
+
+class KnowledgeFactor(BaseModel):
+    """A fact only the debtor should know, carried as a keyed hash, never in clear:
+    ``hex(HMAC-SHA256(bank key, "<kind>\\n<normalized value>"))`` (``schemas.verification`` normalizes and
+    hashes). ``key_id`` names the bank key it was made with, so keys can rotate."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    kind: KnowledgeFactorKind
+    hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    key_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "default"
+
+
 class DebtorProfileUpdated(_Inbound):
     """A full snapshot of the debtor's profile; consumers keep the newest by ``ce_time``, and a hard-stop
     flag whatever its time (it is lifted only by a newer profile without it).
@@ -255,6 +274,13 @@ class DebtorProfileUpdated(_Inbound):
     jurisdictions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]] = []
     flags: list[str] = []
     inconvenient: list[LocalWindow] = []
+    knowledge_factors: Annotated[
+        list[KnowledgeFactor],
+        Field(
+            description="Optional. Keyed hashes of facts the debtor knows (date of birth, postcode, last 4 "
+            "digits of the account) for the self-service portal's verification; at most one per kind is used."
+        ),
+    ] = []
     _dropped: int = PrivateAttr(default=0)
 
     @property
@@ -433,6 +459,19 @@ class ConsentChanged(_Internal):
     occurred_at: AwareDatetime
 
 
+class WrongPartySource(StrEnum):
+    PORTAL = "portal"
+
+
+class WrongPartyReported(_Internal):
+    """Whoever holds this contact point said it is not the debtor's ("this is not me"): the point is never
+    used again for this debtor, whatever later profiles say; the debtor's other points are not affected."""
+
+    address: Address
+    source: WrongPartySource
+    reported_at: AwareDatetime
+
+
 class EscalationRaised(_Priced, _Internal):
     """A case leaves automated outreach for a person or process (back to core banking)."""
 
@@ -523,6 +562,7 @@ DEBTOR_EVENTS: tuple[type[BaseModel], ...] = (
     ComplianceDecision,
     ContactOutcome,
     ConsentChanged,
+    WrongPartyReported,
     EscalationRaised,
     EscalationRequested,
 )

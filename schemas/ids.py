@@ -152,3 +152,11 @@ def dead_letter_id(topic: str, partition: int, offset: int) -> str:
 def published_line_id(event_type: str, data_json: str) -> str:
     """An event line published without an ``id``: a hash of its content, so republishing is harmless."""
     return deterministic_id("publish", event_type, data_json)
+
+
+# ---- portal --------------------------------------------------------------------------------------
+
+
+def portal_action_id(action: str, debtor_id: str, nonce: str) -> str:
+    """An action taken in the portal: the form's nonce makes a double submit one event, two forms two."""
+    return deterministic_id("portal", action, debtor_id, nonce)

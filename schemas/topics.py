@@ -43,7 +43,7 @@ TOPIC_EVENTS: dict[str, tuple[type[BaseModel], ...]] = {
     **dict.fromkeys(DISPATCH.values(), (ev.ContactApproved,)),
     DECISIONS: (ev.ComplianceDecision,),
     OUTCOMES: (ev.ContactOutcome,),
-    CONSENT: (ev.ConsentChanged,),
+    CONSENT: (ev.ConsentChanged, ev.WrongPartyReported),
     ESCALATIONS: (ev.EscalationRaised,),
     CONTROL: (ev.OutreachControlChanged,),
     DEADLETTER: (ev.DeadLetter,),

@@ -100,6 +100,7 @@ class ReasonCode(StrEnum):
     DISPUTE = "DISPUTE"
     BREATHING_SPACE = "BREATHING_SPACE"
     OPTED_OUT = "OPTED_OUT"
+    WRONG_PARTY = "WRONG_PARTY"  # the holder of the destination said it is not the debtor's
     NO_CONSENT = "NO_CONSENT"
     TIMEZONE_UNKNOWN = "TIMEZONE_UNKNOWN"
     NO_PACK = "NO_PACK"  # a jurisdiction of the debtor that no loaded policy pack covers

@@ -18,6 +18,7 @@ SERVICES: dict[str, tuple[str, str, str]] = {
     "escalation": ("services.escalation.cli", "COMMANDS", "escalation: run, simulate (what-if)"),
     "channels": ("services.channels.cli", "COMMANDS", "the SMS, email and voice workers: run, lint"),
     "webhooks": ("services.webhooks.cli", "COMMANDS", "provider callbacks and unsubscribe pages: run"),
+    "portal": ("services.portal.cli", "COMMANDS", "the debtor's self-service portal: run, link"),
     "publish": ("services.publish.cli", "PUBLISH", "validate event lines and publish them (core banking)"),
     "fineract": (
         "services.fineract.cli",

@@ -150,6 +150,12 @@ def samples(debtor: str = "d-1", account: str = "a-1") -> list[BaseModel]:
             source=ev.ConsentSource.SMS_REPLY,
             occurred_at=T0,
         ),
+        ev.WrongPartyReported(
+            debtor_id=debtor,
+            address="+16175550100",
+            source=ev.WrongPartySource.PORTAL,
+            reported_at=T0,
+        ),
         ev.EscalationRaised(
             debtor_id=debtor,
             escalation_id="e-1",

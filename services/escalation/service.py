@@ -160,6 +160,8 @@ class Escalation:
                 if event.change is ev.ConsentChange.OPT_OUT:
                     unusable.append(pair)
                 case = case.model_copy(update={"unusable": unusable})
+            case ev.WrongPartyReported() if event.address not in case.wrong_party:
+                case = case.model_copy(update={"wrong_party": [*case.wrong_party, event.address]})
             case ev.ContactOutcome():
                 case = self._outcome(case, event, turn)
             case ev.ComplianceDecision() if event.escalation is not None:
@@ -621,6 +623,7 @@ class Escalation:
             if p.relation is Relation.EMERGENCY_CONTACT
             and p.type is kind
             and (p.address, rule.channel) not in case.unusable
+            and p.address not in case.wrong_party
         ]
         if step_id in account.done or not points:
             return account
@@ -646,7 +649,10 @@ class Escalation:
         usable = [
             p
             for p in case.profile.contact_points
-            if p.type is kind and p.relation is Relation.SELF and (p.address, channel) not in case.unusable
+            if p.type is kind
+            and p.relation is Relation.SELF
+            and (p.address, channel) not in case.unusable
+            and p.address not in case.wrong_party
         ]
         consented = [p for p in usable if channel in p.consents]
         # Prefer a point with consent for the channel; the gatekeeper judges whether consent is required.

@@ -105,6 +105,7 @@ class Case(_State):
     profile_time: AwareDatetime | None = None
     accounts: dict[str, AccountCase] = {}
     unusable: list[tuple[Address, Channel]] = []  # (address, channel): opted out or failed permanently
+    wrong_party: list[Address] = []  # points whose holder said they are not the debtor's: never used again
     right_party_contacts: int = 0
     # Calls to the debtor's own numbers that went unanswered in a row (reset by any reach).
     failed_calls: int = 0

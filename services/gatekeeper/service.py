@@ -137,6 +137,11 @@ class Gatekeeper:
                     state = self._redecide(state, turn, lambda d: ReasonCode.PROFILE_MISSING in d.reasons)
             case ev.ConsentChanged():
                 state = self._consent(state, event, turn)
+            case ev.WrongPartyReported():
+                state = state.model_copy(update={"wrong_party": _add(state.wrong_party, event.address)})
+                state = self._end_deferred(
+                    state, turn, ReasonCode.WRONG_PARTY, lambda r: r.destination == event.address
+                )
             case ev.PaymentPosted() if event.paid_in_full:
                 state = state.model_copy(update={"paid": _add(state.paid, event.account_id)})
                 state = self._end_deferred(state, turn, ReasonCode.PAID, _account(event.account_id))
@@ -454,6 +459,8 @@ def _service_blocks(state: GatekeeperState, request: Request) -> list[ReasonCode
         reasons.append(ReasonCode.PAID)
     if request.account_id in state.closed:
         reasons.append(ReasonCode.ACCOUNT_CLOSED)
+    if isinstance(request, ev.ContactRequested) and request.destination in state.wrong_party:
+        reasons.append(ReasonCode.WRONG_PARTY)
     outreach = isinstance(request, ev.ContactRequested) and request.kind is RequestKind.OUTREACH
     if request.request_id in state.cancelled and outreach:
         reasons.append(ReasonCode.CANCELLED)

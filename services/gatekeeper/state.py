@@ -77,6 +77,8 @@ class GatekeeperState(_State):
     # hard stop whatever its time; only a profile newer than that lifts it (by not carrying the flag).
     stops: dict[str, AwareDatetime] = {}
     consent: list[ConsentOverride] = []
+    # Contact points whose holder said they are not the debtor's: never used again for this debtor.
+    wrong_party: list[Address] = []
     bankrupt: bool = False
     disputed: list[str] = []
     paid: list[str] = []

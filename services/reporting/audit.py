@@ -148,6 +148,7 @@ class _Debtor:
     profiles: list[tuple[datetime, ev.DebtorProfileUpdated]] = field(default_factory=list)
     account_events: list[tuple[datetime, BaseModel]] = field(default_factory=list)
     consents: list[tuple[datetime, ev.ConsentChanged]] = field(default_factory=list)
+    wrong_party: list[tuple[datetime, str]] = field(default_factory=list)  # (published, address)
     escalations: list[ev.EscalationRaised] = field(default_factory=list)
     # Every approved attempt, sent or not, as (approved at, channel, destination, its outcomes).
     attempts: list[tuple[datetime, Channel, str, tuple[ev.ContactOutcome, ...]]] = field(default_factory=list)
@@ -207,6 +208,8 @@ def _index(
                 debtors[event.debtor_id].account_events.append((envelope.time, event))
             case ev.ConsentChanged():
                 debtors[event.debtor_id].consents.append((envelope.time, event))
+            case ev.WrongPartyReported():
+                debtors[event.debtor_id].wrong_party.append((envelope.time, event.address))
             case ev.EscalationRaised():
                 debtors[event.debtor_id].escalations.append(event)
             case ev.ContactRequested():
@@ -415,7 +418,12 @@ def _stops(send: _Send, debtor: _Debtor) -> list[Violation]:
     if send.approval is None:
         return []
     at = send.approval.approved_at
-    stops = [*_account_stops(send, debtor, at), *_profile_stops(debtor, at), *_opt_out(send, debtor, at)]
+    stops = [
+        *_account_stops(send, debtor, at),
+        *_profile_stops(debtor, at),
+        *_opt_out(send, debtor, at),
+        *_wrong_party(send, debtor, at),
+    ]
     return [_violation(send, "AFTER_STOP", at, f"approved after {stop}") for stop in stops]
 
 
@@ -457,6 +465,14 @@ def _profile_stops(debtor: _Debtor, at: datetime) -> list[str]:
     profile = debtor.profile(at, inclusive=False)
     flags = sorted(HARD_STOP_FLAGS.intersection(profile.flags)) if profile else []
     return [f"profile flag {flag}" for flag in flags]
+
+
+def _wrong_party(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:
+    """A point reported as not the debtor's, before ``at``: it stays barred for this debtor for good."""
+    reported = any(
+        published < at and address == send.destination for published, address in debtor.wrong_party
+    )
+    return ["a wrong-party report on the destination"] if reported else []
 
 
 def _opt_out(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:

@@ -27,6 +27,7 @@ _ORDER: dict[type[BaseModel], int] = {
     ev.ContactApproved: 5,
     ev.ContactOutcome: 6,
     ev.ConsentChanged: 7,
+    ev.WrongPartyReported: 7,
     ev.EscalationRaised: 8,
 }
 _PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
@@ -135,6 +136,9 @@ def _entry(envelope: Envelope[BaseModel]) -> Entry | None:
                 f"{event.change.value} of {event.channel.value} on {mask_address(event.address)} "
                 f"(via {event.source.value})"
             )
+        case ev.WrongPartyReported():
+            kind = "wrong party"
+            text = f"{mask_address(event.address)} is not the debtor's (via {event.source.value})"
         case ev.EscalationRaised():
             kind = "escalation"
             text = (

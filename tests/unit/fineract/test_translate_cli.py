@@ -99,6 +99,7 @@ def test_records_in_order_with_the_state_carried_from_line_to_line() -> None:
         "jurisdictions": [],
         "flags": [],
         "inconvenient": [],
+        "knowledge_factors": [],
     }
     assert other["held"] == "unknown_loan"
     assert again == {"ignored": "duplicate"}  # Fineract sent the first overdue again
