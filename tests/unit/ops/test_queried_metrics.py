@@ -20,6 +20,7 @@ from services.core.metrics import PipelineMetrics
 from services.escalation.metrics import EscalationMetrics
 from services.fineract.metrics import FineractMetrics
 from services.gatekeeper.metrics import GatekeeperMetrics
+from services.portal.metrics import PortalMetrics
 from services.webhooks.metrics import WebhookMetrics
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,7 +51,14 @@ def registry() -> CollectorRegistry:
     """Every service's metrics on one registry, as each service builds them on its own."""
     registry = CollectorRegistry()
     PipelineMetrics(registry, "any")
-    for metrics in (ChannelMetrics, EscalationMetrics, FineractMetrics, GatekeeperMetrics, WebhookMetrics):
+    for metrics in (
+        ChannelMetrics,
+        EscalationMetrics,
+        FineractMetrics,
+        GatekeeperMetrics,
+        PortalMetrics,
+        WebhookMetrics,
+    ):
         metrics(registry)
     return registry
 
