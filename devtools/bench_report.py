@@ -1,4 +1,4 @@
-"""The benchmark's report: figures gathered by the stages, the machine they ran on, the targets of issue 7,
+"""The benchmark's report: figures gathered by the stages, the machine they ran on, the performance targets,
 the JSON written to var/bench/ and the table printed on the terminal."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One contract per port (issue 5, acceptance 1): what every SmsSender, VoiceCaller and EmailSender must do,
+"""One contract per port: what every SmsSender, VoiceCaller and EmailSender must do,
 written once and run against the in-memory fake (tests/unit) and the real adapter on the sandbox or the
 local SMTP server (tests/integration). A subclass only provides the ``harness`` fixture."""
 

@@ -1,4 +1,4 @@
-"""Escalation and gatekeeper together on the real broker and the stepped clock (issue 4 acceptance)."""
+"""Escalation and gatekeeper together on the real broker and the stepped clock."""
 
 from __future__ import annotations
 

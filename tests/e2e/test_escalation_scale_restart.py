@@ -1,4 +1,4 @@
-"""Arms at scale and restarts: 10,000 debtors split by arm; a SIGKILL mid-ladder (issue 4, points 6, 7)."""
+"""Arms at scale and restarts: 10,000 debtors split by arm; a SIGKILL mid-ladder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Garbage records for the malformed-input fault tests (issue 8, fault 5), drawn by hypothesis around one good
+"""Garbage records for the malformed-input fault tests, drawn by hypothesis around one good
 encoded record: random bytes, missing headers, unknown event types, a 900 KiB value, a key that is not the
 debtor id. Each test adds the wrong types its consumer's model must refuse."""
 

@@ -1,7 +1,6 @@
 """A second gatekeeper process joins while the simulated bank's flow runs and later leaves (SIGTERM): two
 rebalances mid-flow. No request id is approved twice on the dispatch topics (not even a redelivery), every
-request ends once, nothing reaches a provider twice, and the independent audit finds no violation (issue 8,
-fault 3)."""
+request ends once, nothing reaches a provider twice, and the independent audit finds no violation."""
 
 from __future__ import annotations
 

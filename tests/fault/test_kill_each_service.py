@@ -1,6 +1,6 @@
 """SIGKILL of each service in turn while the simulated bank's flow runs, and a restart: every request still
 ends once (sent, failed, blocked or expired), no request id reaches a provider twice, and the independent
-audit finds no violation (issue 8, fault 1).
+audit finds no violation.
 
 The services are killed one after the other in the order of ``ORDER``, at most one each time simulated time
 moves or core banking publishes, each at a moment it has work in hand (uncommitted records; for a worker,

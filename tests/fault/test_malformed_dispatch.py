@@ -1,5 +1,5 @@
-"""Garbage on a channel worker's dispatch topic (issue 8, fault 5, for the consumer test_malformed_input.py
-leaves out): random bytes, wrong types, missing headers, unknown event types, a 900 KiB value, a key that is
+"""Garbage on a channel worker's dispatch topic (the consumer test_malformed_input.py leaves out): random
+bytes, wrong types, missing headers, unknown event types, a 900 KiB value, a key that is
 not the debtor id, an event that is not an approval for the channel. Each bad record is dead-lettered with
 its reason, the worker keeps going, and the approval after them is sent once (property-based: hypothesis
 draws the garbage)."""

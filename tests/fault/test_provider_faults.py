@@ -1,4 +1,4 @@
-"""Provider faults on the whole platform, and what its logs show (issue 8, fault 4 and security).
+"""Provider faults on the whole platform, and what its logs show.
 
 One run of the simulated bank in which 30% of Twilio creates (messages and calls) answer 429 or 500 or time
 out, before or after creating; one in four email recipients is refused with 421 or 451 twice before the

@@ -1,4 +1,4 @@
-"""Secrets come only from the environment (issue 8, security): every settings field of every service that
+"""Secrets come only from the environment: every settings field of every service that
 holds a credential is a ``SecretStr`` (masked in reprs, logs and dumps), or the path of a file holding it
 (the sandbox's TLS key), and has no value in the repository (required, or an empty default), so no
 deployment can run on a credential committed with the code."""

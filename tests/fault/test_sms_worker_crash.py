@@ -1,6 +1,6 @@
 """A worker process killed with SIGKILL in the middle of 1,000 dispatches, while the sandbox fails some
 creates before and some after creating, then restarted: no request id reaches the sandbox twice, and every
-request ends with exactly one final outcome (issue 5, acceptance 5).
+request ends with exactly one final outcome.
 
 The worker runs as a real process (``python -m services.channels run --channel sms``) so that it can be
 killed; the sandboxes and the webhooks service run in the test process, all on one shared stepped clock.

@@ -1,6 +1,6 @@
 """A channel worker dies right after one of the two writes that finish a request (its outcome, its send
 ledger result) and the next owner takes over: the request still ends with exactly one final outcome, and the
-provider received it at most once (issue 8: one final outcome per request id, across crashes).
+provider received it at most once.
 
 The crash is an exception raised right after the chosen write was acknowledged: nothing after it happens,
 the batch is not committed, and a new worker in the same group gets the approval again.

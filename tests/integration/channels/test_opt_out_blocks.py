@@ -1,6 +1,6 @@
-"""An inbound STOP (and 退订) becomes an opt-out, and the gatekeeper then blocks the next SMS (issue 5,
-acceptance 3): the sandbox posts the debtor's reply as Twilio's signed webhook, the webhooks service turns it
-into ConsentChanged, and the gatekeeper, run in-process on the same broker, decides the next request."""
+"""An inbound STOP (and 退订) becomes an opt-out, and the gatekeeper then blocks the next SMS: the sandbox
+posts the debtor's reply as Twilio's signed webhook, the webhooks service turns it into ConsentChanged, and
+the gatekeeper, run in-process on the same broker, decides the next request."""
 
 from __future__ import annotations
 

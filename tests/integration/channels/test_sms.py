@@ -1,5 +1,5 @@
 """The SMS worker on the real broker against the Twilio sandbox over HTTP, with the webhooks service taking
-the sandbox's signed callbacks (issue 5, acceptance 2 and 4)."""
+the sandbox's signed callbacks."""
 
 from __future__ import annotations
 

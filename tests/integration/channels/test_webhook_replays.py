@@ -1,4 +1,4 @@
-"""Replayed webhooks (issue 8, security): a request Twilio signed, posted again as it was captured (same URL,
+"""Replayed webhooks: a request Twilio signed, posted again as it was captured (same URL,
 parameters and X-Twilio-Signature, without Twilio's idempotency header, which is not signed) is ignored by
 every endpoint that emits events: nothing is emitted twice, not even with the same ids.
 

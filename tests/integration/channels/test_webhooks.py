@@ -1,4 +1,4 @@
-"""The webhooks service over real HTTP and the real broker: signatures (issue 5, acceptance 6), token
+"""The webhooks service over real HTTP and the real broker: signatures, token
 rotation, duplicate and out-of-order callbacks, body limits, inbound SMS keywords, one-click unsubscribe, and
 logs that never show numbers, addresses, bodies or query strings."""
 

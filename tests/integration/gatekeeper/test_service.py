@@ -1,4 +1,4 @@
-"""The gatekeeper service on the real broker, on the stepped shared clock (issue 3, acceptance 4)."""
+"""The gatekeeper service on the real broker, on the stepped shared clock."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Templates: the shipped ones pass the lint (so ``make test`` checks them), and the lint refuses forbidden
 phrases, missing opt-out instructions, amounts and account numbers in limited-content parts, unknown
-variables and missing files (issue 5, acceptance 9); rendering is sandboxed, strict and localized."""
+variables and missing files; rendering is sandboxed, strict and localized."""
 
 from __future__ import annotations
 

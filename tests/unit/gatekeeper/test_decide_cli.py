@@ -1,4 +1,4 @@
-"""The ``decide`` command as a subprocess, on the exact contract of the issue."""
+"""The ``decide`` command as a subprocess, on its exact contract (docs/policy-packs.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ENV = {
     "PYTHONPATH": str(REPO_ROOT),
 }
 
-# The input line of the issue, as printed there (on several lines for reading).
+# The contract's example input line (on several lines for reading).
 ISSUE_LINE = b"""{"id": "s1", "now": "2026-06-10T11:30:00Z",
  "debtor": {"debtor_id": "d1", "jurisdictions": ["US", "US-MA"], "timezone": "America/New_York",
             "phones": ["+16175550100"], "consents": ["sms", "voice"], "opt_outs": [], "flags": [],

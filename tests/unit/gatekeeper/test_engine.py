@@ -32,7 +32,7 @@ R = ReasonCode
 ALLOW, DEFER, BLOCK = DecisionKind.ALLOW, DecisionKind.DEFER, DecisionKind.BLOCK
 
 
-# --- the issue's examples -------------------------------------------------------------------------------
+# --- the contract's examples -------------------------------------------------------------------------------
 
 
 def test_issue_example_not_before_and_quiet_hours() -> None:

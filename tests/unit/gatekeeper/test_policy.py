@@ -1,4 +1,4 @@
-"""Policy packs: the shipped packs hold the issue's numbers; a bad file fails naming file and field."""
+"""Policy packs: the shipped packs hold the laws' numbers; a bad file fails naming file and field."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Property tests against an independent, deliberately naive checker of the issue's rules.
+"""Property tests against an independent, deliberately naive checker of the product's rules.
 
-The checker re-reads the product rules from the issue itself (not from the policy files) and recounts caps
-from the raw history at a given instant. Properties: a hard stop blocks with exactly the hard stops; an
+The checker re-reads the product rules as written (not from the policy files) and recounts caps from the raw
+history at a given instant. Properties: a hard stop blocks with exactly the hard stops; an
 allowed contact breaks no rule for as long as it is valid; a deferred ``not_before`` is the earliest instant
 at which every rule holds; a blocked-as-expired request had no such instant before it expired. Third parties,
 the debt-advice referral and TCPA revoke-all are hard stops; escalations are checked decision for decision.
@@ -42,7 +42,7 @@ FLAG_CODES = {
 PLACED = {OS.NO_ANSWER, OS.VOICEMAIL, OS.CONVERSATION, OS.APPROVED}
 INITIATED = {OS.APPROVED, OS.SENT, OS.DELIVERED, OS.NO_ANSWER, OS.VOICEMAIL, OS.CONVERSATION}
 UNANSWERED = {OS.NO_ANSWER, OS.BUSY, OS.VOICEMAIL}
-# The issue's third-party, EU and TCPA rules.
+# The third-party, EU and TCPA rules.
 CALL_FAILED = {OS.NO_ANSWER, OS.BUSY, OS.NOT_CONNECTED, OS.FAILED}
 REACHED = {OS.CONVERSATION, OS.REPLIED, OS.AGENT_TRANSFER}
 OFFER_REACHED = {OS.SENT, OS.DELIVERED, OS.CONVERSATION, OS.VOICEMAIL}
@@ -94,8 +94,8 @@ def contacts(inp: DecideInput) -> list[HistoryEntry]:
 
 
 def naive_reachable(inp: DecideInput, now: datetime) -> bool:
-    """The issue's text: unreachable means at least three voice attempts to the debtor's own points, the three
-    most recent all failed, and nothing reached them in the last 72 hours. A call could be among the three
+    """As written: unreachable means at least three voice attempts to the debtor's own points, the three most
+    recent all failed, and nothing reached them in the last 72 hours. A call could be among the three
     most recent when fewer than three calls are strictly later than it."""
     own = [e for e in contacts(inp) if e.relation.value == "self" and e.at <= now]
     if any(e.outcome in REACHED and now - e.at <= timedelta(hours=72) for e in own):
