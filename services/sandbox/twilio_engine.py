@@ -11,7 +11,7 @@ import random
 import secrets
 from collections import Counter
 from collections.abc import Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -544,22 +544,44 @@ class TwilioSandbox:
         and a stepped-clock driver sees the callback as pending work until it is delivered or given up."""
         self.pending_callbacks += 1
         token = token or secrets.token_hex(16)
-        attempts = 1
         try:
             delivery = await self._deliver(url, method, params, token)
-            for delay in retry_delays(self.settings) if retry else []:
+        finally:
+            self.pending_callbacks -= 1
+        record = CallbackRecord(kind, status, url, delivery.status, delivery.error, duplicate, 1)
+        if retry and delivery.retriable and retry_delays(self.settings) and not self._closing.is_set():
+            # Twilio moves a message or a call on whatever became of its callbacks: the retries go on aside,
+            # still pending work, while the resource's next statuses come at their time.
+            self.pending_callbacks += 1
+            self.spawn(self._retry(log_to, record, method, params, token))
+            return delivery
+        log_to.append(record)
+        return delivery
+
+    async def _retry(
+        self,
+        log_to: list[CallbackRecord],
+        record: CallbackRecord,
+        method: str,
+        params: list[tuple[str, str]],
+        token: str,
+    ) -> None:
+        """Send a failed status callback again, with the same idempotency token, after each of
+        ``retry_delays`` until it is delivered, cannot be, or the sandbox stops."""
+        delivery, attempts = _Delivery(record.http_status, record.error, ""), 1
+        try:
+            for delay in retry_delays(self.settings):
                 if not delivery.retriable or self._closing.is_set():
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), delay)
                 attempts += 1
-                delivery = await self._deliver(url, method, params, token)
+                delivery = await self._deliver(record.url, method, params, token)
         finally:
             self.pending_callbacks -= 1
-        if retry and delivery.retriable:
-            log.warning("%s callback given up after %d attempts: %s", kind, attempts, delivery.error)
-        log_to.append(CallbackRecord(kind, status, url, delivery.status, delivery.error, duplicate, attempts))
-        return delivery
+        if delivery.retriable:
+            log.warning("%s callback given up after %d attempts: %s", record.kind, attempts, delivery.error)
+        log_to.append(replace(record, http_status=delivery.status, error=delivery.error, attempts=attempts))
 
     async def _deliver(self, url: str, method: str, params: list[tuple[str, str]], token: str) -> _Delivery:
         if urlsplit(url).hostname not in self.settings.allowed_callback_hosts:
