@@ -49,7 +49,7 @@ from services.core.catalog import TopicSpec, apply, load_catalog
 from services.core.clock import write_stepped
 from services.core.runtime.connector import KafkaConnector
 from services.core.runtime.publisher import Publisher
-from services.core.settings import DEPLOY_DIR, REPO_ROOT
+from services.core.settings import DEPLOY_DIR, REPO_ROOT, ConfigError
 from services.core.signing import ApprovalVerifier
 from services.escalation.service import Escalation
 from services.gatekeeper.service import Gatekeeper
@@ -597,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; stopping every process", file=sys.stderr)
         return 130
+    except ConfigError as exc:  # e.g. no exchange rate for an amount's date: one line, as every command
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
     finally:
         stack.stop()
 

@@ -3,12 +3,13 @@ the file, the field, the currency and the date."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from devtools.demo import START, Options
 from services.core.settings import ConfigError
 from services.reporting.fx import SHIPPED_RATES, Fx, MissingRateError
 
@@ -87,3 +88,6 @@ def test_the_shipped_rates_cover_the_demo_and_the_tests() -> None:
     for currency in ("CNY", "GBP", "EUR"):
         for day in (date(2026, 3, 2), date(2026, 5, 1), date(2026, 6, 21)):
             assert shipped.convert(D(1), currency, day) > 0
+        # Every day the default demo plays, and the week after it in which its last promises are judged.
+        for offset in range(Options.days + 8):
+            assert shipped.convert(D(1), currency, START + timedelta(days=offset)) > 0
