@@ -184,6 +184,19 @@ class Portal:
             return None
         return debtor, address, fp
 
+    async def _action_form(
+        self, request: web.Request, session: Session, file: DebtorFile | None = None
+    ) -> tuple[dict[str, str], str] | web.Response:
+        """An action's posted form and its nonce (the action's event id comes from it), or the 403 to answer
+        a form without the session's CSRF token or a valid nonce."""
+        form = await self._form(request, session)
+        if form is None:
+            return self._refuse(request, "csrf", 403)
+        nonce = form.get("nonce", "")
+        if not guard.valid_nonce(nonce):
+            return self._refuse(request, "csrf", 403, file)
+        return form, nonce
+
     async def _form(self, request: web.Request, session: Session) -> dict[str, str] | None:
         """The posted form if it carries the session's CSRF token, else None (the caller answers 403)."""
         if request.content_type != FORM:
@@ -359,12 +372,10 @@ class Portal:
         file = self._verified(session, now)
         if file is None:
             return self._refuse(request, "session", 403)
-        form = await self._form(request, session)
-        if form is None:
-            return self._refuse(request, "csrf", 403)
-        nonce = form.get("nonce", "")
-        if not guard.valid_nonce(nonce):
-            return self._refuse(request, "csrf", 403, file)
+        checked = await self._action_form(request, session, file)
+        if isinstance(checked, web.Response):
+            return checked
+        form, nonce = checked
         made = actions.promise(
             file,
             form.get("account", ""),
@@ -393,12 +404,10 @@ class Portal:
         linked = self._link_of(session, now)
         if linked is None:
             return self._refuse(request, "session", 403)
-        form = await self._form(request, session)
-        if form is None:
-            return self._refuse(request, "csrf", 403)
-        nonce = form.get("nonce", "")
-        if not guard.valid_nonce(nonce):
-            return self._refuse(request, "csrf", 403)
+        checked = await self._action_form(request, session)
+        if isinstance(checked, web.Response):
+            return checked
+        _, nonce = checked
         debtor_id, address, _ = linked
         event, event_id = actions.not_me(debtor_id, address, nonce, now)
         published = await self.once.publish(self.publish, event, event_id)
