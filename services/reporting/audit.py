@@ -11,7 +11,8 @@ accepting outcome reports. For every send the audit checks that
   primary zone (BANK, US and US-MA caps);
 - no stop had reached the gatekeeper before its approval: payment in full or closure of the account, dispute,
   bankruptcy, a hard-stop flag in the debtor's profile, an opt-out of the address on that channel (from
-  2027-01-31, for a US debtor, an opt-out of texts or calls stops both);
+  2027-01-31, for a US debtor, an opt-out of texts or calls stops both), except the one text confirming an
+  opt-out within five minutes of it;
 - it reached a third party only where the law allows it: a guarantor as the debtor; an emergency contact only
   for a debtor in China who was unreachable (the last three calls to their own numbers failed, and no
   conversation, reply or agent transfer with them in the 72 hours before), with a template tagged
@@ -61,6 +62,8 @@ REVOKED_TOGETHER = frozenset({Channel.SMS, Channel.VOICE})
 FAILED_CALL = frozenset({S.NO_ANSWER, S.BUSY, S.NOT_CONNECTED, S.FAILED})
 REACHED = frozenset({S.CONVERSATION, S.REPLIED, S.AGENT_TRANSFER})
 UNREACHABLE_AFTER, REACHED_WITHIN = 3, timedelta(hours=72)
+# An opt-out confirmation answers the STOP it confirms within five minutes (FCC, 47 CFR 64.1200(a)(12)).
+CONFIRMATION_WITHIN = timedelta(minutes=5)
 # The EU: forbearance before enforcement (CCD art. 35), as the product reads it.
 OFFERED = frozenset({S.SENT, S.DELIVERED, S.CONVERSATION, S.VOICEMAIL})
 FORBEARANCE_NOTICE = timedelta(days=14)
@@ -178,7 +181,7 @@ def audit(
         debtor = debtors[send.debtor_id]
         violations.extend(_approval(send))
         violations.extend(_hours(send, debtor))
-        violations.extend(_stops(send, debtor))
+        violations.extend(_stops(send, debtor, tags))
         violations.extend(_debt_advice(send, debtor, tags))
     for debtor_id, mine in by_debtor.items():
         violations.extend(_caps(mine, debtors[debtor_id]))
@@ -414,14 +417,15 @@ def _local_day(at: datetime, zone: str) -> date:
 # ---- stops -----------------------------------------------------------------------------------
 
 
-def _stops(send: _Send, debtor: _Debtor) -> list[Violation]:
+def _stops(send: _Send, debtor: _Debtor, tags: Tags) -> list[Violation]:
     if send.approval is None:
         return []
     at = send.approval.approved_at
+    confirming = send.kind is RequestKind.REPLY and TemplateTag.OPT_OUT_CONFIRMATION in tags(send.template)
     stops = [
         *_account_stops(send, debtor, at),
         *_profile_stops(debtor, at),
-        *_opt_out(send, debtor, at),
+        *([] if confirming and _confirms(send, debtor, at) else _opt_out(send, debtor, at)),
         *_wrong_party(send, debtor, at),
     ]
     return [_violation(send, "AFTER_STOP", at, f"approved after {stop}") for stop in stops]
@@ -473,6 +477,19 @@ def _wrong_party(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:
         published < at and address == send.destination for published, address in debtor.wrong_party
     )
     return ["a wrong-party report on the destination"] if reported else []
+
+
+def _confirms(send: _Send, debtor: _Debtor, at: datetime) -> bool:
+    """Whether an opt-out confirmation approved at ``at`` answers a revocation request: an opt-out of its
+    channel on its address published within the confirmation window before it (47 CFR 64.1200(a)(12): one
+    text confirming the request, within five minutes). Only the opt-out is excused; every other stop holds."""
+    return any(
+        at - CONFIRMATION_WITHIN <= published <= at
+        and change.change is ev.ConsentChange.OPT_OUT
+        and change.address == send.destination
+        and change.channel is send.channel
+        for published, change in debtor.consents
+    )
 
 
 def _opt_out(send: _Send, debtor: _Debtor, at: datetime) -> list[str]:

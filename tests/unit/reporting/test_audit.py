@@ -291,3 +291,21 @@ def test_an_opt_out_stands_against_an_older_opt_in_that_arrives_after_it() -> No
     log.add(late_opt_in, utc(2, 14))
     log.contact("d1", utc(3, 14), Channel.SMS)
     assert rules(log) == ["AFTER_STOP"]
+
+
+def test_an_opt_out_confirmation_answers_the_stop_it_confirms_and_only_within_five_minutes() -> None:
+    """In real time the confirmation is approved a moment after the STOP was published; a debtor who sends
+    STOP again later gets its confirmation too. A confirmation with no STOP in the five minutes before it, and
+    any other text, are after the stop."""
+    log = Logbook()
+    log.profile("d1", utc(1, 12))
+    log.consent("d1", utc(2, 13), NY_PHONE, Channel.SMS, ev.ConsentChange.OPT_OUT)
+    confirm = {"kind": RequestKind.REPLY, "template": "opt_out_confirmation"}
+    log.contact("d1", utc(2, 13) + timedelta(seconds=2), Channel.SMS, **confirm)
+    assert rules(log) == []
+    log.consent("d1", utc(2, 17), NY_PHONE, Channel.SMS, ev.ConsentChange.OPT_OUT)  # STOP again
+    log.contact("d1", utc(2, 17) + timedelta(minutes=4), Channel.SMS, **confirm)
+    assert rules(log) == []
+    log.contact("d1", utc(2, 17) + timedelta(minutes=6), Channel.SMS, **confirm)
+    log.contact("d1", utc(2, 17) + timedelta(minutes=1), Channel.SMS)  # a reminder, not a confirmation
+    assert rules(log) == ["AFTER_STOP", "AFTER_STOP"]
