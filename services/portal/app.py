@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from services.core.clock import Clock, clock_from_spec
 from services.core.metrics import PipelineMetrics
-from services.core.runner import serve
+from services.core.runner import listening, serve
 from services.core.runtime.connector import Connector, KafkaConnector
 from services.core.runtime.publisher import Publisher
 from services.core.runtime.reader import TopicReader
@@ -121,7 +121,7 @@ class PortalApp:
         self._runner = web.AppRunner(self.web_app(), access_log=None, logger=server_log, shutdown_timeout=5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
+        await listening(site.start(), self.config.host, self.config.port, "PORTAL_HOST, PORTAL_PORT")
         self.port = int(self._runner.addresses[0][1])
         log.info("portal listening on %s:%d", self.config.host, self.port)
 
@@ -141,9 +141,10 @@ class PortalApp:
         await self.publisher.publish(events, at)
 
     async def run(self) -> None:
-        await self.start()
-        print(f"PORTAL_READY http://{self.config.host}:{self.port}", flush=True)
         try:
+            # A start that fails half-way (no broker, the port taken) closes what it opened, in stop.
+            await self.start()
+            print(f"PORTAL_READY http://{self.config.host}:{self.port}", flush=True)
             await self._stopped.wait()
         finally:
             await self.stop()

@@ -5,6 +5,7 @@ an empty topic); and the operator's `control list`."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import subprocess
@@ -117,3 +118,22 @@ async def test_the_webhooks_on_a_port_in_use_name_it(principal: Principal) -> No
         result, f"cannot listen on 127.0.0.1:{port}", "address already in use", "WEBHOOKS_PORT"
     )
     assert line.startswith("webhooks: refusing to start: ")
+
+
+async def test_the_portal_on_a_port_in_use_names_it(principal: Principal) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = kafka_env(principal("portal")) | {
+            "PORTAL_PUBLIC_BASE_URL": "https://pay.bank.example",
+            "PORTAL_LINK_SIGNING_KEYS": "k" * 32,
+            "PORTAL_SESSION_KEY": base64.urlsafe_b64encode(b"s" * 32).decode(),
+            "PORTAL_KNOWLEDGE_KEYS": "b" * 32,
+            "PORTAL_PORT": str(port),
+        }
+        result = await command(sys.executable, "-m", "services.portal", "run", env=env)
+    line = refused_to_start(
+        result, f"cannot listen on 127.0.0.1:{port}", "address already in use", "PORTAL_PORT"
+    )
+    assert line.startswith("portal: refusing to start: ")
