@@ -147,6 +147,7 @@ class Bench:
         self.control = {"Authorization": f"Bearer {secrets.token_hex(16)}"}
         self.link_key = secrets.token_hex(16)
         self.signing_key, self.approval_key = signing.generate()
+        self.signer = ApprovalSigner(SecretStr(self.signing_key))  # what the gatekeeper signs with
         self._procs: list[Proc] = []
         self._sandbox: Proc | None = None
 
@@ -183,12 +184,11 @@ class Bench:
     async def stage_signing(self) -> None:
         """The gatekeeper's Ed25519 signature on each approval and a worker's check of it, in this process,
         on the approvals the baseline re-encodes: CPU per approval, and its share of the baseline's."""
-        signer = ApprovalSigner(SecretStr(self.signing_key))
         verifier = ApprovalVerifier([self.approval_key])
         topic = DISPATCH[Channel.SMS]
         records = events.approval().many(range(self.sizes.signing))
         started = time.process_time()
-        signed = [r.headers + signer.sign(topic, r.key, r.headers, r.value) for r in records]
+        signed = [r.headers + self.signer.sign(topic, r.key, r.headers, r.value) for r in records]
         sign_cpu = time.process_time() - started
         started = time.process_time()
         for record, headers in zip(records, signed, strict=True):
@@ -243,9 +243,8 @@ class Bench:
 
     def _signed(self, prefix: str, approvals: list[events.Record]) -> list[events.Record]:
         """Approvals as the gatekeeper writes them, signed for the topic they go to: workers refuse others."""
-        signer = ApprovalSigner(SecretStr(self.signing_key))
         return [
-            r._replace(headers=[*r.headers, *signer.sign(prefix + r.topic, r.key, r.headers, r.value)])
+            r._replace(headers=[*r.headers, *self.signer.sign(prefix + r.topic, r.key, r.headers, r.value)])
             for r in approvals
         ]
 
